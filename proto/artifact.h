@@ -1,0 +1,41 @@
+/* artifact.h — the lossless RGBA window artifact: one file per rendered window, plus its manifest.
+ *
+ * File: a fixed little-endian header (magic "FRMRGBA1", version, w, h, n, first, convention,
+ * payload bytes) followed by (n, h, w, 4) uint16 samples. The manifest (carried in DONE and stored
+ * by farmd) names frame range, size, convention and the SHA-256 of the whole file.
+ * Writing goes to "<path>.tmp.<pid>", fsync, rename, fsync of the directory: never a partial file.
+ * Reading validates every header field against the file size; nothing is trusted.
+ */
+#ifndef PROTO_ARTIFACT_H
+#define PROTO_ARTIFACT_H
+#include <stddef.h>
+#include <stdint.h>
+#include "proto/frames.h"
+
+enum { PROTO_ALPHA_PREMULTIPLIED = 1, PROTO_ALPHA_STRAIGHT = 2 };
+
+typedef struct {
+    int first, n;            /* frame range [first, first+n) of the shot */
+    int w, h;
+    int convention;          /* PROTO_ALPHA_* (artifacts are written premultiplied) */
+    uint64_t bytes;          /* whole file size */
+    char sha256[65];         /* hex of the whole file */
+} proto_manifest_t;
+
+/* Writes f to path atomically; fills *m. 0 ok, -1 with err naming the path and the failing step. */
+int proto_artifact_write(const char *path, const proto_frames_t *f, proto_manifest_t *m,
+                         char *err, size_t errlen);
+/* Reads and validates the file; fills *f (caller frees with proto_frames_free) and *m if non-NULL. */
+int proto_artifact_read(const char *path, proto_frames_t *f, proto_manifest_t *m,
+                        char *err, size_t errlen);
+/* Verifies a received file against the manifest the worker sent: header parses, size, frame range,
+ * w/h, checksum, and that alpha is present (some sample with alpha < 65535 or the header says
+ * RGBA — an all-opaque window is legal but is reported via *all_opaque if non-NULL).
+ * 0 ok, -1 with err saying which field disagreed and both values. */
+int proto_artifact_verify(const char *path, const proto_manifest_t *expect, int *all_opaque,
+                          char *err, size_t errlen);
+/* Manifest <-> compact text "first=0 n=49 w=720 h=480 conv=1 bytes=N sha256=HEX" for messages/db. */
+int proto_manifest_format(const proto_manifest_t *m, char *buf, size_t len);
+int proto_manifest_parse(const char *s, proto_manifest_t *m, char *err, size_t errlen);
+
+#endif
