@@ -43,6 +43,14 @@ typedef struct {
     proto_shot_t *shots;        /* n entries, owned */
 } proto_shotlist_t;
 
+/* The output format names a shot may request (DESIGN.md §9). coordinator/assemble has one encoder
+ * row per name; a unit test checks the two tables agree. */
+typedef struct { const char *name, *ext, *desc; } proto_output_format_t;
+extern const proto_output_format_t PROTO_OUTPUT_FORMATS[];   /* terminated by {NULL} */
+/* "prores4444" (.mov), "vp9" (.webm), "ffv1" (.mkv), "png-mov" (.mov), "qtrle" (.mov),
+ * "exr" (sequence, half, premultiplied), "png" (sequence, 8-bit), "png16" (sequence, 16-bit). */
+const proto_output_format_t *proto_output_format(const char *name);   /* NULL if unknown */
+
 /* Parses text (format from the first non-space byte: '[' JSON, else CSV). 0 ok; -1 with err holding
  * every problem found, one per line. On error *out is left empty (nothing to free). */
 int  proto_shotlist_parse(const char *text, size_t len, proto_shotlist_t *out, char *err, size_t errlen);
