@@ -25,8 +25,8 @@ DEB_PKGS   := build-essential pkg-config libzmq3-dev libsqlite3-dev libavformat-
 
 OPT        ?= -O2
 CFLAGS     += -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Wno-unused-parameter -MMD -MP \
-              -fno-strict-aliasing -pthread -I. -D_GNU_SOURCE
-LDLIBS_BASE := -lpthread -lm
+              -fno-strict-aliasing -pthread -fopenmp -I. -D_GNU_SOURCE
+LDLIBS_BASE := -fopenmp -lpthread -lm
 
 PKGS_ZMQ   := libzmq
 PKGS_AV    := libavformat libavcodec libavutil libswscale
