@@ -1,0 +1,209 @@
+/* comm_threads.c — CPU-threads backend of the tensor-parallel communicator (kernels/k_comm.h).
+ *
+ * Ranks are threads of one process, so a collective is a few barriers around plain memory copies:
+ * every rank publishes its buffer pointer, rank r reduces slice r of the element range over all
+ * ranks (in rank order, so every rank's result is bit-identical), then every rank copies the other
+ * slices from their owners. The barrier is a mutex + condition variable with an abort flag, so a rank
+ * that fails cannot leave the others waiting forever.
+ *
+ * Not here: inter-process or inter-machine communication, GPU buffers (the NCCL backend does those).
+ */
+#include "kernels/k_comm.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define COMM_MAX_RANKS 64
+
+typedef struct {
+    int size;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int arrived;                      /* ranks waiting in the current barrier generation */
+    unsigned gen;                     /* barrier generation, bumped when all arrived */
+    int aborted;                      /* set once by k_comm_abort */
+    int abort_rank;                   /* first rank that aborted, -1 when none */
+    float *ptr[COMM_MAX_RANKS];       /* buffers published for the current collective */
+    size_t n[COMM_MAX_RANKS];         /* their element counts */
+    k_comm_t comms[COMM_MAX_RANKS];   /* one communicator per rank */
+} grp_t;
+
+/* ---- barrier with abort ---- */
+
+static int grp_barrier(grp_t *g)
+{
+    pthread_mutex_lock(&g->mu);
+    if (g->aborted) { pthread_mutex_unlock(&g->mu); return -1; }
+    unsigned gen = g->gen;
+    if (++g->arrived == g->size) {
+        g->arrived = 0;
+        g->gen++;
+        pthread_cond_broadcast(&g->cv);
+        pthread_mutex_unlock(&g->mu);
+        return 0;
+    }
+    while (gen == g->gen && !g->aborted) pthread_cond_wait(&g->cv, &g->mu);
+    int rc = gen != g->gen ? 0 : -1;
+    pthread_mutex_unlock(&g->mu);
+    return rc;
+}
+
+static void th_abort(k_comm_t *c)
+{
+    grp_t *g = c->impl;
+    pthread_mutex_lock(&g->mu);
+    if (!g->aborted) { g->aborted = 1; g->abort_rank = c->rank; }
+    pthread_cond_broadcast(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+}
+
+/* Publishes (buf, n) and waits for all ranks; fails (and aborts) when the counts disagree. */
+static int publish(k_comm_t *c, float *buf, size_t n)
+{
+    grp_t *g = c->impl;
+    g->ptr[c->rank] = buf;
+    g->n[c->rank] = n;
+    if (grp_barrier(g) != 0) return -1;
+    for (int r = 0; r < g->size; r++)
+        if (g->n[r] != n) { th_abort(c); return -1; }
+    return 0;
+}
+
+/* Element range [lo, hi) of slice `part` when n elements are split over `parts`. */
+static void slice_of(size_t n, int parts, int part, size_t *lo, size_t *hi)
+{
+    *lo = n * (size_t)part / (size_t)parts;
+    *hi = n * (size_t)(part + 1) / (size_t)parts;
+}
+
+/* ---- collectives ---- */
+
+static int th_all_reduce_sum(k_comm_t *c, float *buf, size_t n)
+{
+    grp_t *g = c->impl;
+    if (publish(c, buf, n) != 0) return -1;
+    size_t lo, hi;
+    slice_of(n, g->size, c->rank, &lo, &hi);
+    for (size_t i = lo; i < hi; i++) {          /* reduce my slice in rank order */
+        float s = g->ptr[0][i];
+        for (int r = 1; r < g->size; r++) s += g->ptr[r][i];
+        buf[i] = s;
+    }
+    if (grp_barrier(g) != 0) return -1;
+    for (int r = 0; r < g->size; r++) {         /* gather the other slices from their owners */
+        if (r == c->rank) continue;
+        slice_of(n, g->size, r, &lo, &hi);
+        if (hi > lo) memcpy(buf + lo, g->ptr[r] + lo, (hi - lo) * sizeof(float));
+    }
+    return grp_barrier(g);                      /* nobody reuses its buffer while others read it */
+}
+
+static int th_broadcast(k_comm_t *c, float *buf, size_t n, int root)
+{
+    grp_t *g = c->impl;
+    if (root < 0 || root >= g->size) { th_abort(c); return -1; }
+    if (publish(c, buf, n) != 0) return -1;
+    if (c->rank != root && n) memcpy(buf, g->ptr[root], n * sizeof(float));
+    return grp_barrier(g);
+}
+
+static int th_barrier(k_comm_t *c) { return grp_barrier(c->impl); }
+
+static const k_comm_ops_t TH_OPS = {
+    .name = "threads",
+    .all_reduce_sum = th_all_reduce_sum,
+    .broadcast = th_broadcast,
+    .barrier = th_barrier,
+    .abort = th_abort,
+};
+
+/* ---- group lifetime ---- */
+
+k_comm_t *k_comm_threads_group_new(int size, char *err, size_t errlen)
+{
+    if (size < 1 || size > COMM_MAX_RANKS) {
+        snprintf(err, errlen, "comm threads: group size %d outside 1..%d", size, COMM_MAX_RANKS);
+        return NULL;
+    }
+    grp_t *g = calloc(1, sizeof *g);
+    if (!g) { snprintf(err, errlen, "comm threads: out of memory"); return NULL; }
+    g->size = size;
+    g->abort_rank = -1;
+    pthread_mutex_init(&g->mu, NULL);
+    pthread_cond_init(&g->cv, NULL);
+    for (int r = 0; r < size; r++)
+        g->comms[r] = (k_comm_t){ .ops = &TH_OPS, .rank = r, .size = size, .impl = g };
+    return g->comms;
+}
+
+void k_comm_threads_group_destroy(k_comm_t **comms)
+{
+    if (!comms || !*comms) return;
+    grp_t *g = (*comms)->impl;
+    pthread_mutex_destroy(&g->mu);
+    pthread_cond_destroy(&g->cv);
+    free(g);
+    *comms = NULL;
+}
+
+/* ---- run a rank function on N threads ---- */
+
+typedef struct {
+    k_comm_t *comm;
+    k_comm_rank_fn fn;
+    void *arg;
+    int rc;
+    char err[512];
+} rank_job_t;
+
+static void *rank_main(void *p)
+{
+    rank_job_t *j = p;
+    j->err[0] = 0;
+    j->rc = j->fn(j->comm, j->arg, j->err, sizeof j->err);
+    if (j->rc != 0) {
+        if (!j->err[0]) snprintf(j->err, sizeof j->err, "failed");
+        k_comm_abort(j->comm);
+    }
+    return NULL;
+}
+
+/* The error to report: the rank that aborted first, else the lowest failing rank. */
+static void pick_error(const grp_t *g, const rank_job_t *jobs, int size, char *err, size_t errlen)
+{
+    int pick = -1;
+    if (g->abort_rank >= 0 && jobs[g->abort_rank].rc != 0) pick = g->abort_rank;
+    for (int r = 0; r < size && pick < 0; r++)
+        if (jobs[r].rc != 0) pick = r;
+    if (pick >= 0) snprintf(err, errlen, "rank %d: %s", pick, jobs[pick].err);
+}
+
+int k_comm_threads_run(int size, k_comm_rank_fn fn, void *arg, char *err, size_t errlen)
+{
+    int rc = -1, started = 1;
+    pthread_t th[COMM_MAX_RANKS];
+    rank_job_t *jobs = NULL;
+    k_comm_t *comms = k_comm_threads_group_new(size, err, errlen);
+    if (!comms) return -1;
+    jobs = calloc((size_t)size, sizeof *jobs);
+    if (!jobs) { snprintf(err, errlen, "comm threads: out of memory"); goto out; }
+    for (int r = 0; r < size; r++) jobs[r] = (rank_job_t){ .comm = &comms[r], .fn = fn, .arg = arg };
+    for (; started < size; started++)
+        if (pthread_create(&th[started], NULL, rank_main, &jobs[started]) != 0) {
+            snprintf(jobs[started].err, sizeof jobs[started].err, "cannot start thread");
+            jobs[started].rc = -1;
+            k_comm_abort(&comms[started]);
+            break;
+        }
+    rank_main(&jobs[0]);
+    for (int r = 1; r < started; r++) pthread_join(th[r], NULL);
+    rc = 0;
+    for (int r = 0; r < size; r++) if (jobs[r].rc != 0) rc = -1;
+    if (rc != 0) pick_error(comms[0].impl, jobs, size, err, errlen);
+out:
+    free(jobs);
+    k_comm_threads_group_destroy(&comms);
+    return rc;
+}
