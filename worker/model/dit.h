@@ -1,0 +1,95 @@
+/* dit.h — the CogVideoX diffusion transformer (diffusers CogVideoXTransformer3DModel) with the
+ * TransPixar RGBA extensions, on the kernels/k.h op interface, optionally tensor-parallel.
+ *
+ * What it is: load a diffusers `transformer/` directory (config.json + safetensors, names exactly as
+ * diffusers saves them, every shape checked) and an optional TransPixar LoRA file, then run one
+ * transformer call: latents (B, F, C, H, W) + text embeddings (B, L, Dt) + timesteps (B) → the
+ * v-prediction (B, F, C_out, H, W). Both the 2B form (3D sin-cos positions) and the 5B form (3D RoPE)
+ * of CogVideoX v1.0 (patch_size_t = null) are supported (MODEL.md §1).
+ *
+ * RGBA (TransPixar, MODEL.md §2): when a LoRA file is given (or opts.rgba is set) the latent frame
+ * axis holds F/2 RGB frames then F/2 alpha frames; alpha tokens share the RGB positional encoding,
+ * get `domain_emb` added after the patch embedding, LoRA deltas on to_q/to_k/to_v/to_out.0 at alpha
+ * rows only, and the text→alpha attention rule (none / bias / hard mask).
+ *
+ * Tensor parallelism (DESIGN.md §7): with opts.tp = N the model is split into N rank shards (heads
+ * split, FFN split by columns then rows, embeddings and adaLN replicated); each shard reads only its
+ * slices of the weights. wrk_dit_forward runs the ranks as threads over kernels/k_comm.h (CPU-threads
+ * backend) and returns the full output; wrk_dit_forward_rank lets a caller that owns its ranks (and
+ * its communicator) drive one rank itself.
+ *
+ * Not here: samplers, classifier-free guidance, the VAE, the text encoder, v1.5 (patch_size_t = 2).
+ */
+#ifndef WORKER_MODEL_DIT_H
+#define WORKER_MODEL_DIT_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels/k_comm.h"
+
+/* The text→alpha attention rule (MODEL.md §2.4); only used for RGBA models. */
+typedef enum {
+    WRK_DIT_MASK_NONE = 0,   /* no rule */
+    WRK_DIT_MASK_BIAS,       /* text-query → alpha-key logits += mask_bias (−1.0: the released code) */
+    WRK_DIT_MASK_HARD,       /* text queries ignore alpha keys (the paper's intent) */
+    WRK_DIT_MASK_COUNT
+} wrk_dit_mask_t;
+
+const char *wrk_dit_mask_name(wrk_dit_mask_t m);                  /* "none", "bias", "hard" */
+int wrk_dit_mask_from_name(const char *name, wrk_dit_mask_t *out); /* 0 / -1 */
+
+typedef struct {
+    const char *lora_path;   /* TransPixar LoRA .safetensors, or NULL */
+    int rgba;                /* 1: RGBA layout even without a LoRA file; 0: RGBA iff lora_path */
+    float lora_alpha;        /* LoRA scale = lora_alpha / rank; default 1.0 as released */
+    float lora_scale;        /* > 0 overrides the scale directly; 0 = lora_alpha / rank */
+    wrk_dit_mask_t mask;     /* default WRK_DIT_MASK_BIAS */
+    float mask_bias;         /* the bias of WRK_DIT_MASK_BIAS, default −1.0 */
+    int tp;                  /* tensor-parallel degree, default 1; must divide the head count */
+    int threads;             /* compute threads in total (split across ranks); 0 = OpenMP default */
+    int quiet;               /* 1: do not log the detected config to stderr */
+} wrk_dit_opts_t;
+
+void wrk_dit_opts_default(wrk_dit_opts_t *o);
+
+/* What was loaded (read-only view). */
+typedef struct {
+    int num_layers, num_heads, head_dim, inner_dim;   /* D = num_heads · head_dim */
+    int in_channels, out_channels, text_dim, time_dim, ff_dim;
+    int patch;                                        /* spatial patch size p */
+    int rope;                                         /* 1: 3D RoPE (5B form), 0: 3D sin-cos (2B) */
+    int max_text_len;                                 /* max_text_seq_length of the config */
+    int rgba;                                         /* RGBA (TransPixar) layout */
+    int lora_rank;                                    /* 0 when no LoRA */
+    float lora_scale;
+    wrk_dit_mask_t mask;
+    float mask_bias;                                  /* effective logit bias (0, b, −inf) */
+    int tp;
+} wrk_dit_info_t;
+
+typedef struct wrk_dit wrk_dit_t;
+
+/* Loads the model. `dir` is a model root containing transformer/ or the transformer directory
+ * itself. 0 ok (*out owned by the caller: wrk_dit_destroy), or -1 with err naming file and tensor. */
+int  wrk_dit_load(const char *dir, const wrk_dit_opts_t *opts, wrk_dit_t **out, char *err,
+                  size_t errlen);
+void wrk_dit_destroy(wrk_dit_t **m);
+const wrk_dit_info_t *wrk_dit_info(const wrk_dit_t *m);
+
+/* One transformer call on host buffers.
+ *   x    (B, F, C_in, H, W)   latents; RGBA: frames [0, F/2) RGB, [F/2, F) alpha (F even)
+ *   text (B, L, Dt)           text embeddings, any L >= 1
+ *   t    (B)                  timesteps
+ *   out  (B, F, C_out, H, W)  v-prediction
+ * H and W must be multiples of the patch size. Runs opts.tp ranks as threads. 0 / -1 with err. */
+int wrk_dit_forward(wrk_dit_t *m, int B, int F, int H, int W, const float *x, int L,
+                    const float *text, const int64_t *t, float *out, char *err, size_t errlen);
+
+/* The same call for one rank, for callers that run the ranks themselves: every rank r of a
+ * communicator of size opts.tp calls it concurrently with comm rank r; out may be NULL on ranks
+ * other than 0 (every rank computes the full output; rank 0 writes it). */
+int wrk_dit_forward_rank(wrk_dit_t *m, k_comm_t *comm, int B, int F, int H, int W, const float *x,
+                         int L, const float *text, const int64_t *t, float *out, char *err,
+                         size_t errlen);
+
+#endif
