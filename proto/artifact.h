@@ -38,4 +38,12 @@ int proto_artifact_verify(const char *path, const proto_manifest_t *expect, int 
 int proto_manifest_format(const proto_manifest_t *m, char *buf, size_t len);
 int proto_manifest_parse(const char *s, proto_manifest_t *m, char *err, size_t errlen);
 
+/* Streaming access (additive, used by the stitcher so a shot never has to sit in memory whole):
+ * open validates the header against the file size (no checksum pass: farmd verified the file on
+ * receipt); read_frame reads frame i (0-based within the window) into dst, (h, w, 4) samples. */
+typedef struct { int fd; proto_manifest_t m; char path[512]; } proto_artifact_reader_t;
+int  proto_artifact_open(const char *path, proto_artifact_reader_t *r, char *err, size_t errlen);
+int  proto_artifact_read_frame(const proto_artifact_reader_t *r, int i, uint16_t *dst, char *err, size_t errlen);
+void proto_artifact_close(proto_artifact_reader_t *r);   /* safe on a zeroed or closed reader */
+
 #endif
