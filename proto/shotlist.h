@@ -51,7 +51,15 @@ extern const proto_output_format_t PROTO_OUTPUT_FORMATS[];   /* terminated by {N
  * "exr" (sequence, half, premultiplied), "png" (sequence, 8-bit), "png16" (sequence, 16-bit). */
 const proto_output_format_t *proto_output_format(const char *name);   /* NULL if unknown */
 
-/* Parses text (format from the first non-space byte: '[' JSON, else CSV). 0 ok; -1 with err holding
+/* Engine and strategy names a shot may request (NULL-terminated). Defined in shotlist.c. */
+extern const char *const PROTO_ENGINE_NAMES[];     /* "testcard", "dit" */
+extern const char *const PROTO_STRATEGY_NAMES[];   /* "independent", "chain", "anchor" */
+/* Field names accepted in a shot list, in documentation order (NULL-terminated), and for each the
+ * text saying what is allowed (the same text the errors use). */
+const char *proto_shot_field_name(int i);
+const char *proto_shot_field_allowed(int i);
+
+/* Parses text (format from the first non-space byte after an optional BOM: '[' or '{' JSON, else CSV). 0 ok; -1 with err holding
  * every problem found, one per line. On error *out is left empty (nothing to free). */
 int  proto_shotlist_parse(const char *text, size_t len, proto_shotlist_t *out, char *err, size_t errlen);
 void proto_shotlist_free(proto_shotlist_t *l);
