@@ -1,0 +1,245 @@
+/* cmd_forward.c — `farm-worker forward`: one DiT call outside the farm, for parity tests and for
+ * anyone checking a model install.
+ *
+ *   farm-worker forward --model DIR [--lora FILE] [--tp N] [--mask none|bias|hard] [--mask-bias B]
+ *                       [--lora-alpha A] [--rgba] [--threads N] --inputs IN.safetensors
+ *                       --out OUT.safetensors
+ *
+ * IN holds hidden_states (B, F, C, H, W), encoder_hidden_states (B, L, Dt) and timestep (B) (int64
+ * as diffusers uses; integral floats are accepted), names and layouts as diffusers uses them.
+ * OUT gets `sample` (B, F, C_out, H, W) fp32. Exit status: 0 ok, 1 failure, 2 usage.
+ * Not here: sampling loops (cmd_sample.c).
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "worker/commands.h"
+#include "worker/model/dit.h"
+#include "worker/model/safetensors.h"
+
+typedef struct {
+    const char *model, *lora, *inputs, *out, *mask;
+    int tp, threads, rgba;
+    float mask_bias, lora_alpha;
+} fwd_cli_t;
+
+/* Option table: help and parsing both come from it. */
+typedef enum { OPT_STR, OPT_INT, OPT_FLOAT, OPT_FLAG } opt_kind_t;
+typedef struct {
+    const char *name, *arg, *help;
+    opt_kind_t kind;
+    size_t off;
+} fwd_opt_t;
+
+#define O(f) offsetof(fwd_cli_t, f)
+static const fwd_opt_t OPTS[] = {
+    { "--model",      "DIR",  "model root holding transformer/, or the transformer dir (required)", OPT_STR, O(model) },
+    { "--inputs",     "FILE", "safetensors with hidden_states, encoder_hidden_states, timestep (required)", OPT_STR, O(inputs) },
+    { "--out",        "FILE", "safetensors to write `sample` to (required)", OPT_STR, O(out) },
+    { "--lora",       "FILE", "TransPixar RGBA LoRA (.safetensors); makes the model RGBA", OPT_STR, O(lora) },
+    { "--rgba",       NULL,   "RGBA layout (frames: RGB then alpha) without a LoRA file", OPT_FLAG, O(rgba) },
+    { "--tp",         "N",    "tensor-parallel degree (ranks as threads), default 1", OPT_INT, O(tp) },
+    { "--threads",    "N",    "compute threads in total, default all", OPT_INT, O(threads) },
+    { "--mask",       "RULE", "text->alpha attention rule: none | bias (default) | hard", OPT_STR, O(mask) },
+    { "--mask-bias",  "B",    "logit bias of --mask bias, default -1.0", OPT_FLOAT, O(mask_bias) },
+    { "--lora-alpha", "A",    "LoRA scale = A / rank, default 1.0 (as released)", OPT_FLOAT, O(lora_alpha) },
+};
+#define N_OPTS (sizeof OPTS / sizeof *OPTS)
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: farm-worker forward --model DIR --inputs IN.safetensors --out OUT.safetensors "
+               "[OPTIONS]\n\noptions:\n");
+    for (size_t i = 0; i < N_OPTS; i++)
+        fprintf(f, "  %-12s %-5s %s\n", OPTS[i].name, OPTS[i].arg ? OPTS[i].arg : "", OPTS[i].help);
+}
+
+static int set_opt(fwd_cli_t *c, const fwd_opt_t *o, const char *v)
+{
+    char *end;
+    void *dst = (char *)c + o->off;
+    errno = 0;
+    switch (o->kind) {
+    case OPT_STR:   *(const char **)dst = v; return 0;
+    case OPT_FLAG:  *(int *)dst = 1; return 0;
+    case OPT_INT: {
+        long x = strtol(v, &end, 10);
+        if (*end || end == v || errno || x < 0 || x > 4096) return -1;
+        *(int *)dst = (int)x;
+        return 0;
+    }
+    case OPT_FLOAT: {
+        float x = strtof(v, &end);
+        if (*end || end == v || errno || !isfinite(x)) return -1;
+        *(float *)dst = x;
+        return 0;
+    }
+    }
+    return -1;
+}
+
+/* 0 ok, 1 help shown, -1 usage error (message printed). */
+static int parse_args(int argc, char **argv, fwd_cli_t *c)
+{
+    *c = (fwd_cli_t){ .tp = 1, .mask = "bias", .mask_bias = -1.0f, .lora_alpha = 1.0f };
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 1; }
+        const fwd_opt_t *o = NULL;
+        for (size_t k = 0; k < N_OPTS && !o; k++) if (!strcmp(argv[i], OPTS[k].name)) o = &OPTS[k];
+        if (!o) { fprintf(stderr, "forward: unknown option '%s'\n", argv[i]); return -1; }
+        const char *v = o->kind == OPT_FLAG ? "" : (i + 1 < argc ? argv[++i] : NULL);
+        if (!v || set_opt(c, o, v) != 0) {
+            fprintf(stderr, "forward: option %s needs a valid %s\n", o->name, o->arg);
+            return -1;
+        }
+    }
+    if (!c->model || !c->inputs || !c->out) {
+        fprintf(stderr, "forward: --model, --inputs and --out are required\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- inputs ---- */
+
+typedef struct {
+    int B, F, C, H, W, L, Dt;
+    float *x, *text;
+    int64_t *t;
+} fwd_in_t;
+
+static const wrk_st_tensor_t *need(const wrk_st_t *st, const char *path, const char *name, int ndim,
+                                   char *err, size_t errlen)
+{
+    const wrk_st_tensor_t *t = wrk_st_find(st, name);
+    if (!t) snprintf(err, errlen, "%s: tensor %s missing", path, name);
+    else if (t->ndim != ndim) snprintf(err, errlen, "%s: tensor %s has %d dims, expected %d", path, name, t->ndim, ndim);
+    else if (t->numel <= 0 || t->numel > ((int64_t)1 << 31)) snprintf(err, errlen, "%s: tensor %s: bad size", path, name);
+    else return t;
+    return NULL;
+}
+
+/* timestep (B): integer dtypes as they are, floats only when integral. */
+static int read_timesteps(const wrk_st_t *st, const char *path, const wrk_st_tensor_t *tt,
+                          int64_t *dst, char *err, size_t errlen)
+{
+    char ignored[256];
+    if (wrk_st_read_i64(st, tt->name, 1, tt->shape, dst, tt->numel, ignored, sizeof ignored) == 0)
+        return 0;
+    float tf[tt->numel];
+    if (wrk_st_read_f32(st, tt->name, 1, tt->shape, tf, tt->numel, err, errlen) != 0) return -1;
+    for (int64_t i = 0; i < tt->numel; i++) {
+        if (!(tf[i] >= 0 && tf[i] < 1e7f) || tf[i] != floorf(tf[i])) {
+            snprintf(err, errlen, "%s: tensor timestep[%lld] = %g is not an integer timestep", path,
+                     (long long)i, (double)tf[i]);
+            return -1;
+        }
+        dst[i] = (int64_t)tf[i];
+    }
+    return 0;
+}
+
+static int read_inputs(const char *path, fwd_in_t *in, char *err, size_t errlen)
+{
+    wrk_st_t *st = NULL;
+    int rc = -1;
+    if (wrk_st_open(path, &st, err, errlen) != 0) return -1;
+    const wrk_st_tensor_t *hs = need(st, path, "hidden_states", 5, err, errlen), *eh = NULL, *tt = NULL;
+    if (!hs || !(eh = need(st, path, "encoder_hidden_states", 3, err, errlen)) ||
+        !(tt = need(st, path, "timestep", 1, err, errlen)))
+        goto out;
+    if (eh->shape[0] != hs->shape[0] || tt->shape[0] != hs->shape[0]) {
+        snprintf(err, errlen, "%s: batch sizes differ: hidden_states %lld, encoder_hidden_states %lld, "
+                 "timestep %lld", path, (long long)hs->shape[0], (long long)eh->shape[0],
+                 (long long)tt->shape[0]);
+        goto out;
+    }
+    *in = (fwd_in_t){ (int)hs->shape[0], (int)hs->shape[1], (int)hs->shape[2], (int)hs->shape[3],
+                      (int)hs->shape[4], (int)eh->shape[1], (int)eh->shape[2], NULL, NULL, NULL };
+    in->x = malloc((size_t)hs->numel * sizeof(float));
+    in->text = malloc((size_t)eh->numel * sizeof(float));
+    in->t = malloc((size_t)in->B * sizeof(int64_t));
+    if (!in->x || !in->text || !in->t) { snprintf(err, errlen, "%s: out of memory", path); goto out; }
+    if (wrk_st_read_f32(st, hs->name, 5, hs->shape, in->x, hs->numel, err, errlen) != 0 ||
+        wrk_st_read_f32(st, eh->name, 3, eh->shape, in->text, eh->numel, err, errlen) != 0 ||
+        read_timesteps(st, path, tt, in->t, err, errlen) != 0)
+        goto out;
+    rc = 0;
+out:
+    wrk_st_close(&st);
+    return rc;
+}
+
+/* Checks the inputs against the model's channel and text widths. */
+static int check_inputs(const fwd_in_t *in, const wrk_dit_info_t *i, const char *path, char *err,
+                        size_t errlen)
+{
+    if (in->C != i->in_channels || in->Dt != i->text_dim) {
+        snprintf(err, errlen, "%s: hidden_states has %d channels and encoder_hidden_states width %d; "
+                 "the model wants %d and %d", path, in->C, in->Dt, i->in_channels, i->text_dim);
+        return -1;
+    }
+    return 0;
+}
+
+static int write_sample(const char *path, const fwd_in_t *in, int c_out, const float *y, char *err,
+                        size_t errlen)
+{
+    wrk_st_wtensor_t t = { .name = "sample", .dtype = WRK_ST_F32, .ndim = 5,
+                           .shape = { in->B, in->F, c_out, in->H, in->W }, .data = y };
+    return wrk_st_write(path, 1, &t, err, errlen);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+int wrk_cmd_forward(int argc, char **argv)
+{
+    fwd_cli_t c;
+    fwd_in_t in = { 0 };
+    wrk_dit_opts_t o;
+    wrk_dit_t *m = NULL;
+    float *y = NULL;
+    char err[1024] = "";
+    int pr = parse_args(argc, argv, &c), rc = 1;
+    if (pr != 0) return pr > 0 ? 0 : 2;
+    wrk_dit_opts_default(&o);
+    o.lora_path = c.lora;
+    o.rgba = c.rgba;
+    o.tp = c.tp;
+    o.threads = c.threads;
+    o.mask_bias = c.mask_bias;
+    o.lora_alpha = c.lora_alpha;
+    if (wrk_dit_mask_from_name(c.mask, &o.mask) != 0) {
+        fprintf(stderr, "forward: --mask must be none, bias or hard\n");
+        return 2;
+    }
+    if (read_inputs(c.inputs, &in, err, sizeof err) != 0 || wrk_dit_load(c.model, &o, &m, err, sizeof err) != 0 ||
+        check_inputs(&in, wrk_dit_info(m), c.inputs, err, sizeof err) != 0)
+        goto out;
+    int c_out = wrk_dit_info(m)->out_channels;
+    if (!(y = malloc((size_t)in.B * in.F * c_out * in.H * in.W * sizeof(float)))) {
+        snprintf(err, sizeof err, "out of memory");
+        goto out;
+    }
+    double t0 = now_s();
+    if (wrk_dit_forward(m, in.B, in.F, in.H, in.W, in.x, in.L, in.text, in.t, y, err, sizeof err) != 0 ||
+        write_sample(c.out, &in, c_out, y, err, sizeof err) != 0)
+        goto out;
+    fprintf(stderr, "forward: B=%d F=%d H=%d W=%d L=%d in %.3f s -> %s\n", in.B, in.F, in.H, in.W, in.L,
+            now_s() - t0, c.out);
+    rc = 0;
+out:
+    if (rc) fprintf(stderr, "forward: %s\n", err);
+    free(y); free(in.x); free(in.text); free(in.t);
+    wrk_dit_destroy(&m);
+    return rc;
+}

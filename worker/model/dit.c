@@ -1,0 +1,199 @@
+/* dit.c — DiT options, loading (config, weights of every rank, LoRA), and the forward entry points
+ * that run the tensor-parallel ranks as threads. See dit.h; the weight table is dit_weights.c and
+ * the math is dit_fwd.c.
+ */
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "worker/model/config.h"
+#include "worker/model/dit_impl.h"
+
+static const char *const MASK_NAMES[WRK_DIT_MASK_COUNT] = {
+    [WRK_DIT_MASK_NONE] = "none", [WRK_DIT_MASK_BIAS] = "bias", [WRK_DIT_MASK_HARD] = "hard",
+};
+
+const char *wrk_dit_mask_name(wrk_dit_mask_t m)
+{
+    return (unsigned)m < WRK_DIT_MASK_COUNT ? MASK_NAMES[m] : "?";
+}
+
+int wrk_dit_mask_from_name(const char *name, wrk_dit_mask_t *out)
+{
+    for (int i = 0; i < WRK_DIT_MASK_COUNT; i++)
+        if (name && strcmp(name, MASK_NAMES[i]) == 0) { *out = (wrk_dit_mask_t)i; return 0; }
+    return -1;
+}
+
+void wrk_dit_opts_default(wrk_dit_opts_t *o)
+{
+    *o = (wrk_dit_opts_t){ .lora_alpha = 1.0f, .mask = WRK_DIT_MASK_BIAS, .mask_bias = -1.0f, .tp = 1 };
+}
+
+const wrk_dit_info_t *wrk_dit_info(const wrk_dit_t *m) { return &m->info; }
+
+/* ---- loading ---- */
+
+/* dir itself when it holds config.json, else dir/transformer. */
+static int transformer_dir(const char *dir, char *out, size_t n, char *err, size_t errlen)
+{
+    struct stat sb;
+    char probe[1100];
+    snprintf(probe, sizeof probe, "%s/transformer/config.json", dir);
+    if (stat(probe, &sb) == 0) snprintf(out, n, "%s/transformer", dir);
+    else snprintf(out, n, "%s", dir);
+    snprintf(probe, sizeof probe, "%s/config.json", out);
+    if (stat(probe, &sb) != 0) {
+        snprintf(err, errlen, "%s: neither DIR/transformer/config.json nor DIR/config.json exists", dir);
+        return -1;
+    }
+    return 0;
+}
+
+/* Copies the config into info/cfg; rejects the variants this engine does not run. */
+static int apply_config(wrk_dit_t *m, const wrk_dit_config_t *c, char *err, size_t errlen)
+{
+    if (c->form != WRK_DIT_FORM_2B_SINCOS && c->form != WRK_DIT_FORM_5B_ROPE) {
+        snprintf(err, errlen, "%s/config.json: form %s (patch_size_t) is not supported; only "
+                 "CogVideoX v1.0 (2b-sincos, 5b-rope)", m->dir, wrk_dit_form_name(c->form));
+        return -1;
+    }
+    if (!c->patch_bias || c->ofs_embed_dim || c->use_learned_positional_embeddings) {
+        snprintf(err, errlen, "%s/config.json: patch_bias=false / ofs_embed_dim / learned positions "
+                 "(CogVideoX1.5 / I2V) are not supported", m->dir);
+        return -1;
+    }
+    m->info = (wrk_dit_info_t){
+        .num_layers = c->num_layers, .num_heads = c->num_attention_heads,
+        .head_dim = c->attention_head_dim, .inner_dim = c->inner_dim, .in_channels = c->in_channels,
+        .out_channels = c->out_channels, .text_dim = c->text_embed_dim, .time_dim = c->time_embed_dim,
+        .patch = c->patch_size, .rope = c->form == WRK_DIT_FORM_5B_ROPE,
+        .max_text_len = c->max_text_seq_length,
+    };
+    m->cfg = (dit_cfg_t){
+        .sample_h = c->sample_height, .sample_w = c->sample_width, .sample_frames = c->sample_frames,
+        .temporal_compression = c->temporal_compression_ratio,
+        .spatial_interp = (float)c->spatial_interpolation_scale,
+        .temporal_interp = (float)c->temporal_interpolation_scale,
+        .flip_sin_to_cos = c->flip_sin_to_cos, .freq_shift = (float)c->freq_shift,
+        .norm_eps = (float)c->norm_eps, .norm_affine = c->norm_elementwise_affine,
+        .attn_bias = c->attention_bias,
+    };
+    return 0;
+}
+
+/* RGBA, LoRA scale, mask and TP settings from the options. */
+static int apply_opts(wrk_dit_t *m, const wrk_dit_opts_t *o, const wrk_lora_t *lora, char *err,
+                      size_t errlen)
+{
+    wrk_dit_info_t *i = &m->info;
+    if ((unsigned)o->mask >= WRK_DIT_MASK_COUNT || !isfinite(o->mask_bias) || o->tp < 1) {
+        snprintf(err, errlen, "dit: invalid options (mask %d, mask_bias %g, tp %d)", (int)o->mask,
+                 (double)o->mask_bias, o->tp);
+        return -1;
+    }
+    i->rgba = o->rgba || lora != NULL;
+    i->lora_rank = lora ? wrk_lora_rank(lora) : 0;
+    i->lora_scale = !lora ? 0.0f : o->lora_scale > 0 ? o->lora_scale : o->lora_alpha / (float)i->lora_rank;
+    i->mask = o->mask;
+    i->mask_bias = o->mask == WRK_DIT_MASK_HARD ? -INFINITY : o->mask == WRK_DIT_MASK_BIAS ? o->mask_bias : 0;
+    i->tp = o->tp;
+    int total = o->threads > 0 ? o->threads : omp_get_max_threads();
+    m->threads_per_rank = total / o->tp > 1 ? total / o->tp : 1;
+    return 0;
+}
+
+static void log_config(const wrk_dit_t *m, const wrk_dit_config_t *c)
+{
+    const wrk_dit_info_t *i = &m->info;
+    char line[512];
+    wrk_dit_config_str(c, line, sizeof line);
+    fprintf(stderr, "dit: %s | ffn %d | %s", line, i->ff_dim, i->rgba ? "RGBA" : "RGB");
+    if (i->lora_rank) fprintf(stderr, " lora r=%d scale=%g", i->lora_rank, (double)i->lora_scale);
+    if (i->rgba) fprintf(stderr, " mask=%s(%g)", wrk_dit_mask_name(i->mask), (double)i->mask_bias);
+    fprintf(stderr, " | tp %d x %d threads\n", i->tp, m->threads_per_rank);
+}
+
+int wrk_dit_load(const char *dir, const wrk_dit_opts_t *opts, wrk_dit_t **out, char *err, size_t errlen)
+{
+    wrk_dit_opts_t defaults;
+    wrk_dit_config_t c;
+    wrk_st_t *st = NULL;
+    wrk_lora_t *lora = NULL;
+    wrk_dit_t *m = calloc(1, sizeof *m);
+    if (!opts) { wrk_dit_opts_default(&defaults); opts = &defaults; }
+    if (!m) { snprintf(err, errlen, "dit: out of memory"); return -1; }
+    m->kb = k_backend_cpu();
+    if (transformer_dir(dir, m->dir, sizeof m->dir, err, errlen) != 0 ||
+        wrk_dit_config_load(m->dir, &c, err, errlen) != 0 || apply_config(m, &c, err, errlen) != 0 ||
+        wrk_st_open(m->dir, &st, err, errlen) != 0 || dit_weights_detect(m, st, err, errlen) != 0)
+        goto fail;
+    if (opts->lora_path &&
+        wrk_lora_open(opts->lora_path, m->info.num_layers, m->info.inner_dim, &lora, err, errlen) != 0)
+        goto fail;
+    if (apply_opts(m, opts, lora, err, errlen) != 0) goto fail;
+    if (!(m->ranks = calloc((size_t)m->info.tp, sizeof *m->ranks))) {
+        snprintf(err, errlen, "dit: out of memory");
+        goto fail;
+    }
+    for (int r = 0; r < m->info.tp; r++)
+        if (dit_weights_load(m, st, lora, r, err, errlen) != 0) goto fail;
+    if (!opts->quiet) log_config(m, &c);
+    wrk_lora_close(&lora);
+    wrk_st_close(&st);
+    *out = m;
+    return 0;
+fail:
+    wrk_lora_close(&lora);
+    wrk_st_close(&st);
+    wrk_dit_destroy(&m);
+    return -1;
+}
+
+void wrk_dit_destroy(wrk_dit_t **mp)
+{
+    if (!mp || !*mp) return;
+    wrk_dit_t *m = *mp;
+    for (int r = 0; m->ranks && r < m->info.tp; r++) dit_weights_free(&m->ranks[r]);
+    free(m->ranks);
+    free(m);
+    *mp = NULL;
+}
+
+/* ---- forward ---- */
+
+typedef struct {
+    wrk_dit_t *m;
+    int B, F, H, W, L;
+    const float *x, *text;
+    const int64_t *t;
+    float *out;
+} fwd_args_t;
+
+static int rank_fn(k_comm_t *c, void *p, char *err, size_t errlen)
+{
+    fwd_args_t *a = p;
+    return dit_forward_rank(a->m, c, a->B, a->F, a->H, a->W, a->x, a->L, a->text, a->t,
+                            k_comm_rank(c) == 0 ? a->out : NULL, err, errlen);
+}
+
+int wrk_dit_forward(wrk_dit_t *m, int B, int F, int H, int W, const float *x, int L,
+                    const float *text, const int64_t *t, float *out, char *err, size_t errlen)
+{
+    if (!x || !text || !t || !out) { snprintf(err, errlen, "dit forward: NULL buffer"); return -1; }
+    if (m->info.tp == 1) return dit_forward_rank(m, NULL, B, F, H, W, x, L, text, t, out, err, errlen);
+    fwd_args_t a = { m, B, F, H, W, L, x, text, t, out };
+    return k_comm_threads_run(m->info.tp, rank_fn, &a, err, errlen);
+}
+
+int wrk_dit_forward_rank(wrk_dit_t *m, k_comm_t *comm, int B, int F, int H, int W, const float *x,
+                         int L, const float *text, const int64_t *t, float *out, char *err,
+                         size_t errlen)
+{
+    if (!x || !text || !t) { snprintf(err, errlen, "dit forward: NULL buffer"); return -1; }
+    return dit_forward_rank(m, comm, B, F, H, W, x, L, text, t, k_comm_rank(comm) == 0 ? out : NULL,
+                            err, errlen);
+}

@@ -1,0 +1,336 @@
+/* dit_fwd.c — the forward pass of one tensor-parallel rank of the CogVideoX / TransPixar DiT.
+ *
+ * The residual stream is one joint buffer h (B, S, D) with S = L + Nv: text tokens [0, L) then video
+ * tokens [L, S); for RGBA the video tokens are Nf RGB tokens then Nf alpha tokens (Nv = 2·Nf).
+ * Per block (MODEL.md §1.6, §2): norm1 → joint attention (qk LayerNorm, RoPE on the video ranges,
+ * LoRA deltas on alpha rows, the text→alpha rule) → to_out → all-reduce → gated residual; norm2 →
+ * FFN over [text; video] → all-reduce → gated residual. Head (§1.7): norm_final, norm_out (shift,
+ * scale), proj_out, unpatchify. Replicated parts are computed by every rank; the sharded GEMMs
+ * (q/k/v, to_out, FFN) only over the rank's heads / FFN columns.
+ * Not here: loading (dit_weights.c), running the ranks as threads (dit.c).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "worker/model/dit_impl.h"
+
+/* Everything one rank's call works on. */
+typedef struct {
+    const wrk_dit_t *m;
+    const dit_rank_t *r;
+    const k_backend_t *kb;
+    k_comm_t *comm;
+    int B, F, H, W, L;       /* batch, latent frames, latent size, text length */
+    int Hp, Wp, Tp;          /* patch grid, frames with their own positions (F, or F/2 for RGBA) */
+    int Nf, Nv, S;           /* tokens per position set, video tokens, joint sequence */
+    int D, Dl, Fl, T, R, hd, Hl;
+    float *h;                /* (B, S, D) residual stream [text | video] */
+    float *n;                /* (B, S, D) normed + modulated */
+    float *y;                /* (B, S, D) to_out / ff.net.2 partial sums, then all-reduced */
+    float *qkv;              /* (B, S, 3·Dl) q | k | v of my heads */
+    float *att;              /* (B, S, Dl) attention output of my heads */
+    float *ff;               /* (B, S, Fl) FFN hidden of my columns */
+    float *lt;               /* (Nf, 3·R) LoRA A·x of the alpha rows */
+    float *temb, *stemb;     /* (B, T) time embedding, SiLU(temb) */
+    float *mod;              /* (B, 6·D) adaLN chunks (sized (B, 6·D + T) to double as scratch) */
+    float *pos, *rsin;       /* sin-cos (Nf, D), or RoPE cos (Nf, hd) and sin (Nf, hd) */
+    float *ones, *zeros;     /* (D) */
+    float *po;               /* (B, Nv, P) proj_out output */
+    float *mem;              /* the single allocation behind all of the above */
+} fw_t;
+
+static int kfail(char *err, size_t errlen, int line)
+{
+    snprintf(err, errlen, "dit_fwd.c:%d: %s", line, k_error());
+    return -1;
+}
+#define KC(call) do { if ((call) != 0) return kfail(err, errlen, __LINE__); } while (0)
+
+/* ---- workspace ---- */
+
+static int ws_alloc(fw_t *f, char *err, size_t errlen)
+{
+    size_t B = (size_t)f->B, S = (size_t)f->S, D = (size_t)f->D, P = (size_t)f->m->info.patch;
+    size_t pout = P * P * (size_t)f->m->info.out_channels;
+    size_t pos = f->m->info.rope ? 2 * (size_t)f->Nf * (size_t)f->hd : (size_t)f->Nf * D;
+    size_t sz[] = { B * S * D, B * S * D, B * S * D, B * S * 3 * (size_t)f->Dl, B * S * (size_t)f->Dl,
+                    B * S * (size_t)f->Fl, (size_t)f->Nf * 3 * (size_t)(f->R ? f->R : 1),
+                    B * (size_t)f->T, B * (size_t)f->T, B * (6 * D + (size_t)f->T), pos, D, D,
+                    B * (size_t)f->Nv * pout };
+    float **dst[] = { &f->h, &f->n, &f->y, &f->qkv, &f->att, &f->ff, &f->lt, &f->temb, &f->stemb,
+                      &f->mod, &f->pos, &f->ones, &f->zeros, &f->po };
+    size_t total = 0, k = sizeof sz / sizeof *sz;
+    for (size_t i = 0; i < k; i++) total += (sz[i] + 15) & ~(size_t)15;   /* 64-byte aligned parts */
+    if (!(f->mem = aligned_alloc(64, total * sizeof(float)))) {
+        snprintf(err, errlen, "dit forward: out of memory (%.1f MiB of activations)",
+                 (double)total * 4 / 1048576.0);
+        return -1;
+    }
+    for (size_t i = 0, at = 0; i < k; at += (sz[i] + 15) & ~(size_t)15, i++) *dst[i] = f->mem + at;
+    f->rsin = f->pos + (size_t)f->Nf * (size_t)f->hd;
+    for (size_t i = 0; i < D; i++) { f->ones[i] = 1.0f; f->zeros[i] = 0.0f; }
+    return 0;
+}
+
+/* Validates the call and fills the sizes. */
+static int fw_init(fw_t *f, const wrk_dit_t *m, const dit_rank_t *r, int B, int F, int H, int W,
+                   int L, char *err, size_t errlen)
+{
+    const wrk_dit_info_t *i = &m->info;
+    int p = i->patch;
+    if (B < 1 || F < 1 || L < 1 || H < p || W < p || H % p || W % p || (i->rgba && F % 2)) {
+        snprintf(err, errlen, "dit forward: bad input size B=%d F=%d H=%d W=%d L=%d (need H, W multiples "
+                 "of %d%s, L >= 1)", B, F, H, W, L, p, i->rgba ? ", F even for RGBA" : "");
+        return -1;
+    }
+    *f = (fw_t){ .m = m, .r = r, .kb = m->kb, .B = B, .F = F, .H = H, .W = W, .L = L,
+                 .Hp = H / p, .Wp = W / p, .Tp = i->rgba ? F / 2 : F, .D = i->inner_dim, .Dl = r->Dl,
+                 .Fl = r->Fl, .T = i->time_dim, .R = i->lora_rank, .hd = i->head_dim,
+                 .Hl = r->sh.h1 - r->sh.h0 };
+    f->Nf = f->Tp * f->Hp * f->Wp;
+    f->Nv = F * f->Hp * f->Wp;
+    f->S = L + f->Nv;
+    if ((double)B * f->S * 6 * f->D > 2e9 || (double)f->S * 3 * f->Dl > 2e9) {
+        snprintf(err, errlen, "dit forward: sequence of %d tokens too long", f->S);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- embeddings ---- */
+
+/* temb = linear_2(SiLU(linear_1(sincos(t)))); stemb = SiLU(temb).   (MODEL.md §1.3) */
+static int embed_time(fw_t *f, const int64_t *t, char *err, size_t errlen)
+{
+    const dit_rank_t *r = f->r;
+    float tf[f->B];
+    float *sc = f->y;                                  /* (B, D) scratch: sincos of t */
+    float *h1 = f->mod;                                /* (B, T) scratch */
+    for (int b = 0; b < f->B; b++) tf[b] = (float)t[b];
+    KC(k_cpu_timestep_embedding(sc, tf, f->B, f->D, f->m->cfg.flip_sin_to_cos, f->m->cfg.freq_shift,
+                                10000.0f));
+    KC(f->kb->gemm(h1, f->T, sc, f->D, r->t1_w, f->D, r->t1_b, f->B, f->T, f->D, 1, 0, K_ACT_SILU));
+    KC(f->kb->gemm(f->temb, f->T, h1, f->T, r->t2_w, f->T, r->t2_b, f->B, f->T, f->T, 1, 0, K_ACT_NONE));
+    KC(f->kb->silu(f->stemb, f->temb, (long)f->B * f->T));
+    return 0;
+}
+
+/* h = [text_proj(text) | patch_embed(x)] (+ sin-cos positions, + domain_emb on alpha tokens). */
+static int embed_tokens(fw_t *f, const float *x, const float *text, char *err, size_t errlen)
+{
+    const dit_rank_t *r = f->r;
+    const wrk_dit_info_t *i = &f->m->info;
+    long bs = (long)f->S * f->D;
+    for (int b = 0; b < f->B; b++)                     /* (L, Dt) → (L, D) */
+        KC(f->kb->gemm(f->h + b * bs, f->D, text + (size_t)b * f->L * i->text_dim, i->text_dim,
+                       r->tx_w, i->text_dim, r->tx_b, f->L, f->D, i->text_dim, 1, 0, K_ACT_NONE));
+    KC(f->kb->patch_embed(f->h + (size_t)f->L * f->D, f->D, bs, x, f->B, f->F, i->in_channels, f->H,
+                          f->W, i->patch, 1, r->pe_w, r->pe_b, f->D));
+    int halves = i->rgba ? 2 : 1;
+    for (int b = 0; b < f->B; b++) {
+        float *v = f->h + b * bs + (size_t)f->L * f->D;    /* (Nv, D) video tokens of item b */
+        if (!i->rope)                                       /* same table for RGB and alpha halves */
+            for (int k = 0; k < halves; k++)
+                KC(f->kb->gated_residual(v + (size_t)k * f->Nf * f->D, f->D, 0, f->pos, f->D, 0,
+                                         f->ones, f->D, 1, f->Nf, f->D));
+        if (i->rgba && r->domain)                           /* alpha += domain_emb: x·(1+0) + e */
+            KC(f->kb->modulate(v + (size_t)f->Nf * f->D, f->D, 0, v + (size_t)f->Nf * f->D, f->D, 0,
+                               r->domain, f->zeros, f->D, 1, f->Nf, f->D));
+    }
+    return 0;
+}
+
+/* Position tables for Tp frames of Hp×Wp patches: 2B sin-cos (Nf, D) or 5B RoPE cos/sin (Nf, hd). */
+static int build_positions(fw_t *f, char *err, size_t errlen)
+{
+    const dit_cfg_t *c = &f->m->cfg;
+    if (!f->m->info.rope)
+        KC(k_cpu_sincos_table_3d(f->pos, f->D, f->Tp, f->Hp, f->Wp, c->spatial_interp,
+                                 c->temporal_interp));
+    else {
+        float pt[f->Tp], ph[f->Hp], pw[f->Wp];
+        int p = f->m->info.patch;
+        KC(k_rope_grid(pt, ph, pw, f->Tp, f->Hp, f->Wp, c->sample_h / p, c->sample_w / p, 0));
+        KC(k_cpu_rope_table_3d(f->pos, f->rsin, f->hd, f->Tp, f->Hp, f->Wp, pt, ph, pw, 10000.0f));
+    }
+    return 0;
+}
+
+/* ---- one block ---- */
+
+/* n = LN(h)·(1 + scale) + shift with the text chunks on text rows and the video chunks on video rows;
+ * mod = linear(SiLU(temb)) = [shift, scale, gate, enc_shift, enc_scale, enc_gate] (B, 6D). */
+static int norm_zero(fw_t *f, const float *lw, const float *lb, const float *w, const float *bias,
+                     char *err, size_t errlen)
+{
+    int D = f->D;
+    long bs = (long)f->S * D;
+    KC(f->kb->gemm(f->mod, 6 * D, f->stemb, f->T, lw, f->T, lb, f->B, 6 * D, f->T, 1, 0, K_ACT_NONE));
+    KC(f->kb->layernorm(f->n, D, f->h, D, f->B * f->S, 1, D, w, bias, f->m->cfg.norm_eps));
+    KC(f->kb->modulate(f->n, D, bs, f->n, D, bs, f->mod + 3 * D, f->mod + 4 * D, 6 * D, f->B, f->L, D));
+    KC(f->kb->modulate(f->n + (size_t)f->L * D, D, bs, f->n + (size_t)f->L * D, D, bs, f->mod,
+                       f->mod + D, 6 * D, f->B, f->Nv, D));
+    return 0;
+}
+
+/* h += gate·y per stream (enc_gate on text rows, gate on video rows), after the all-reduce of y. */
+static int reduce_residual(fw_t *f, char *err, size_t errlen)
+{
+    int D = f->D;
+    long bs = (long)f->S * D;
+    if (k_comm_all_reduce_sum(f->comm, f->y, (size_t)f->B * f->S * D) != 0) {
+        snprintf(err, errlen, "dit forward: all-reduce failed (another rank aborted)");
+        return -1;
+    }
+    KC(f->kb->gated_residual(f->h, D, bs, f->y, D, bs, f->mod + 5 * D, 6 * D, f->B, f->L, D));
+    KC(f->kb->gated_residual(f->h + (size_t)f->L * D, D, bs, f->y + (size_t)f->L * D, D, bs,
+                             f->mod + 2 * D, 6 * D, f->B, f->Nv, D));
+    return 0;
+}
+
+/* LoRA on q, k, v at alpha rows: qkv[alpha] += scale · (n[alpha]·A_tᵀ)·B_tᵀ.   (MODEL.md §2.5) */
+static int lora_qkv(fw_t *f, const dit_block_t *blk, char *err, size_t errlen)
+{
+    const float *lb[3] = { blk->lb_q, blk->lb_k, blk->lb_v };
+    int R = f->R, ld = 3 * f->Dl;
+    for (int b = 0; b < f->B; b++) {
+        size_t row = (size_t)b * f->S + f->L + f->Nf;          /* first alpha row of item b */
+        KC(f->kb->gemm(f->lt, 3 * R, f->n + row * f->D, f->D, blk->la_qkv, f->D, NULL, f->Nf, 3 * R,
+                       f->D, 1, 0, K_ACT_NONE));               /* (Nf, 3R) */
+        for (int t = 0; t < 3; t++)
+            KC(f->kb->gemm(f->qkv + row * ld + (size_t)t * f->Dl, ld, f->lt + t * R, 3 * R, lb[t], R,
+                           NULL, f->Nf, f->Dl, R, f->m->info.lora_scale, 1, K_ACT_NONE));
+    }
+    return 0;
+}
+
+/* LoRA on to_out at alpha rows, into the partial sum y: y[alpha] += scale · (att·A_oᵀ)·B_oᵀ. */
+static int lora_out(fw_t *f, const dit_block_t *blk, char *err, size_t errlen)
+{
+    int R = f->R;
+    for (int b = 0; b < f->B; b++) {
+        size_t row = (size_t)b * f->S + f->L + f->Nf;
+        KC(f->kb->gemm(f->lt, R, f->att + row * f->Dl, f->Dl, blk->la_o, f->Dl, NULL, f->Nf, R, f->Dl,
+                       1, 0, K_ACT_NONE));                     /* (Nf, R) partial over my heads */
+        KC(f->kb->gemm(f->y + row * f->D, f->D, f->lt, R, blk->lb_o, R, NULL, f->Nf, f->D, R,
+                       f->m->info.lora_scale, 1, K_ACT_NONE));
+    }
+    return 0;
+}
+
+/* qk LayerNorm per head, then RoPE on the RGB (and alpha) video ranges of q and k. */
+static int qk_norm_rope(fw_t *f, const dit_block_t *blk, char *err, size_t errlen)
+{
+    int ld = 3 * f->Dl;
+    long bs = (long)f->S * ld;
+    KC(f->kb->layernorm(f->qkv, ld, f->qkv, ld, f->B * f->S, f->Hl, f->hd, blk->nq_w, blk->nq_b, 1e-6f));
+    KC(f->kb->layernorm(f->qkv + f->Dl, ld, f->qkv + f->Dl, ld, f->B * f->S, f->Hl, f->hd, blk->nk_w,
+                        blk->nk_b, 1e-6f));
+    if (!f->m->info.rope) return 0;
+    for (int part = 0; part < 2; part++)                      /* q, then k */
+        for (int k = 0; k < (f->m->info.rgba ? 2 : 1); k++) { /* RGB range, then alpha range */
+            float *x = f->qkv + (size_t)(f->L + k * f->Nf) * ld + (size_t)part * f->Dl;
+            KC(f->kb->rope(x, ld, bs, f->B, f->Nf, f->Hl, f->hd, f->pos, f->rsin, f->hd));
+        }
+    return 0;
+}
+
+static int attention(fw_t *f, char *err, size_t errlen)
+{
+    const wrk_dit_info_t *i = &f->m->info;
+    int ld = 3 * f->Dl, rule = i->rgba && i->mask != WRK_DIT_MASK_NONE;
+    long bs = (long)f->S * ld;
+    k_attn_t a = {
+        .B = f->B, .H = f->Hl, .head_dim = f->hd, .Sq = f->S, .Sk = f->S, .Sk2 = 0,
+        .q = f->qkv, .q_bs = bs, .q_ld = ld,
+        .k = f->qkv + f->Dl, .k_bs = bs, .k_ld = ld,
+        .v = f->qkv + 2 * f->Dl, .v_bs = bs, .v_ld = ld,
+        .o = f->att, .o_bs = (long)f->S * f->Dl, .o_ld = f->Dl,
+        .scale = 1.0f / sqrtf((float)f->hd), .bias = rule ? i->mask_bias : 0.0f,
+        .q0 = 0, .q1 = rule ? f->L : 0, .k0 = f->L + f->Nf, .k1 = f->L + 2 * f->Nf,
+    };
+    KC(f->kb->attention(&a));
+    return 0;
+}
+
+static int block_attn(fw_t *f, const dit_block_t *blk, char *err, size_t errlen)
+{
+    int M = f->B * f->S, root = f->r->sh.rank == 0;
+    if (norm_zero(f, blk->n1_lw, blk->n1_lb, blk->n1_w, blk->n1_b, err, errlen) != 0) return -1;
+    KC(f->kb->gemm(f->qkv, 3 * f->Dl, f->n, f->D, blk->qkv_w, f->D, blk->qkv_b, M, 3 * f->Dl, f->D, 1,
+                   0, K_ACT_NONE));
+    if (f->R && lora_qkv(f, blk, err, errlen) != 0) return -1;
+    if (qk_norm_rope(f, blk, err, errlen) != 0 || attention(f, err, errlen) != 0) return -1;
+    KC(f->kb->gemm(f->y, f->D, f->att, f->Dl, blk->o_w, f->Dl, root ? blk->o_b : NULL, M, f->D, f->Dl,
+                   1, 0, K_ACT_NONE));                        /* row-parallel: bias on rank 0 only */
+    if (f->R && lora_out(f, blk, err, errlen) != 0) return -1;
+    return reduce_residual(f, err, errlen);
+}
+
+static int block_ff(fw_t *f, const dit_block_t *blk, char *err, size_t errlen)
+{
+    int M = f->B * f->S, root = f->r->sh.rank == 0;
+    if (norm_zero(f, blk->n2_lw, blk->n2_lb, blk->n2_w, blk->n2_b, err, errlen) != 0) return -1;
+    KC(f->kb->gemm(f->ff, f->Fl, f->n, f->D, blk->f1_w, f->D, blk->f1_b, M, f->Fl, f->D, 1, 0,
+                   K_ACT_GELU_TANH));
+    KC(f->kb->gemm(f->y, f->D, f->ff, f->Fl, blk->f2_w, f->Fl, root ? blk->f2_b : NULL, M, f->D, f->Fl,
+                   1, 0, K_ACT_NONE));
+    return reduce_residual(f, err, errlen);
+}
+
+/* ---- output head ---- */
+
+/* out = unpatchify(proj_out(norm_out(norm_final(h_video), temb))).   (MODEL.md §1.7) */
+static int head(fw_t *f, float *out, char *err, size_t errlen)
+{
+    const dit_rank_t *r = f->r;
+    const wrk_dit_info_t *i = &f->m->info;
+    int D = f->D, P = i->patch * i->patch * i->out_channels;
+    float eps = f->m->cfg.norm_eps;
+    long bs = (long)f->S * D;
+    KC(f->kb->gemm(f->mod, 2 * D, f->stemb, f->T, r->no_lw, f->T, r->no_lb, f->B, 2 * D, f->T, 1, 0,
+                   K_ACT_NONE));                              /* (B, 2D) = [shift | scale] */
+    for (int b = 0; b < f->B; b++) {
+        float *v = f->n + b * bs + (size_t)f->L * D;
+        KC(f->kb->layernorm(v, D, f->h + b * bs + (size_t)f->L * D, D, f->Nv, 1, D, r->nf_w, r->nf_b, eps));
+        KC(f->kb->layernorm(v, D, v, D, f->Nv, 1, D, r->no_w, r->no_b, eps));
+    }
+    float *v0 = f->n + (size_t)f->L * D;
+    KC(f->kb->modulate(v0, D, bs, v0, D, bs, f->mod, f->mod + D, 2 * D, f->B, f->Nv, D));
+    for (int b = 0; b < f->B; b++)
+        KC(f->kb->gemm(f->po + (size_t)b * f->Nv * P, P, v0 + b * bs, D, r->po_w, D, r->po_b, f->Nv, P,
+                       D, 1, 0, K_ACT_NONE));
+    if (out)
+        KC(f->kb->unpatchify(out, f->po, P, (long)f->Nv * P, f->B, f->F, i->out_channels, f->H, f->W,
+                             i->patch, 1));
+    return 0;
+}
+
+int dit_forward_rank(wrk_dit_t *m, k_comm_t *comm, int B, int F, int H, int W, const float *x, int L,
+                     const float *text, const int64_t *t, float *out, char *err, size_t errlen)
+{
+    int rank = k_comm_rank(comm), rc = -1;
+    fw_t f;
+    if (k_comm_size(comm) != m->info.tp) {
+        snprintf(err, errlen, "dit forward: communicator of %d ranks for a model split %d ways",
+                 k_comm_size(comm), m->info.tp);
+        return -1;
+    }
+    if (fw_init(&f, m, &m->ranks[rank], B, F, H, W, L, err, errlen) != 0) return -1;
+    f.comm = comm;
+    if (ws_alloc(&f, err, errlen) != 0) return -1;
+    k_set_threads(m->threads_per_rank);
+    if (embed_time(&f, t, err, errlen) != 0 || build_positions(&f, err, errlen) != 0 ||
+        embed_tokens(&f, x, text, err, errlen) != 0)
+        goto out;
+    for (int i = 0; i < m->info.num_layers; i++)
+        if (block_attn(&f, &f.r->blocks[i], err, errlen) != 0 ||
+            block_ff(&f, &f.r->blocks[i], err, errlen) != 0)
+            goto out;
+    rc = head(&f, rank == 0 ? out : NULL, err, errlen);
+out:
+    free(f.mem);
+    return rc;
+}
