@@ -1,0 +1,16 @@
+/* commands.c — the farm-worker subcommand table (see commands.h). Add one line per subcommand. */
+#include "worker/commands.h"
+
+#include <string.h>
+
+const wrk_command_t WRK_COMMANDS[] = {
+    { "run", wrk_cmd_run, "connect to farmd and render assigned windows (default)" },
+    { NULL, NULL, NULL },
+};
+
+const wrk_command_t *wrk_command_find(const char *name)
+{
+    for (int i = 0; name && WRK_COMMANDS[i].name; i++)
+        if (!strcmp(WRK_COMMANDS[i].name, name)) return &WRK_COMMANDS[i];
+    return NULL;
+}

@@ -1,0 +1,25 @@
+/* commands.h — the farm-worker subcommand table: `farm-worker [COMMAND] [OPTIONS]`.
+ *
+ * One row per subcommand {name, fn, help}; worker/main.c dispatches from it and prints help from it.
+ * The first row is the default: argv without a known command name runs it. To add a subcommand,
+ * declare its function here and add one row in commands.c (model engineers: forward, sample).
+ * Each fn gets argv with argv[0] = the command name and returns the process exit status.
+ */
+#ifndef WORKER_COMMANDS_H
+#define WORKER_COMMANDS_H
+
+typedef struct {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *help;
+} wrk_command_t;
+
+extern const wrk_command_t WRK_COMMANDS[];   /* terminated by {NULL} */
+
+/* Looks a command up by name; NULL when unknown. */
+const wrk_command_t *wrk_command_find(const char *name);
+
+/* run (default): connect to farmd and render assigned windows until SIGTERM (worker/run.c). */
+int wrk_cmd_run(int argc, char **argv);
+
+#endif
