@@ -55,9 +55,10 @@ static int check_domain(const wrk_lora_t *l, const wrk_st_tensor_t *t, char *err
 {
     int ok = t->ndim >= 1 && t->shape[t->ndim - 1] == l->dim && t->numel == l->dim;
     if (!ok) {
-        snprintf(err, errlen, "%s: tensor %s: %lld values in %d dims, expected one vector of %d "
-                 "(per-token domain embeddings are not supported)", l->path, t->name,
-                 (long long)t->numel, t->ndim, l->dim);
+        snprintf(err, errlen, "%s: tensor %s: %lld values in %d dims, expected one vector of %d (%s)",
+                 l->path, t->name, (long long)t->numel, t->ndim, l->dim,
+                 t->ndim >= 1 && t->shape[t->ndim - 1] != l->dim ? "a LoRA for another base model?"
+                 : "per-token domain embeddings are not supported");
         return -1;
     }
     return 0;
