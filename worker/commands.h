@@ -21,5 +21,7 @@ const wrk_command_t *wrk_command_find(const char *name);
 
 /* run (default): connect to farmd and render assigned windows until SIGTERM (worker/run.c). */
 int wrk_cmd_run(int argc, char **argv);
+/* forward: one DiT transformer call from a safetensors of inputs (worker/model/cmd_forward.c). */
+int wrk_cmd_forward(int argc, char **argv);
 
 #endif
