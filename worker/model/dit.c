@@ -111,7 +111,7 @@ static void log_config(const wrk_dit_t *m, const wrk_dit_config_t *c)
     const wrk_dit_info_t *i = &m->info;
     char line[512];
     wrk_dit_config_str(c, line, sizeof line);
-    fprintf(stderr, "dit: %s | ffn %d | %s", line, i->ff_dim, i->rgba ? "RGBA" : "RGB");
+    fprintf(stderr, "dit: %s | %s", line, i->rgba ? "RGBA" : "RGB");
     if (i->lora_rank) fprintf(stderr, " lora r=%d scale=%g", i->lora_rank, (double)i->lora_scale);
     if (i->rgba) fprintf(stderr, " mask=%s(%g)", wrk_dit_mask_name(i->mask), (double)i->mask_bias);
     fprintf(stderr, " | tp %d x %d threads\n", i->tp, m->threads_per_rank);
