@@ -34,6 +34,7 @@ void wrk_dit_opts_default(wrk_dit_opts_t *o)
 }
 
 const wrk_dit_info_t *wrk_dit_info(const wrk_dit_t *m) { return &m->info; }
+const wrk_dit_stats_t *wrk_dit_stats(const wrk_dit_t *m) { return &m->stats; }
 
 /* ---- loading ---- */
 

@@ -69,12 +69,20 @@ typedef struct {
 
 typedef struct wrk_dit wrk_dit_t;
 
+/* Where the last forward spent its time (rank 0's view; GEMM FLOPs 2·M·N·K, attention FLOPs
+ * 4·Sq·Sk·head_dim per head and batch item, for rank 0's share of the heads / FFN). */
+typedef struct {
+    double total_s, gemm_s, attn_s;
+    double gemm_flop, attn_flop;
+} wrk_dit_stats_t;
+
 /* Loads the model. `dir` is a model root containing transformer/ or the transformer directory
  * itself. 0 ok (*out owned by the caller: wrk_dit_destroy), or -1 with err naming file and tensor. */
 int  wrk_dit_load(const char *dir, const wrk_dit_opts_t *opts, wrk_dit_t **out, char *err,
                   size_t errlen);
 void wrk_dit_destroy(wrk_dit_t **m);
 const wrk_dit_info_t *wrk_dit_info(const wrk_dit_t *m);
+const wrk_dit_stats_t *wrk_dit_stats(const wrk_dit_t *m);
 
 /* One transformer call on host buffers.
  *   x    (B, F, C_in, H, W)   latents; RGBA: frames [0, F/2) RGB, [F/2, F) alpha (F even)

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "worker/model/dit_impl.h"
 
@@ -39,6 +40,7 @@ typedef struct {
     float *ones, *zeros;     /* (D) */
     float *po;               /* (B, Nv, P) proj_out output */
     float *mem;              /* the single allocation behind all of the above */
+    wrk_dit_stats_t *st;     /* rank 0: where time and work are counted; NULL on other ranks */
 } fw_t;
 
 static int kfail(char *err, size_t errlen, int line)
@@ -47,6 +49,37 @@ static int kfail(char *err, size_t errlen, int line)
     return -1;
 }
 #define KC(call) do { if ((call) != 0) return kfail(err, errlen, __LINE__); } while (0)
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* GEMM and attention through the backend, timed and counted on rank 0 (wrk_dit_stats). */
+static int fw_gemm(fw_t *f, float *y, int ldy, const float *x, int ldx, const float *w, int ldw,
+                   const float *b, int M, int N, int K, float alpha, float beta, k_act_t act)
+{
+    double t0 = f->st ? now_s() : 0;
+    int rc = f->kb->gemm(y, ldy, x, ldx, w, ldw, b, M, N, K, alpha, beta, act);
+    if (f->st) {
+        f->st->gemm_s += now_s() - t0;
+        f->st->gemm_flop += 2.0 * M * N * K;
+    }
+    return rc;
+}
+
+static int fw_attention(fw_t *f, const k_attn_t *a)
+{
+    double t0 = f->st ? now_s() : 0;
+    int rc = f->kb->attention(a);
+    if (f->st) {
+        f->st->attn_s += now_s() - t0;
+        f->st->attn_flop += 4.0 * a->B * a->H * a->head_dim * (double)a->Sq * (a->Sk + a->Sk2);
+    }
+    return rc;
+}
 
 /* ---- workspace ---- */
 
@@ -111,8 +144,8 @@ static int embed_time(fw_t *f, const int64_t *t, char *err, size_t errlen)
     for (int b = 0; b < f->B; b++) tf[b] = (float)t[b];
     KC(k_cpu_timestep_embedding(sc, tf, f->B, f->D, f->m->cfg.flip_sin_to_cos, f->m->cfg.freq_shift,
                                 10000.0f));
-    KC(f->kb->gemm(h1, f->T, sc, f->D, r->t1_w, f->D, r->t1_b, f->B, f->T, f->D, 1, 0, K_ACT_SILU));
-    KC(f->kb->gemm(f->temb, f->T, h1, f->T, r->t2_w, f->T, r->t2_b, f->B, f->T, f->T, 1, 0, K_ACT_NONE));
+    KC(fw_gemm(f, h1, f->T, sc, f->D, r->t1_w, f->D, r->t1_b, f->B, f->T, f->D, 1, 0, K_ACT_SILU));
+    KC(fw_gemm(f, f->temb, f->T, h1, f->T, r->t2_w, f->T, r->t2_b, f->B, f->T, f->T, 1, 0, K_ACT_NONE));
     KC(f->kb->silu(f->stemb, f->temb, (long)f->B * f->T));
     return 0;
 }
@@ -124,7 +157,7 @@ static int embed_tokens(fw_t *f, const float *x, const float *text, char *err, s
     const wrk_dit_info_t *i = &f->m->info;
     long bs = (long)f->S * f->D;
     for (int b = 0; b < f->B; b++)                     /* (L, Dt) → (L, D) */
-        KC(f->kb->gemm(f->h + b * bs, f->D, text + (size_t)b * f->L * i->text_dim, i->text_dim,
+        KC(fw_gemm(f, f->h + b * bs, f->D, text + (size_t)b * f->L * i->text_dim, i->text_dim,
                        r->tx_w, i->text_dim, r->tx_b, f->L, f->D, i->text_dim, 1, 0, K_ACT_NONE));
     KC(f->kb->patch_embed(f->h + (size_t)f->L * f->D, f->D, bs, x, f->B, f->F, i->in_channels, f->H,
                           f->W, i->patch, 1, r->pe_w, r->pe_b, f->D));
@@ -167,7 +200,7 @@ static int norm_zero(fw_t *f, const float *lw, const float *lb, const float *w, 
 {
     int D = f->D;
     long bs = (long)f->S * D;
-    KC(f->kb->gemm(f->mod, 6 * D, f->stemb, f->T, lw, f->T, lb, f->B, 6 * D, f->T, 1, 0, K_ACT_NONE));
+    KC(fw_gemm(f, f->mod, 6 * D, f->stemb, f->T, lw, f->T, lb, f->B, 6 * D, f->T, 1, 0, K_ACT_NONE));
     KC(f->kb->layernorm(f->n, D, f->h, D, f->B * f->S, 1, D, w, bias, f->m->cfg.norm_eps));
     KC(f->kb->modulate(f->n, D, bs, f->n, D, bs, f->mod + 3 * D, f->mod + 4 * D, 6 * D, f->B, f->L, D));
     KC(f->kb->modulate(f->n + (size_t)f->L * D, D, bs, f->n + (size_t)f->L * D, D, bs, f->mod,
@@ -197,10 +230,10 @@ static int lora_qkv(fw_t *f, const dit_block_t *blk, char *err, size_t errlen)
     int R = f->R, ld = 3 * f->Dl;
     for (int b = 0; b < f->B; b++) {
         size_t row = (size_t)b * f->S + f->L + f->Nf;          /* first alpha row of item b */
-        KC(f->kb->gemm(f->lt, 3 * R, f->n + row * f->D, f->D, blk->la_qkv, f->D, NULL, f->Nf, 3 * R,
+        KC(fw_gemm(f, f->lt, 3 * R, f->n + row * f->D, f->D, blk->la_qkv, f->D, NULL, f->Nf, 3 * R,
                        f->D, 1, 0, K_ACT_NONE));               /* (Nf, 3R) */
         for (int t = 0; t < 3; t++)
-            KC(f->kb->gemm(f->qkv + row * ld + (size_t)t * f->Dl, ld, f->lt + t * R, 3 * R, lb[t], R,
+            KC(fw_gemm(f, f->qkv + row * ld + (size_t)t * f->Dl, ld, f->lt + t * R, 3 * R, lb[t], R,
                            NULL, f->Nf, f->Dl, R, f->m->info.lora_scale, 1, K_ACT_NONE));
     }
     return 0;
@@ -212,9 +245,9 @@ static int lora_out(fw_t *f, const dit_block_t *blk, char *err, size_t errlen)
     int R = f->R;
     for (int b = 0; b < f->B; b++) {
         size_t row = (size_t)b * f->S + f->L + f->Nf;
-        KC(f->kb->gemm(f->lt, R, f->att + row * f->Dl, f->Dl, blk->la_o, f->Dl, NULL, f->Nf, R, f->Dl,
+        KC(fw_gemm(f, f->lt, R, f->att + row * f->Dl, f->Dl, blk->la_o, f->Dl, NULL, f->Nf, R, f->Dl,
                        1, 0, K_ACT_NONE));                     /* (Nf, R) partial over my heads */
-        KC(f->kb->gemm(f->y + row * f->D, f->D, f->lt, R, blk->lb_o, R, NULL, f->Nf, f->D, R,
+        KC(fw_gemm(f, f->y + row * f->D, f->D, f->lt, R, blk->lb_o, R, NULL, f->Nf, f->D, R,
                        f->m->info.lora_scale, 1, K_ACT_NONE));
     }
     return 0;
@@ -251,7 +284,7 @@ static int attention(fw_t *f, char *err, size_t errlen)
         .scale = 1.0f / sqrtf((float)f->hd), .bias = rule ? i->mask_bias : 0.0f,
         .q0 = 0, .q1 = rule ? f->L : 0, .k0 = f->L + f->Nf, .k1 = f->L + 2 * f->Nf,
     };
-    KC(f->kb->attention(&a));
+    KC(fw_attention(f, &a));
     return 0;
 }
 
@@ -259,11 +292,11 @@ static int block_attn(fw_t *f, const dit_block_t *blk, char *err, size_t errlen)
 {
     int M = f->B * f->S, root = f->r->sh.rank == 0;
     if (norm_zero(f, blk->n1_lw, blk->n1_lb, blk->n1_w, blk->n1_b, err, errlen) != 0) return -1;
-    KC(f->kb->gemm(f->qkv, 3 * f->Dl, f->n, f->D, blk->qkv_w, f->D, blk->qkv_b, M, 3 * f->Dl, f->D, 1,
+    KC(fw_gemm(f, f->qkv, 3 * f->Dl, f->n, f->D, blk->qkv_w, f->D, blk->qkv_b, M, 3 * f->Dl, f->D, 1,
                    0, K_ACT_NONE));
     if (f->R && lora_qkv(f, blk, err, errlen) != 0) return -1;
     if (qk_norm_rope(f, blk, err, errlen) != 0 || attention(f, err, errlen) != 0) return -1;
-    KC(f->kb->gemm(f->y, f->D, f->att, f->Dl, blk->o_w, f->Dl, root ? blk->o_b : NULL, M, f->D, f->Dl,
+    KC(fw_gemm(f, f->y, f->D, f->att, f->Dl, blk->o_w, f->Dl, root ? blk->o_b : NULL, M, f->D, f->Dl,
                    1, 0, K_ACT_NONE));                        /* row-parallel: bias on rank 0 only */
     if (f->R && lora_out(f, blk, err, errlen) != 0) return -1;
     return reduce_residual(f, err, errlen);
@@ -273,9 +306,9 @@ static int block_ff(fw_t *f, const dit_block_t *blk, char *err, size_t errlen)
 {
     int M = f->B * f->S, root = f->r->sh.rank == 0;
     if (norm_zero(f, blk->n2_lw, blk->n2_lb, blk->n2_w, blk->n2_b, err, errlen) != 0) return -1;
-    KC(f->kb->gemm(f->ff, f->Fl, f->n, f->D, blk->f1_w, f->D, blk->f1_b, M, f->Fl, f->D, 1, 0,
+    KC(fw_gemm(f, f->ff, f->Fl, f->n, f->D, blk->f1_w, f->D, blk->f1_b, M, f->Fl, f->D, 1, 0,
                    K_ACT_GELU_TANH));
-    KC(f->kb->gemm(f->y, f->D, f->ff, f->Fl, blk->f2_w, f->Fl, root ? blk->f2_b : NULL, M, f->D, f->Fl,
+    KC(fw_gemm(f, f->y, f->D, f->ff, f->Fl, blk->f2_w, f->Fl, root ? blk->f2_b : NULL, M, f->D, f->Fl,
                    1, 0, K_ACT_NONE));
     return reduce_residual(f, err, errlen);
 }
@@ -290,7 +323,7 @@ static int head(fw_t *f, float *out, char *err, size_t errlen)
     int D = f->D, P = i->patch * i->patch * i->out_channels;
     float eps = f->m->cfg.norm_eps;
     long bs = (long)f->S * D;
-    KC(f->kb->gemm(f->mod, 2 * D, f->stemb, f->T, r->no_lw, f->T, r->no_lb, f->B, 2 * D, f->T, 1, 0,
+    KC(fw_gemm(f, f->mod, 2 * D, f->stemb, f->T, r->no_lw, f->T, r->no_lb, f->B, 2 * D, f->T, 1, 0,
                    K_ACT_NONE));                              /* (B, 2D) = [shift | scale] */
     for (int b = 0; b < f->B; b++) {
         float *v = f->n + b * bs + (size_t)f->L * D;
@@ -300,7 +333,7 @@ static int head(fw_t *f, float *out, char *err, size_t errlen)
     float *v0 = f->n + (size_t)f->L * D;
     KC(f->kb->modulate(v0, D, bs, v0, D, bs, f->mod, f->mod + D, 2 * D, f->B, f->Nv, D));
     for (int b = 0; b < f->B; b++)
-        KC(f->kb->gemm(f->po + (size_t)b * f->Nv * P, P, v0 + b * bs, D, r->po_w, D, r->po_b, f->Nv, P,
+        KC(fw_gemm(f, f->po + (size_t)b * f->Nv * P, P, v0 + b * bs, D, r->po_w, D, r->po_b, f->Nv, P,
                        D, 1, 0, K_ACT_NONE));
     if (out)
         KC(f->kb->unpatchify(out, f->po, P, (long)f->Nv * P, f->B, f->F, i->out_channels, f->H, f->W,
@@ -321,6 +354,8 @@ int dit_forward_rank(wrk_dit_t *m, k_comm_t *comm, int B, int F, int H, int W, c
     if (fw_init(&f, m, &m->ranks[rank], B, F, H, W, L, err, errlen) != 0) return -1;
     f.comm = comm;
     if (ws_alloc(&f, err, errlen) != 0) return -1;
+    double t0 = now_s();
+    if (rank == 0) { memset(&m->stats, 0, sizeof m->stats); f.st = &m->stats; }
     k_set_threads(m->threads_per_rank);
     if (embed_time(&f, t, err, errlen) != 0 || build_positions(&f, err, errlen) != 0 ||
         embed_tokens(&f, x, text, err, errlen) != 0)
@@ -330,6 +365,7 @@ int dit_forward_rank(wrk_dit_t *m, k_comm_t *comm, int B, int F, int H, int W, c
             block_ff(&f, &f.r->blocks[i], err, errlen) != 0)
             goto out;
     rc = head(&f, rank == 0 ? out : NULL, err, errlen);
+    if (f.st) f.st->total_s = now_s() - t0;
 out:
     free(f.mem);
     return rc;

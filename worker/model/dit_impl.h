@@ -63,6 +63,7 @@ struct wrk_dit {
     char dir[1024];                  /* the transformer directory */
     const k_backend_t *kb;
     int threads_per_rank;
+    wrk_dit_stats_t stats;           /* of the last forward, measured on rank 0 */
     dit_rank_t *ranks;               /* info.tp */
 };
 
