@@ -1,0 +1,211 @@
+/* farmd.c — farmd's event loop: one thread polls the ROUTER socket and the task pool's wake fd,
+ * dispatches each message to its handler and runs the timers (heartbeats, lease expiry, restart
+ * grace, scheduling of backed-off windows, last-seen flushes). Handlers never block: blocking work
+ * (verification, assembly) runs in tasks.c. Signals only set *stop. */
+#include "coordinator/farmd.h"
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <zmq.h>
+
+#define TICK_MS 50
+#define SCHED_MS 200
+#define TOUCH_MS 2000
+
+int64_t coord_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t coord_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void coord_logf(const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt); vsnprintf(buf, sizeof buf, fmt, ap); va_end(ap);
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    fprintf(stderr, "%02d:%02d:%02d farmd: %s\n", tm.tm_hour, tm.tm_min, tm.tm_sec, buf);
+}
+
+int coord_send(coord_farmd_t *f, const proto_env_t *env, const proto_msg_t *m)
+{
+    char err[256];
+    if (proto_send(f->router, env, m, ZMQ_DONTWAIT, err, sizeof err) == 0) return 0;
+    coord_logf("%s", err);
+    return -1;
+}
+
+int coord_mkdirs(const char *path, char *err, size_t errlen)
+{
+    char p[1024];
+    snprintf(p, sizeof p, "%s", path);
+    for (char *s = p + 1; ; s++) {
+        if (*s == '/' || *s == 0) {
+            char c = *s; *s = 0;
+            if (mkdir(p, 0755) != 0 && errno != EEXIST) {
+                snprintf(err, errlen, "mkdir %s: %s", p, strerror(errno));
+                return -1;
+            }
+            *s = c;
+            if (!c) break;
+        }
+    }
+    return 0;
+}
+
+/* ---- start-up ---- */
+static int make_dirs(coord_farmd_t *f, char *err, size_t errlen)
+{
+    const char *home = f->cfg.home;
+    snprintf(f->dir_art, sizeof f->dir_art, "%s/artifacts", home);
+    snprintf(f->dir_tmp, sizeof f->dir_tmp, "%s/artifacts/tmp", home);
+    snprintf(f->dir_out, sizeof f->dir_out, "%s/outputs", home);
+    snprintf(f->dir_logs, sizeof f->dir_logs, "%s/logs", home);
+    const char *dirs[] = { home, f->dir_art, f->dir_tmp, f->dir_out, f->dir_logs };
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++)
+        if (coord_mkdirs(dirs[i], err, errlen) != 0) return -1;
+    return coord_upload_clean_tmp(f, err, errlen);
+}
+
+static int open_socket(coord_farmd_t *f, char *err, size_t errlen)
+{
+    int one = 1, linger = 0, hwm = 100000;
+    f->zctx = zmq_ctx_new();
+    f->router = f->zctx ? zmq_socket(f->zctx, ZMQ_ROUTER) : NULL;
+    if (!f->router) { snprintf(err, errlen, "zmq: socket: %s", zmq_strerror(errno)); return -1; }
+    zmq_setsockopt(f->router, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+    zmq_setsockopt(f->router, ZMQ_ROUTER_HANDOVER, &one, sizeof one);
+    zmq_setsockopt(f->router, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(f->router, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(f->router, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    if (zmq_bind(f->router, f->cfg.bind) != 0) {
+        snprintf(err, errlen, "zmq: bind %s: %s", f->cfg.bind, zmq_strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* After a restart: running attempts wait grace_ms for their workers; assemblies run again. */
+static int recover(coord_farmd_t *f, char *err, size_t errlen)
+{
+    int64_t *ids = NULL; int n = 0;
+    if (store_attempts_running(f->st, &ids, &n, err, errlen) != 0) return -1;
+    f->orphans = calloc((size_t)n + 1, sizeof *f->orphans);
+    if (!f->orphans) { free(ids); snprintf(err, errlen, "out of memory"); return -1; }
+    for (int i = 0; i < n; i++) f->orphans[i] = (coord_orphan_t){ ids[i], coord_mono_ms() + f->cfg.grace_ms };
+    f->n_orphans = n;
+    free(ids);
+    if (n) coord_logf("restart: %d running attempts get %ld ms for their workers to report", n, f->cfg.grace_ms);
+    if (store_shots_assembling(f->st, &ids, &n, err, errlen) != 0) return -1;
+    for (int i = 0; i < n; i++) coord_assembly_start(f, ids[i]);
+    free(ids);
+    return 0;
+}
+
+static int start(coord_farmd_t *f, const coord_config_t *cfg, char *err, size_t errlen)
+{
+    char path[700], e2[512];
+    f->cfg = *cfg;
+    if (make_dirs(f, err, errlen) != 0) return -1;
+    snprintf(path, sizeof path, "%s/farm.db", cfg->home);
+    store_opts_t so = { .sync_full = strcmp(cfg->sync, "normal") != 0, .busy_ms = 5000 };
+    if (store_open(path, &so, &f->st, e2, sizeof e2) != 0) { snprintf(err, errlen, "%s", e2); return -1; }
+    store_set_logs_dir(f->st, f->dir_logs);
+    if (coord_tasks_new((int)cfg->assembly_threads, &f->tasks, err, errlen) != 0) return -1;
+    if (open_socket(f, err, errlen) != 0) return -1;
+    if (recover(f, err, errlen) != 0) return -1;
+    int64_t now = coord_mono_ms();
+    f->t_heartbeat = now + cfg->heartbeat_ms; f->t_touch = now + TOUCH_MS; f->t_sched = now;
+    f->want_dispatch = 1;
+    store_event(f->st, 0, 0, 0, "", "farmd-start", cfg->bind, coord_wall_ms());
+    coord_logf("listening on %s, home %s, lease %ld ms, schema v%d", cfg->bind, cfg->home, cfg->lease_ms,
+               store_schema_version(f->st));
+    return 0;
+}
+
+static void stop_all(coord_farmd_t *f)
+{
+    if (f->tasks) coord_tasks_destroy(&f->tasks);
+    for (int i = 0; i < f->n_up; i++) coord_upload_drop(f, f->up[i].attempt_id);
+    while (f->head) coord_worker_remove(f, f->head);
+    if (f->router) zmq_close(f->router);
+    if (f->zctx) zmq_ctx_term(f->zctx);
+    store_close(&f->st);
+    free(f->up); free(f->orphans);
+}
+
+/* ---- loop ---- */
+static void on_message(coord_farmd_t *f)
+{
+    proto_env_t env; proto_msg_t m; char err[256];
+    int rc = proto_recv(f->router, &env, &m, ZMQ_DONTWAIT, err, sizeof err);
+    if (rc == -2) {
+        f->stats.malformed++;
+        coord_logf("malformed message refused: %s", err);
+    } else if (rc == 0) {
+        const proto_mdef_t *d = proto_mdef(m.type);
+        if (d && (d->dir & PROTO_DIR_WORKER)) coord_on_worker_msg(f, &env, &m);
+        else if (d && d->dir == PROTO_DIR_CLIENT) coord_on_client_msg(f, &env, &m);
+        else coord_logf("message %s is not for farmd: ignored", proto_type_name(m.type));
+    }
+    proto_msg_free(&m);
+}
+
+static void timers(coord_farmd_t *f)
+{
+    int64_t now = coord_mono_ms();
+    coord_workers_expire(f);
+    coord_orphans_expire(f);
+    if (now >= f->t_heartbeat) { coord_workers_heartbeat(f); f->t_heartbeat = now + f->cfg.heartbeat_ms; }
+    if (now >= f->t_touch) { coord_workers_flush(f); f->t_touch = now + TOUCH_MS; }
+    if (now >= f->t_sched || f->want_dispatch) {
+        f->want_dispatch = 0; f->t_sched = now + SCHED_MS;
+        coord_dispatch(f, NULL);
+    }
+}
+
+int coord_farmd_run(const coord_config_t *cfg, volatile sig_atomic_t *stop, char *err, size_t errlen)
+{
+    coord_farmd_t *f = calloc(1, sizeof *f);
+    int rc = -1;
+    if (!f) { snprintf(err, errlen, "out of memory"); return -1; }
+    f->stop = stop;
+    if (start(f, cfg, err, errlen) != 0) goto out;
+    while (!*stop) {
+        zmq_pollitem_t items[2] = { { f->router, 0, ZMQ_POLLIN, 0 }, { NULL, coord_tasks_fd(f->tasks), ZMQ_POLLIN, 0 } };
+        int n = zmq_poll(items, 2, TICK_MS);
+        if (n < 0 && errno != EINTR) { snprintf(err, errlen, "zmq_poll: %s", zmq_strerror(errno)); goto out; }
+        if (n > 0 && (items[0].revents & ZMQ_POLLIN))
+            for (int k = 0; k < 256 && !*stop; k++) {   /* drain a burst, then let timers run */
+                int ev = 0; size_t sz = sizeof ev;
+                if (zmq_getsockopt(f->router, ZMQ_EVENTS, &ev, &sz) != 0 || !(ev & ZMQ_POLLIN)) break;
+                on_message(f);
+            }
+        if (n > 0 && (items[1].revents & ZMQ_POLLIN)) coord_tasks_drain(f->tasks, f);
+        timers(f);
+    }
+    coord_logf("stopping: assigned %lld, verified %lld, failed %lld, lost %lld, refused %lld, malformed %lld",
+               (long long)f->stats.assigned, (long long)f->stats.verified, (long long)f->stats.failed,
+               (long long)f->stats.lost, (long long)f->stats.refused, (long long)f->stats.malformed);
+    coord_workers_flush(f);
+    store_event(f->st, 0, 0, 0, "", "farmd-stop", "", coord_wall_ms());
+    rc = 0;
+out:
+    stop_all(f);
+    free(f);
+    return rc;
+}
