@@ -38,6 +38,21 @@
  *   QUERY kinds: "jobs", "job" (job_id), "workers", "logs" (job_id, args = "attempt=N" optional),
  *   "events" (since = last event id seen; job_id 0 = all jobs).
  *   CONTROL verbs: "pause", "unpause", "cancel", "retry", "resume" (job_id).
+ *   QUERY_REPLY JSON (sql/store_query.c writes it; times are Unix ms):
+ *     jobs:    {"jobs":[JOB...]}     JOB = {"id","file","state","created_ms","updated_ms","n_shots","error",
+ *              "windows":{"<state>":n...,"total":n},"attempts":n}
+ *     job:     {"job":JOB + "shots":[{"id","idx","name","state","frames","fps","width","height","engine",
+ *              "window","overlap","priority","outputs":[..],"result":[paths..],"error",
+ *              "windows":[{"idx","first","n","state","attempts" (budget used),"attempts_total","worker",
+ *              "attempt_id","progress_done","progress_total","not_before_ms","artifact"}]}]}
+ *     workers: {"workers":[{"id","name","engines","n_gpus","mem_mb","state","first_seen_ms","last_seen_ms",
+ *              "attempt_id"}]}
+ *     events:  {"events":[{"id","ts_ms","job_id","window_id","attempt_id","worker","kind","detail"}],"last":id}
+ *     logs:    {"logs":[{"attempt_id","window_id","shot","window","worker","state","fail_class","reason",
+ *              "started_ms","ended_ms","log"}]}
+ *   States: job queued|running|paused|done|failed|cancelled; shot queued|rendering|assembling|done|
+ *   failed|cancelled; window queued|running|verified|failed|cancelled; attempt running|done|failed|
+ *   lost|cancelled (sql/states.c holds the transitions).
  */
 #ifndef PROTO_PROTO_H
 #define PROTO_PROTO_H
