@@ -192,8 +192,41 @@ static void test_parity(void)
     for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) one_case(CASES[i]);
 }
 
+/* One model, several calls of different sizes: the reused workspace must not change any result, and
+ * tensor-parallel runs are deterministic (bit-identical on repeat). */
+static void test_reuse(void)
+{
+    pcase_t a = { 0 }, b = { 0 };
+    CHECK(read_case_json("5b_transpixar_f13", &a) == 0 && read_tensors("5b_transpixar_f13", &a) == 0);
+    CHECK(read_case_json("5b_transpixar", &b) == 0 && read_tensors("5b_transpixar", &b) == 0);
+    wrk_dit_opts_t o;
+    wrk_dit_t *m = NULL;
+    char err[1024];
+    wrk_dit_opts_default(&o);
+    o.lora_path = a.lora;
+    o.tp = 2;
+    o.quiet = 1;
+    CHECKF(a.x && b.x && wrk_dit_load(a.model, &o, &m, err, sizeof err) == 0, "%s", err);
+    if (m) {
+        size_t na = (size_t)a.B * a.F * a.C * a.H * a.W, nb = (size_t)b.B * b.F * b.C * b.H * b.W;
+        float *y1 = malloc(na * 4), *y2 = malloc(na * 4), *yb = malloc(nb * 4);
+        CHECK(wrk_dit_forward(m, a.B, a.F, a.H, a.W, a.x, a.L, a.text, a.t, y1, err, sizeof err) == 0);
+        CHECK(wrk_dit_forward(m, b.B, b.F, b.H, b.W, b.x, b.L, b.text, b.t, yb, err, sizeof err) == 0);
+        CHECK(wrk_dit_forward(m, a.B, a.F, a.H, a.W, a.x, a.L, a.text, a.t, y2, err, sizeof err) == 0);
+        CHECKF(memcmp(y1, y2, na * 4) == 0, "repeat differs, max err %g", max_err(y1, y2, (long)na));
+        CHECK(t_allclose("reuse/5b_transpixar", yb, b.want[0], (long)nb, b.tol * b.max_abs, 0));
+        CHECK(wrk_dit_forward(m, a.B, a.F + 1, a.H, a.W, a.x, a.L, a.text, a.t, y2, err, sizeof err) == -1);
+        CHECKF(strstr(err, "F even") != NULL, "%s", err);
+        free(y1); free(y2); free(yb);
+    }
+    wrk_dit_destroy(&m);
+    free_case(&a);
+    free_case(&b);
+}
+
 int main(void)
 {
     T_RUN(test_parity);
+    T_RUN(test_reuse);
     T_DONE();
 }

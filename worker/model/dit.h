@@ -89,7 +89,9 @@ const wrk_dit_stats_t *wrk_dit_stats(const wrk_dit_t *m);
  *   text (B, L, Dt)           text embeddings, any L >= 1
  *   t    (B)                  timesteps
  *   out  (B, F, C_out, H, W)  v-prediction
- * H and W must be multiples of the patch size. Runs opts.tp ranks as threads. 0 / -1 with err. */
+ * H and W must be multiples of the patch size. Runs opts.tp ranks as threads. 0 / -1 with err.
+ * The activation workspace is kept in the model between calls, so one model runs one forward at a
+ * time (not thread-safe across concurrent calls on the same wrk_dit_t). */
 int wrk_dit_forward(wrk_dit_t *m, int B, int F, int H, int W, const float *x, int L,
                     const float *text, const int64_t *t, float *out, char *err, size_t errlen);
 

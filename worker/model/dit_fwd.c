@@ -39,7 +39,8 @@ typedef struct {
     float *pos, *rsin;       /* sin-cos (Nf, D), or RoPE cos (Nf, hd) and sin (Nf, hd) */
     float *ones, *zeros;     /* (D) */
     float *po;               /* (B, Nv, P) proj_out output */
-    float *mem;              /* the single allocation behind all of the above */
+    float *mem;              /* the rank's workspace behind all of the above */
+    dit_rank_t *rw;          /* the rank, writable (its workspace) */
     wrk_dit_stats_t *st;     /* rank 0: where time and work are counted; NULL on other ranks */
 } fw_t;
 
@@ -96,11 +97,18 @@ static int ws_alloc(fw_t *f, char *err, size_t errlen)
                       &f->mod, &f->pos, &f->ones, &f->zeros, &f->po };
     size_t total = 0, k = sizeof sz / sizeof *sz;
     for (size_t i = 0; i < k; i++) total += (sz[i] + 15) & ~(size_t)15;   /* 64-byte aligned parts */
-    if (!(f->mem = aligned_alloc(64, total * sizeof(float)))) {
-        snprintf(err, errlen, "dit forward: out of memory (%.1f MiB of activations)",
-                 (double)total * 4 / 1048576.0);
-        return -1;
+    dit_rank_t *r = f->rw;                 /* kept between calls: no page faults in sampler loops */
+    if (r->ws_floats < total) {
+        free(r->ws);
+        r->ws_floats = 0;
+        if (!(r->ws = aligned_alloc(64, total * sizeof(float)))) {
+            snprintf(err, errlen, "dit forward: out of memory (%.1f MiB of activations)",
+                     (double)total * 4 / 1048576.0);
+            return -1;
+        }
+        r->ws_floats = total;
     }
+    f->mem = r->ws;
     for (size_t i = 0, at = 0; i < k; at += (sz[i] + 15) & ~(size_t)15, i++) *dst[i] = f->mem + at;
     f->rsin = f->pos + (size_t)f->Nf * (size_t)f->hd;
     for (size_t i = 0; i < D; i++) { f->ones[i] = 1.0f; f->zeros[i] = 0.0f; }
@@ -353,6 +361,7 @@ int dit_forward_rank(wrk_dit_t *m, k_comm_t *comm, int B, int F, int H, int W, c
     }
     if (fw_init(&f, m, &m->ranks[rank], B, F, H, W, L, err, errlen) != 0) return -1;
     f.comm = comm;
+    f.rw = &m->ranks[rank];
     if (ws_alloc(&f, err, errlen) != 0) return -1;
     double t0 = now_s();
     if (rank == 0) { memset(&m->stats, 0, sizeof m->stats); f.st = &m->stats; }
@@ -367,6 +376,5 @@ int dit_forward_rank(wrk_dit_t *m, k_comm_t *comm, int B, int F, int H, int W, c
     rc = head(&f, rank == 0 ? out : NULL, err, errlen);
     if (f.st) f.st->total_s = now_s() - t0;
 out:
-    free(f.mem);
     return rc;
 }

@@ -53,6 +53,8 @@ typedef struct {
     float *po_w, *po_b;              /* proj_out (p·p·C_out, D), (p·p·C_out) */
     float *domain;                   /* TransPixar domain_emb (D) or NULL */
     dit_block_t *blocks;             /* num_layers */
+    float *ws;                       /* activation workspace, reused by every forward */
+    size_t ws_floats;
     float **owned;                   /* buffers this rank allocated (freed with it) */
     int n_owned, cap_owned;
 } dit_rank_t;

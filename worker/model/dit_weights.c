@@ -128,6 +128,7 @@ void dit_weights_free(dit_rank_t *r)
     for (int i = 0; i < r->n_owned; i++) free(r->owned[i]);
     free(r->owned);
     free(r->blocks);
+    free(r->ws);
     memset(r, 0, sizeof *r);
 }
 
