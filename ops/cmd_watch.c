@@ -84,7 +84,7 @@ static int watch_job(watch_t *w)
         w->last_print = t;
     }
     proto_json_free(&r);
-    if (ferror(stdout)) return 100 + OPS_EXIT_ERROR;
+    if ((fflush(stdout) != 0 || ferror(stdout))) return 100 + OPS_EXIT_ERROR;
     return rc ? 100 + rc : ended;
 }
 
@@ -111,7 +111,7 @@ static int watch_all(watch_t *w)
     if (!active && !w->c->json) printf("no active jobs\n");
     fflush(stdout);
     proto_json_free(&r);
-    return ferror(stdout) ? 100 + OPS_EXIT_ERROR : !active;
+    return (fflush(stdout) != 0 || ferror(stdout)) ? 100 + OPS_EXIT_ERROR : !active;
 }
 
 int ops_cmd_watch(ops_ctx_t *c, int argc, char **argv)

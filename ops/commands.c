@@ -51,5 +51,5 @@ int ops_start(ops_ctx_t *c, int argc, char **argv, const ops_opt_t *tab, int nta
     }
     if (!help) return -1;
     ops_help(stdout, c, argv[0], cmd ? cmd->args : "", cmd ? cmd->help : "", tab, ntab);
-    return ferror(stdout) ? OPS_EXIT_ERROR : OPS_EXIT_OK;
+    return (fflush(stdout) != 0 || ferror(stdout)) ? OPS_EXIT_ERROR : OPS_EXIT_OK;
 }

@@ -21,11 +21,11 @@ int main(int argc, char **argv)
     if (k < 0) {
         int help = argc > 1 && (!strcmp(argv[argc - 1], "--help") || !strcmp(argv[1], "--help"));
         ops_usage(help ? stdout : stderr);
-        return help ? (ferror(stdout) ? OPS_EXIT_ERROR : OPS_EXIT_OK) : OPS_EXIT_USAGE;
+        return help ? ((fflush(stdout) != 0 || ferror(stdout)) ? OPS_EXIT_ERROR : OPS_EXIT_OK) : OPS_EXIT_USAGE;
     }
     if (!strcmp(argv[k], "help")) {
         const ops_command_t *h = k + 1 < argc ? ops_command_find(argv[k + 1]) : NULL;
-        if (!h) { ops_usage(stdout); return ferror(stdout) ? OPS_EXIT_ERROR : OPS_EXIT_OK; }
+        if (!h) { ops_usage(stdout); return (fflush(stdout) != 0 || ferror(stdout)) ? OPS_EXIT_ERROR : OPS_EXIT_OK; }
         char *hargv[] = { (char *)h->name, "--help", NULL };
         ops_ctx_t c;
         ops_ctx_init(&c);

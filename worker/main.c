@@ -18,7 +18,7 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && (!strcmp(argv[1], "help") || !strcmp(argv[1], "-h"))) {
         usage(stdout);
-        return ferror(stdout) ? 1 : 0;
+        return (fflush(stdout) != 0 || ferror(stdout)) ? 1 : 0;
     }
     const wrk_command_t *c = argc > 1 ? wrk_command_find(argv[1]) : NULL;
     if (c) return c->fn(argc - 1, argv + 1);

@@ -530,7 +530,7 @@ int wrk_cmd_run(int argc, char **argv)
     if (help) {
         wrk_opts_help(stdout, "usage: farm-worker [run] [OPTIONS]\n\nConnects to farmd and renders assigned windows.",
                       RUN_OPTS, N_RUN_OPTS);
-        return ferror(stdout) ? 1 : 0;
+        return (fflush(stdout) != 0 || ferror(stdout)) ? 1 : 0;
     }
     if (conf_defaults(&w.c, err, sizeof err) < 0) { fprintf(stderr, "farm-worker: %s\n", err); return 2; }
     struct sigaction sa = { .sa_handler = on_signal };
