@@ -121,7 +121,16 @@ static void on_ready(coord_farmd_t *f, const proto_env_t *env, coord_worker_t *w
         int mine = found == 1 && !strcmp(a.worker_id, w->caps.id);
         if (mine && !strcmp(a.state, "running")) bind_attempt(f, w, &a);
         else if (mine && !strcmp(a.state, "done")) reply(f, env, PROTO_ACK, (int64_t)m->attempt_id, "result");
-        else reply(f, env, PROTO_CANCEL, (int64_t)m->attempt_id, "attempt is no longer current");
+        else {
+            char why[160];
+            snprintf(why, sizeof why, "stale READY from %s: attempt %llu is %s", w->caps.id,
+                     (unsigned long long)m->attempt_id, found == 1 ? a.state : "unknown");
+            f->stats.refused++;
+            coord_logf("refused %s", why);
+            store_event(f->st, found == 1 ? a.job_id : 0, found == 1 ? a.window_id : 0, (int64_t)m->attempt_id,
+                        w->caps.id, "refused", why, coord_wall_ms());
+            reply(f, env, PROTO_CANCEL, (int64_t)m->attempt_id, "attempt is no longer current");
+        }
     }
     if (store_worker_ready(f->st, &w->caps, w->attempt_id, coord_wall_ms(), err, sizeof err) != 0) coord_logf("%s", err);
     coord_logf("worker %s ready: engines %s, %d GPUs, %lld MB%s", w->caps.id, w->caps.engines, w->caps.n_gpus,
