@@ -20,6 +20,9 @@ int k_chk_bsd_(const char *op, const char *name, const void *p, long B, long S, 
 /* Pin OpenBLAS to one internal thread (once per process). */
 void k_blas_init_(void);
 
+/* The attention with the OpenBLAS engine whatever the CPU (k_cpu_attention picks AVX2 when it can). */
+int k_cpu_attention_blas_(const k_attn_t *a);
+
 /* Vector math on contiguous floats. Results equal the libm forms within a few ulp. */
 typedef struct {
     const char *name;                                        /* "avx2", "scalar" */

@@ -2,9 +2,10 @@
  * (k_ref_attention) against the textbook form built here: a dense (Sq, Sk+Sk2) mask M and
  * O = softmax(Q·Kᵀ·scale + M)·V per head, in double. Covers odd sizes, the three text→alpha bias
  * modes (none, -1, -inf), fully masked blocks, extra key lists, strided fused-qkv layouts, a head
- * subset of a wider tensor (tensor-parallel shard), 1..3 threads, and argument errors.
+ * subset of a wider tensor (tensor-parallel shard), 1..3 threads, both engines (AVX2 tiles where
+ * the CPU has them, OpenBLAS sgemm otherwise), and argument errors.
  */
-#include "kernels/k.h"
+#include "kernels/cpu/k_cpu_internal.h"
 #include "tests/test.h"
 
 #include <stdint.h>
@@ -72,13 +73,15 @@ static int compare_(const char *what, k_attn_t *a, int threads)
     int ok = 1, hd = a->head_dim;
     long osz = (long)(a->B - 1) * a->o_bs + (long)a->Sq * a->o_ld + 1;
     float *fast = malloc(sizeof(float) * osz), *ref = malloc(sizeof(float) * osz);
+    float *blas = malloc(sizeof(float) * osz), *got3 = malloc(sizeof(float) * ((size_t)a->Sq * hd + 1));
     float *want = malloc(sizeof(float) * ((size_t)a->Sq * hd + 1)), *got = malloc(sizeof(float) * ((size_t)a->Sq * hd + 1));
     float *got2 = malloc(sizeof(float) * ((size_t)a->Sq * hd + 1));
     double *M = dense_mask_(a);
-    for (long i = 0; i < osz; i++) fast[i] = ref[i] = NAN;   /* untouched columns stay NaN */
+    for (long i = 0; i < osz; i++) fast[i] = ref[i] = blas[i] = NAN;   /* untouched columns stay NaN */
     k_set_threads(threads);
     a->o = fast; CHECKF(k_cpu_attention(a) == 0, "%s: %s", what, k_error());
     a->o = ref;  CHECKF(k_ref_attention(a) == 0, "%s: %s", what, k_error());
+    a->o = blas; CHECKF(k_cpu_attention_blas_(a) == 0, "%s: %s", what, k_error());
     k_set_threads(0);
     for (int b = 0; b < a->B; b++)
         for (int h = 0; h < a->H; h++) {
@@ -87,12 +90,14 @@ static int compare_(const char *what, k_attn_t *a, int threads)
                 for (int e = 0; e < hd; e++) {
                     got[(long)i * hd + e] = fast[b * a->o_bs + (long)i * a->o_ld + h * hd + e];
                     got2[(long)i * hd + e] = ref[b * a->o_bs + (long)i * a->o_ld + h * hd + e];
+                    got3[(long)i * hd + e] = blas[b * a->o_bs + (long)i * a->o_ld + h * hd + e];
                 }
             ok &= t_allclose(what, got, want, (long)a->Sq * hd, 2e-5, 2e-4);
             ok &= t_allclose(what, got2, want, (long)a->Sq * hd, 1e-6, 1e-5);
+            ok &= t_allclose(what, got3, want, (long)a->Sq * hd, 2e-5, 2e-4);
         }
     CHECKF(ok, "%s (threads %d)", what, threads);
-    free(fast); free(ref); free(want); free(got); free(got2); free(M);
+    free(fast); free(ref); free(blas); free(want); free(got); free(got2); free(got3); free(M);
     return ok;
 }
 
