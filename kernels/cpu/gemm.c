@@ -19,39 +19,44 @@ static int gemm_check_(const char *op, float *y, int ldy, const float *x, int ld
     return 0;
 }
 
-/* y (m, n) = beta·y + b, with beta = 0 meaning "overwrite" (y may hold NaN). */
-static void prefill_(float *y, int ldy, const float *b, int m, int n, float beta)
+#define PANEL 256   /* rows per sgemm call: the epilogue then runs on a panel still in cache */
+
+/* K = 0: y (m, n) = beta·y (beta = 0 means "overwrite", y may hold NaN); sgemm is not asked. */
+static void scale_rows_(float *y, int ldy, int m, int n, float beta)
 {
     for (int i = 0; i < m; i++) {
         float *r = y + (long)i * ldy;
-        if (beta == 0.0f) for (int j = 0; j < n; j++) r[j] = b ? b[j] : 0.0f;
-        else if (b)       for (int j = 0; j < n; j++) r[j] = beta * r[j] + b[j];
-        else if (beta != 1.0f) for (int j = 0; j < n; j++) r[j] *= beta;
+        for (int j = 0; j < n; j++) r[j] = beta == 0.0f ? 0.0f : beta * r[j];
     }
 }
 
-static void act_rows_(float *y, int ldy, int m, int n, k_act_t act)
+/* y (m, n) += b, then the activation, row by row. */
+static void epilogue_(float *y, int ldy, const float *b, int m, int n, k_act_t act)
 {
     const k_vmath_t *vm = k_vmath_();
-    if (act == K_ACT_NONE) return;
     for (int i = 0; i < m; i++) {
         float *r = y + (long)i * ldy;
-        if (act == K_ACT_GELU_TANH) vm->gelu_tanh(r, r, n); else vm->silu(r, r, n);
+        if (b) for (int j = 0; j < n; j++) r[j] += b[j];
+        if (act == K_ACT_GELU_TANH) vm->gelu_tanh(r, r, n);
+        else if (act == K_ACT_SILU) vm->silu(r, r, n);
     }
 }
 
-/* One thread's block: rows [m0, m0+m) and columns [n0, n0+n) of y. */
+/* One thread's block: rows [m0, m0+m) and columns [n0, n0+n) of y, in panels of PANEL rows. */
 static void gemm_block_(float *y, int ldy, const float *x, int ldx, const float *w, int ldw,
                         const float *b, int m0, int m, int n0, int n, int K, float alpha,
                         float beta, k_act_t act)
 {
-    float *yb = y + (long)m0 * ldy + n0;
-    if (m <= 0 || n <= 0) return;
-    prefill_(yb, ldy, b ? b + n0 : NULL, m, n, beta);
-    if (K > 0)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, K, alpha,
-                    x + (long)m0 * ldx, ldx, w + (long)n0 * ldw, ldw, 1.0f, yb, ldy);
-    act_rows_(yb, ldy, m, n, act);
+    for (int r0 = m0; r0 < m0 + m && n > 0; r0 += PANEL) {
+        int rows = m0 + m - r0 < PANEL ? m0 + m - r0 : PANEL;
+        float *yb = y + (long)r0 * ldy + n0;
+        if (K > 0)   /* OpenBLAS honours beta = 0 as "overwrite" (NaN-safe; tested) */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n, K, alpha,
+                        x + (long)r0 * ldx, ldx, w + (long)n0 * ldw, ldw, beta, yb, ldy);
+        else
+            scale_rows_(yb, ldy, rows, n, beta);
+        epilogue_(yb, ldy, b ? b + n0 : NULL, rows, n, act);
+    }
 }
 
 int k_cpu_gemm(float *y, int ldy, const float *x, int ldx, const float *w, int ldw, const float *b,
