@@ -98,21 +98,46 @@ static int send_list(ops_ctx_t *c, const char *path, const char *text, int n_sho
     ops_out_init(&o, c, stdout);
     ops_out_open(&o, NULL);
     ops_out_int(&o, "job_id", "job %lld submitted: ", (int64_t)r.job_id);
-    ops_out_int(&o, "n_shots", "%lld shot(s) from ", n_shots);
+    if (n_shots >= 0) ops_out_int(&o, "n_shots", "%lld shot(s) from ", n_shots);
+    else ops_out_text(&o, "from ");
     ops_out_str(&o, "file", "%s\n", path);
     ops_out_close(&o);
     proto_msg_free(&r);
     return ops_out_end(&o) < 0 ? OPS_EXIT_ERROR : OPS_EXIT_OK;
 }
 
+/* --no-local-check: the file (up to farmd's text limit) goes to farmd as is. */
+static int submit_unchecked(ops_ctx_t *c, const char *path)
+{
+    char err[512];
+    FILE *f = fopen(path, "rb");
+    if (!f) { fprintf(stderr, "farm submit: cannot open '%s'\n", path); return OPS_EXIT_ERROR; }
+    char *text = malloc(PROTO_TEXT_MAX + 1);
+    size_t n = text ? fread(text, 1, PROTO_TEXT_MAX, f) : 0;
+    int bad = !text || ferror(f) || memchr(text, 0, n);
+    fclose(f);
+    if (bad) {
+        snprintf(err, sizeof err, text ? "cannot send '%s': unreadable or contains NUL bytes" : "out of memory", path);
+        fprintf(stderr, "farm submit: %s\n", err);
+        free(text);
+        return OPS_EXIT_ERROR;
+    }
+    text[n] = 0;
+    int rc = send_list(c, path, text, -1);
+    free(text);
+    return rc;
+}
+
 int ops_cmd_submit(ops_ctx_t *c, int argc, char **argv)
 {
-    int dry = 0, npos, rc;
+    int dry = 0, nolocal = 0, npos, rc;
     char *pos[1], *text = NULL, err[512];
     const ops_opt_t tab[] = {
         { "dry-run", NULL, OPS_OPT_FLAG, &dry, 0, 0, 0, "validate and print the shots; submit nothing" },
+        { "no-local-check", NULL, OPS_OPT_FLAG, &nolocal, 0, 0, 0, "send without validating here (farmd validates again anyway)" },
     };
-    if ((rc = ops_start(c, argc, argv, tab, 1, pos, 1, 1, &npos)) >= 0) return rc;
+    if ((rc = ops_start(c, argc, argv, tab, 2, pos, 1, 1, &npos)) >= 0) return rc;
+    if (nolocal && !dry) return submit_unchecked(c, pos[0]);
     size_t len;
     long long size;
     if (read_list(pos[0], &text, &len, &size, err, sizeof err) < 0) { fprintf(stderr, "farm submit: %s\n", err); return OPS_EXIT_ERROR; }
