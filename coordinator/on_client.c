@@ -105,9 +105,8 @@ static void on_control(coord_farmd_t *f, const proto_env_t *env, proto_msg_t *m)
         if (store_worker_set(f->st, w->caps.id, "idle", 0, coord_wall_ms(), err, sizeof err) != 0) coord_logf("%s", err);
     }
     for (int i = 0; i < c.n_assemble; i++) coord_assembly_start(f, c.assemble_shots[i]);
-    snprintf(msg, sizeof msg, "job %lld: %s: %d windows changed, %d running attempts cancelled",
-             (long long)m->job_id, m->verb, c.n_windows, c.n_cancel);
-    coord_logf("%s", msg);
+    snprintf(msg, sizeof msg, "%d windows changed, %d running attempts cancelled", c.n_windows, c.n_cancel);
+    coord_logf("job %lld: %s: %s", (long long)m->job_id, m->verb, msg);
     answer(f, env, PROTO_CONTROL_REPLY, 0, (int64_t)m->job_id, msg);
     store_control_free(&c);
     f->want_dispatch = 1;
