@@ -126,6 +126,94 @@ static void test_bad_lora(void)
     EXPECT_ERR(wrk_lora_open(path, 2, 256, &l, E), "domain_emb");
 }
 
+/* Forward of the 5b_rope golden inputs with the model in `dir`; NULL on failure. */
+static float *forward_golden(const char *dir, long *n)
+{
+    char err[1024];
+    wrk_st_t *in = NULL;
+    wrk_dit_t *m = NULL;
+    wrk_dit_opts_t o;
+    float *y = NULL;
+    wrk_dit_opts_default(&o);
+    o.quiet = 1;
+    CHECKF(wrk_st_open(MODEL "/inputs.safetensors", &in, err, sizeof err) == 0, "%s", err);
+    CHECKF(wrk_dit_load(dir, &o, &m, err, sizeof err) == 0, "%s", err);
+    const wrk_st_tensor_t *hs = in ? wrk_st_find(in, "hidden_states") : NULL;
+    const wrk_st_tensor_t *eh = in ? wrk_st_find(in, "encoder_hidden_states") : NULL;
+    if (m && hs && eh) {
+        float *x = malloc((size_t)hs->numel * 4), *txt = malloc((size_t)eh->numel * 4);
+        int64_t t[8];
+        y = malloc((size_t)hs->numel * 4);
+        *n = (long)hs->numel;
+        CHECK(wrk_st_read_f32(in, "hidden_states", 0, NULL, x, hs->numel, err, sizeof err) == 0);
+        CHECK(wrk_st_read_f32(in, "encoder_hidden_states", 0, NULL, txt, eh->numel, err, sizeof err) == 0);
+        CHECK(wrk_st_read_i64(in, "timestep", 0, NULL, t, hs->shape[0], err, sizeof err) == 0);
+        int rc = wrk_dit_forward(m, (int)hs->shape[0], (int)hs->shape[1], (int)hs->shape[3], (int)hs->shape[4],
+                                 x, (int)eh->shape[1], txt, t, y, err, sizeof err);
+        CHECKF(rc == 0, "%s", err);
+        if (rc) { free(y); y = NULL; }
+        free(x); free(txt);
+    }
+    wrk_dit_destroy(&m);
+    wrk_st_close(&in);
+    return y;
+}
+
+/* The golden checkpoint as BF16, and split over two shards with an index file: the same model. */
+static void test_bf16_and_shards(void)
+{
+    char dir[300], path[1400], err[512];
+    wrk_st_t *st = NULL;
+    long n = 0, n2 = 0;
+    float *ref = forward_golden(MODEL, &n);
+    CHECK(wrk_st_open(MODEL "/transformer/diffusion_pytorch_model.safetensors", &st, err, sizeof err) == 0);
+    if (!ref || !st) { free(ref); wrk_st_close(&st); return; }
+    int cnt = wrk_st_count(st), half = cnt / 2;
+    wrk_st_wtensor_t *w = calloc((size_t)cnt, sizeof *w);
+    uint16_t **bf = calloc((size_t)cnt, sizeof *bf);
+    for (int i = 0; i < cnt; i++) {
+        const wrk_st_tensor_t *t = wrk_st_at(st, i);
+        float *f = malloc((size_t)t->numel * 4);
+        bf[i] = malloc((size_t)t->numel * 2);
+        CHECK(wrk_st_read_f32(st, t->name, 0, NULL, f, t->numel, err, sizeof err) == 0);
+        for (int64_t k = 0; k < t->numel; k++) bf[i][k] = wrk_st_f32_to_bf16(f[k]);
+        free(f);
+        w[i] = (wrk_st_wtensor_t){ .name = t->name, .dtype = WRK_ST_BF16, .ndim = t->ndim, .data = bf[i] };
+        memcpy(w[i].shape, t->shape, sizeof t->shape);
+    }
+    /* bf16, one file: close to fp32 (bf16 has 8 bits of mantissa) */
+    snprintf(dir, sizeof dir, "%s/bf16", tmpdir);
+    snprintf(path, sizeof path, "mkdir -p %s && cp " MODEL "/transformer/config.json %s/", dir, dir);
+    CHECK(system(path) == 0);
+    snprintf(path, sizeof path, "%s/diffusion_pytorch_model.safetensors", dir);
+    CHECK(wrk_st_write(path, cnt, w, err, sizeof err) == 0);
+    float *yb = forward_golden(dir, &n2);
+    if (yb) CHECK(n2 == n && t_allclose("bf16 vs fp32", yb, ref, n, 0.05, 0.05));
+    if (yb) CHECK(memcmp(yb, ref, (size_t)n * 4) != 0);   /* the conversion really happened */
+    /* bf16 in two shards + index: bit-identical to the single bf16 file */
+    snprintf(dir, sizeof dir, "%s/sharded", tmpdir);
+    snprintf(path, sizeof path, "mkdir -p %s && cp " MODEL "/transformer/config.json %s/", dir, dir);
+    CHECK(system(path) == 0);
+    snprintf(path, sizeof path, "%s/diffusion_pytorch_model-00001-of-00002.safetensors", dir);
+    CHECK(wrk_st_write(path, half, w, err, sizeof err) == 0);
+    snprintf(path, sizeof path, "%s/diffusion_pytorch_model-00002-of-00002.safetensors", dir);
+    CHECK(wrk_st_write(path, cnt - half, w + half, err, sizeof err) == 0);
+    snprintf(path, sizeof path, "%s/diffusion_pytorch_model.safetensors.index.json", dir);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "{\"metadata\": {\"total_size\": 0}, \"weight_map\": {");
+    for (int i = 0; i < cnt; i++)
+        fprintf(f, "%s\"%s\": \"diffusion_pytorch_model-0000%d-of-00002.safetensors\"", i ? ", " : "",
+                w[i].name, i < half ? 1 : 2);
+    fprintf(f, "}}\n");
+    fclose(f);
+    float *ys = forward_golden(dir, &n2);
+    if (ys && yb) CHECKF(n2 == n && memcmp(ys, yb, (size_t)n * 4) == 0, "sharded differs from one file");
+    free(ys); free(yb); free(ref);
+    for (int i = 0; i < cnt; i++) free(bf[i]);
+    free(bf); free(w);
+    wrk_st_close(&st);
+}
+
 static void test_masks(void)
 {
     wrk_dit_mask_t m;
@@ -143,6 +231,7 @@ int main(void)
     T_RUN(test_dir_forms);
     T_RUN(test_bad_checkpoint);
     T_RUN(test_bad_lora);
+    T_RUN(test_bf16_and_shards);
     T_RUN(test_masks);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
