@@ -23,5 +23,7 @@ const wrk_command_t *wrk_command_find(const char *name);
 int wrk_cmd_run(int argc, char **argv);
 /* forward: one DiT transformer call from a safetensors of inputs (worker/model/cmd_forward.c). */
 int wrk_cmd_forward(int argc, char **argv);
+/* sample: a whole sampler run over the DiT from a safetensors of inputs (worker/model/cmd_sample.c). */
+int wrk_cmd_sample(int argc, char **argv);
 
 #endif
