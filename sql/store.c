@@ -64,7 +64,7 @@ static const char *const SQL[Q_N_] = {
     [Q_WORKER_SET] = "UPDATE worker SET state = ?, attempt_id = ?, last_seen_ms = ? WHERE id = ?",
     [Q_WORKER_TOUCH] = "UPDATE worker SET last_seen_ms = ? WHERE id = ?",
     [Q_NEXT_BACKOFF] = "SELECT coalesce(min(w.not_before_ms), 0) FROM window w JOIN job j ON j.id = w.job_id "
-                       "WHERE w.state = 'queued' AND j.state IN ('queued', 'running')",
+                       "WHERE w.state = 'queued' AND w.not_before_ms > ? AND j.state IN ('queued', 'running')",
     [Q_QUEUED_COUNT] = "SELECT count(*) FROM window w JOIN job j ON j.id = w.job_id "
                        "WHERE w.state = 'queued' AND j.state IN ('queued', 'running')",
     [Q_SHOT_WINDOWS] = "SELECT artifact, manifest FROM window WHERE shot_id = ? ORDER BY first_frame",

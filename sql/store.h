@@ -66,8 +66,8 @@ typedef struct {
  * 1 assigned (*a filled), 0 nothing fits, -1 error. */
 int store_assign_next(store_t *st, const store_worker_t *w, int max_job_fails, int64_t now_ms,
                       store_assignment_t *a, char *err, size_t errlen);
-/* Earliest not_before_ms of a queued window in a runnable job (0 when none waits on backoff). */
-int64_t store_next_backoff(store_t *st);
+/* Earliest not_before_ms after now_ms of a queued window in a runnable job (0 when none waits). */
+int64_t store_next_backoff(store_t *st, int64_t now_ms);
 /* Number of queued windows in runnable jobs (any worker). */
 int store_queued_count(store_t *st);
 

@@ -220,7 +220,16 @@ static int64_t scalar(store_t *st, store_q_t q)
     return v;
 }
 
-int64_t store_next_backoff(store_t *st) { return scalar(st, Q_NEXT_BACKOFF); }
+int64_t store_next_backoff(store_t *st, int64_t now_ms)
+{
+    sqlite3_stmt *s = store_stmt(st, Q_NEXT_BACKOFF, NULL, 0);
+    int64_t v = 0;
+    if (!s) return 0;
+    sqlite3_bind_int64(s, 1, now_ms);
+    if (sqlite3_step(s) == SQLITE_ROW) v = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    return v;
+}
 int store_queued_count(store_t *st) { return (int)scalar(st, Q_QUEUED_COUNT); }
 
 /* ---- attempts ---- */
