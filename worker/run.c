@@ -368,7 +368,10 @@ static void on_message(wrk_t *w, const proto_msg_t *m)
 {
     switch (m->type) {
     case PROTO_HEARTBEAT:
-        if (m->heartbeat_ms >= 10 && m->heartbeat_ms <= 600000) w->hb_ms = (int)m->heartbeat_ms;
+        if (m->heartbeat_ms >= 10 && m->heartbeat_ms <= 600000 && (int)m->heartbeat_ms != w->hb_ms) {
+            w->hb_ms = (int)m->heartbeat_ms;            /* farmd's interval wins; reschedule now */
+            if (w->next_hb > w->now + w->hb_ms) w->next_hb = w->now + w->hb_ms;
+        }
         if (m->flags & PROTO_HB_UNKNOWN) { logf_(w, "farmd does not know us: READY again"); uploads_restart(w); send_ready(w); }
         break;
     case PROTO_ASSIGN: on_assign(w, m); break;
