@@ -4,6 +4,7 @@
 #include "coordinator/farmd.h"
 #include <stdlib.h>
 #include <string.h>
+#include <zmq.h>
 
 static void unlink_w(coord_farmd_t *f, coord_worker_t *w)
 {
@@ -77,7 +78,9 @@ void coord_workers_heartbeat(coord_farmd_t *f)
     proto_msg_t m;
     proto_msg_init(&m, PROTO_HEARTBEAT);
     m.heartbeat_ms = (uint32_t)f->cfg.heartbeat_ms;
-    for (coord_worker_t *w = f->head; w; w = w->next) coord_send(f, &w->env, &m);
+    char err[256];
+    for (coord_worker_t *w = f->head; w; w = w->next)   /* unreachable peers: their lease decides */
+        proto_send(f->router, &w->env, &m, ZMQ_DONTWAIT, err, sizeof err);
 }
 
 void coord_workers_flush(coord_farmd_t *f)
