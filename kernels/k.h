@@ -76,7 +76,12 @@ const char *k_act_name(k_act_t a);
  *   For TransPixar: q0 = 0, q1 = n_text, [k0, k1) = [n_text + N, n_text + 2N) in the joint sequence.
  *   The extra list is meant for anchor-frame keys/values shared across windows; the text→alpha
  *   rule does not touch it unless [k2_0, k2_1) is given. Set k2 = v2 = NULL, Sk2 = 0 for none.
- *   scale: usually 1/sqrt(head_dim) (1/8 for 64). o must not overlap q, k, v. */
+ *   scale: usually 1/sqrt(head_dim) (1/8 for 64). o must not overlap q, k, v.
+ *   Ranges are clamped to the valid rows/keys ([q0,q1) to [0,Sq), ...), so [0, INT_MAX) means "all".
+ *   CPU engine (picked at run time): AVX2+FMA register tiles over K/V packed per head (scratch of
+ *   about 2·(Sk+Sk2)·head_dim floats per call, heads processed one after another, each head's
+ *   query blocks of 96 rows shared by the threads), or OpenBLAS sgemm on the strided views on
+ *   CPUs without AVX2. Both stream 128 keys at a time. */
 typedef struct {
     int B, H, head_dim;          /* batch, heads processed, dims per head (any size >= 1; 64 in CogVideoX) */
     int Sq, Sk, Sk2;             /* query rows, main keys, extra keys (0 = none) */
