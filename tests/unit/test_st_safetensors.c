@@ -228,6 +228,56 @@ static void test_corrupt(void)
     CHECKF(strstr(err, "cut.safetensors") && strstr(err, "'k'"), "%s", err);
 }
 
+/* Random single-byte corruptions and truncations of a valid file: open either succeeds with every
+ * tensor inside the file, or fails with a message; never crashes (run under ASan by `make asan`). */
+static void test_fuzz(void)
+{
+    char p[512], err[512];
+    float a[6] = {1, 2, 3, 4, 5, 6};
+    uint16_t b[3] = {1, 2, 3};
+    wrk_st_wtensor_t w[] = {{"alpha", WRK_ST_F32, 2, {2, 3}, a}, {"beta", WRK_ST_BF16, 1, {3}, b}};
+    path_of(p, sizeof p, "fuzz.safetensors");
+    CHECK(wrk_st_write(p, 2, w, err, sizeof err) == 0);
+    FILE *fp = fopen(p, "rb");
+    unsigned char orig[1024];
+    size_t n = fread(orig, 1, sizeof orig, fp);
+    fclose(fp);
+    unsigned seed = 12345;
+    int opened = 0, rejected = 0, bad_msg = 0, outside = 0;
+    for (int it = 0; it < 3000; it++) {
+        unsigned char buf[1024];
+        memcpy(buf, orig, n);
+        seed = seed * 1103515245u + 12345u;
+        size_t pos = (seed >> 8) % n, len = n;
+        buf[pos] = (unsigned char)(seed >> 20);
+        if (it % 5 == 0) len = (seed >> 4) % n;
+        fp = fopen(p, "wb");
+        fwrite(buf, 1, len, fp);
+        fclose(fp);
+        wrk_st_t *st = NULL;
+        err[0] = 0;
+        if (wrk_st_open(p, &st, err, sizeof err) == 0) {
+            opened++;
+            size_t total = 0;
+            for (int i = 0; i < wrk_st_count(st); i++) {
+                const wrk_st_tensor_t *t = wrk_st_at(st, i);
+                float tmp[64];
+                total += t->nbytes;
+                if (t->numel <= 64 && t->dtype <= WRK_ST_F64)   /* touches every byte of the tensor */
+                    outside += wrk_st_read_f32(st, t->name, 0, NULL, tmp, 64, err, sizeof err) != 0;
+            }
+            outside += total > len - 8;
+            wrk_st_close(&st);
+        } else {
+            rejected++;
+            bad_msg += strstr(err, "fuzz.safetensors") == NULL;
+        }
+    }
+    CHECKF(rejected > 1000 && opened > 0, "opened %d rejected %d", opened, rejected);
+    CHECK_EQ_INT(bad_msg, 0);
+    CHECK_EQ_INT(outside, 0);
+}
+
 static void test_writer_errors(void)
 {
     char p[512], err[512];
@@ -249,6 +299,7 @@ int main(void)
     T_RUN(test_conversions);
     T_RUN(test_sharded);
     T_RUN(test_corrupt);
+    T_RUN(test_fuzz);
     T_RUN(test_writer_errors);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
