@@ -31,6 +31,8 @@ typedef struct {
     float (*max)(const float *x, int n);                     /* -INFINITY for n == 0 */
     float (*exp_sub_sum)(float *x, int n, float m);          /* x = exp(x - m), returns Σx; exp(-inf) = 0 */
     void (*scale)(float *x, int n, float s);                 /* x *= s */
+    /* LayerNorm of one vector (see k_cpu_layernorm); w, b may be NULL; y may equal x */
+    void (*ln_row)(float *y, const float *x, int n, const float *w, const float *b, float eps);
 } k_vmath_t;
 
 const k_vmath_t *k_vmath_(void);

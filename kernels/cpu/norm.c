@@ -1,26 +1,11 @@
 /* norm.c — LayerNorm (per row, optionally per group of a row, with or without affine) and
- * RMSNorm (T5, weight only). Plain loops, statistics accumulated in double; rows in parallel.
- * This file is the specification of both ops for every backend.
+ * RMSNorm (T5, weight only), rows in parallel. Statistics are accumulated in double over two
+ * passes; the LayerNorm row itself is vmath's ln_row (scalar form in vmath.c = the spec, AVX2
+ * form the same arithmetic eight lanes at a time).
  */
 #include "kernels/cpu/k_cpu_internal.h"
 
 #include <math.h>
-
-/* One dim-vector: y = (x − mean)/sqrt(var + eps)·w + b; y may equal x. */
-static void ln_vec_(float *y, const float *x, int dim, const float *w, const float *b, float eps)
-{
-    double s = 0, ss = 0;
-    for (int i = 0; i < dim; i++) s += x[i];
-    double mean = s / dim;
-    for (int i = 0; i < dim; i++) { double d = x[i] - mean; ss += d * d; }
-    float rstd = (float)(1.0 / sqrt(ss / dim + (double)eps)), m = (float)mean;
-    for (int i = 0; i < dim; i++) {
-        float v = (x[i] - m) * rstd;
-        if (w) v *= w[i];
-        if (b) v += b[i];
-        y[i] = v;
-    }
-}
 
 int k_cpu_layernorm(float *y, int ldy, const float *x, int ldx, int rows, int groups, int dim,
                     const float *w, const float *b, float eps)
@@ -30,11 +15,12 @@ int k_cpu_layernorm(float *y, int ldy, const float *x, int ldx, int rows, int gr
         k_chk_mat_("layernorm", "y", y, rows, (long)groups * dim, ldy))
         return -1;
     if (!(eps >= 0)) return k_fail_("layernorm", "eps %g must be >= 0", (double)eps);
+    const k_vmath_t *vm = k_vmath_();
     int nt = (long)rows * groups * dim < 1L << 15 ? 1 : k_threads();
     #pragma omp parallel for num_threads(nt) schedule(static)
     for (long r = 0; r < (long)rows * groups; r++) {
         long i = r / groups, g = r % groups;
-        ln_vec_(y + i * ldy + g * dim, x + i * ldx + g * dim, dim, w, b, eps);
+        vm->ln_row(y + i * ldy + g * dim, x + i * ldx + g * dim, dim, w, b, eps);
     }
     return 0;
 }

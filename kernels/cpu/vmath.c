@@ -44,8 +44,25 @@ static void scale_s_(float *x, int n, float s)
     for (int i = 0; i < n; i++) x[i] *= s;
 }
 
+/* One LayerNorm vector: y = (x − mean)/sqrt(var + eps)·w + b (w, b may be NULL); y may equal x.
+ * Mean and biased variance accumulated in double over two passes. */
+static void ln_row_s_(float *y, const float *x, int n, const float *w, const float *b, float eps)
+{
+    double s = 0, ss = 0;
+    for (int i = 0; i < n; i++) s += x[i];
+    double mean = s / n;
+    for (int i = 0; i < n; i++) { double d = x[i] - mean; ss += d * d; }
+    float rstd = (float)(1.0 / sqrt(ss / n + (double)eps)), m = (float)mean;
+    for (int i = 0; i < n; i++) {
+        float v = (x[i] - m) * rstd;
+        if (w) v *= w[i];
+        if (b) v += b[i];
+        y[i] = v;
+    }
+}
+
 static const k_vmath_t vm_scalar_ = {
-    "scalar", gelu_s_, silu_s_, max_s_, exp_sub_sum_s_, scale_s_,
+    "scalar", gelu_s_, silu_s_, max_s_, exp_sub_sum_s_, scale_s_, ln_row_s_,
 };
 
 /* ---------------- AVX2 + FMA ---------------- */
@@ -151,8 +168,54 @@ static AVX2 void scale_v_(float *x, int n, float s)
     for (; i < n; i++) x[i] *= s;
 }
 
+static inline AVX2 double hsum4d_(__m256d v)
+{
+    __m128d h = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+}
+
+/* Same two passes as ln_row_s_, 8 floats at a time with double accumulators. */
+static AVX2 void ln_row_v_(float *y, const float *x, int n, const float *w, const float *b, float eps)
+{
+    __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();
+    int i = 0, n8 = n & ~7;
+    for (; i < n8; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        a0 = _mm256_add_pd(a0, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+        a1 = _mm256_add_pd(a1, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+    }
+    double s = hsum4d_(_mm256_add_pd(a0, a1));
+    for (; i < n; i++) s += x[i];
+    double mean = s / n;
+    __m256d md = _mm256_set1_pd(mean);
+    a0 = a1 = _mm256_setzero_pd();
+    for (i = 0; i < n8; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        __m256d d0 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), md);
+        __m256d d1 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)), md);
+        a0 = _mm256_fmadd_pd(d0, d0, a0);
+        a1 = _mm256_fmadd_pd(d1, d1, a1);
+    }
+    double ss = hsum4d_(_mm256_add_pd(a0, a1));
+    for (; i < n; i++) { double d = x[i] - mean; ss += d * d; }
+    float rstd = (float)(1.0 / sqrt(ss / n + (double)eps)), m = (float)mean;
+    __m256 vm = _mm256_set1_ps(m), vr = _mm256_set1_ps(rstd);
+    for (i = 0; i < n8; i += 8) {
+        __m256 v = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm), vr);
+        if (w) v = _mm256_mul_ps(v, _mm256_loadu_ps(w + i));
+        if (b) v = _mm256_add_ps(v, _mm256_loadu_ps(b + i));
+        _mm256_storeu_ps(y + i, v);
+    }
+    for (; i < n; i++) {
+        float v = (x[i] - m) * rstd;
+        if (w) v *= w[i];
+        if (b) v += b[i];
+        y[i] = v;
+    }
+}
+
 static const k_vmath_t vm_avx2_ = {
-    "avx2", gelu_v_, silu_v_, max_v_, exp_sub_sum_v_, scale_v_,
+    "avx2", gelu_v_, silu_v_, max_v_, exp_sub_sum_v_, scale_v_, ln_row_v_,
 };
 
 /* ---------------- dispatch ---------------- */

@@ -58,6 +58,17 @@ static void test_layernorm(void)
         ok &= fabs(m / D) < 1e-5 && fabs(v / D - 1.0) < 1e-4;
     }
     CHECK(ok);
+    /* the vector row kernel against the scalar one (its definition), odd lengths, in place */
+    const k_vmath_t *vm = k_vmath_(), *sc = k_vmath_scalar_();
+    int lens[5] = { 1, 7, 64, 65, 767 };
+    for (int k = 0; k < 5; k++) {
+        float a1[767], a2[767];
+        memcpy(a1, X + 3, sizeof(float) * lens[k]);
+        memcpy(a2, X + 3, sizeof(float) * lens[k]);
+        vm->ln_row(a1, a1, lens[k], k % 2 ? w : NULL, k % 3 ? NULL : b, 1e-5f);
+        sc->ln_row(a2, a2, lens[k], k % 2 ? w : NULL, k % 3 ? NULL : b, 1e-5f);
+        CHECKF(t_allclose("ln_row vector vs scalar", a1, a2, lens[k], 1e-6, 1e-6), "n %d", lens[k]);
+    }
     CHECK(k_cpu_layernorm(Y, D, X, D, R, 0, D, NULL, NULL, 1e-5f) == -1);
     CHECK(k_cpu_layernorm(Y, D - 1, X, D, R, 1, D, NULL, NULL, 1e-5f) == -1);
     CHECK(k_cpu_layernorm(Y, D, X, D, R, 1, D, NULL, NULL, -1.0f) == -1);
