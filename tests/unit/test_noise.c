@@ -78,10 +78,22 @@ static void test_moments(void)
     free(z);
 }
 
+static void test_initial(void)
+{
+    enum { F = 2, C = 3, H = 4, W = 5, N = F * C * H * W };
+    float a[2 * N], b[N];
+    wrk_noise_initial(9, 1, 1, F, C, H, W, a);
+    wrk_noise_normal(9, 1, WRK_NOISE_STEP_INIT, 0, N, b);
+    CHECK(memcmp(a, b, sizeof b) == 0 && memcmp(a + N, a, sizeof b) == 0);
+    wrk_noise_initial(9, 1, 0, F, C, H, W, b);
+    CHECK(memcmp(a, b, sizeof b) == 0);
+}
+
 int main(void)
 {
     T_RUN(test_kat);
     T_RUN(test_determinism);
     T_RUN(test_moments);
+    T_RUN(test_initial);
     T_DONE();
 }

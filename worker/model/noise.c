@@ -2,6 +2,7 @@
 #include "worker/model/noise.h"
 
 #include <math.h>
+#include <string.h>
 
 #define PHILOX_M0 0xD2511F53u
 #define PHILOX_M1 0xCD9E8D57u
@@ -55,4 +56,11 @@ void wrk_noise_normal(uint64_t seed, uint32_t window, uint32_t step, uint64_t fi
             if (e >= first && e < first + (uint64_t)n) out[e - first] = z[l];
         }
     }
+}
+
+void wrk_noise_initial(uint64_t seed, uint32_t window, int rgba, int F, int C, int H, int W, float *out)
+{
+    int64_t n = (int64_t)F * C * H * W;   /* (F, C, H, W) */
+    wrk_noise_normal(seed, window, WRK_NOISE_STEP_INIT, 0, n, out);
+    if (rgba) memcpy(out + n, out, (size_t)n * sizeof *out);   /* alpha frames = RGB noise */
 }

@@ -28,4 +28,9 @@ void wrk_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t ou
  * Uses OpenMP threads for large n; results do not depend on the thread count. */
 void wrk_noise_normal(uint64_t seed, uint32_t window, uint32_t step, uint64_t first, int64_t n, float *out);
 
+/* The initial latent of a TransPixar window (MODEL.md §2.1): RGB noise (F, C, H, W) from the
+ * stream (seed, window, WRK_NOISE_STEP_INIT), and with rgba set the alpha half as an exact copy,
+ * so out is (2F, C, H, W) then; else (F, C, H, W). */
+void wrk_noise_initial(uint64_t seed, uint32_t window, int rgba, int F, int C, int H, int W, float *out);
+
 #endif
