@@ -141,6 +141,10 @@ int coord_enc_open(coord_enc_t **out, const coord_format_t *fmt, const char *pat
     e->pkt = av_packet_alloc();
     if (!e->frame || !e->pkt) { snprintf(err, errlen, "%s: out of memory", fmt->name); goto fail; }
     e->frame->format = fmt->pix_fmt; e->frame->width = w; e->frame->height = h;
+    e->frame->color_primaries = e->cc->color_primaries;      /* prores_ks and qtrle read the tags */
+    e->frame->color_trc = e->cc->color_trc;                  /* from the frame, not the context */
+    e->frame->colorspace = e->cc->colorspace;
+    e->frame->color_range = e->cc->color_range;
     if (av_frame_get_buffer(e->frame, 0) < 0) { snprintf(err, errlen, "%s: out of memory for a frame", fmt->name); goto fail; }
     *out = e;
     return 0;
