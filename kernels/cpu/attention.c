@@ -283,14 +283,47 @@ static void run_heads_avx2_(const k_attn_t *a, kv_pack_t *p, int *failed)
     free(w.s);
 }
 
+/* Few query blocks per head (short Sq, many heads): each thread packs and runs whole heads. */
+static void run_private_avx2_(const k_attn_t *a, int *failed)
+{
+    int nqb = (a->Sq + BQ - 1) / BQ;
+    const k_vmath_t *vm = k_vmath_();
+    attn_scratch_t w;
+    kv_pack_t p;
+    int ok = scratch_new_(&w, a->head_dim) == 0;
+    if (pack_new_(a, &p)) ok = 0;
+    if (!ok) {
+        #pragma omp atomic write
+        *failed = 1;
+    }
+    #pragma omp for schedule(dynamic, 1)
+    for (long bh = 0; bh < (long)a->B * a->H; bh++) {
+        int b = (int)(bh / a->H), h = (int)(bh % a->H);
+        for (int bi = 0; ok && bi < p.nblk; bi++) pack_block_(a, b, h, &p, bi);
+        for (int qb = 0; ok && qb < nqb; qb++) {
+            int i0 = qb * BQ, nq = a->Sq - i0 < BQ ? a->Sq - i0 : BQ;
+            item_avx2_(a, b, h, i0, nq, &w, &p, vm);
+        }
+    }
+    pack_free_(&p);
+    free(w.s);
+}
+
 static int attention_avx2_(const k_attn_t *a)
 {
     kv_pack_t p;
     int failed = 0;
+    long nbh = (long)a->B * a->H;
     if (attn_check_("attention", a)) return -1;
-    if ((long)a->B * a->H * a->Sq == 0) return 0;
-    if (pack_new_(a, &p)) return k_fail_("attention", "out of memory for packed keys");
+    if (nbh * a->Sq == 0) return 0;
     int nt = k_threads(), nqb = (a->Sq + BQ - 1) / BQ;
+    if (nqb < 2 * nt && nbh > 1) {   /* parallel over heads */
+        if (nt > nbh) nt = (int)nbh;
+        #pragma omp parallel num_threads(nt)
+        run_private_avx2_(a, &failed);
+        return failed ? k_fail_("attention", "out of memory for scratch") : 0;
+    }
+    if (pack_new_(a, &p)) return k_fail_("attention", "out of memory for packed keys");
     if (nt > nqb && nt > p.nblk) nt = nqb > p.nblk ? nqb : p.nblk;
     #pragma omp parallel num_threads(nt)
     run_heads_avx2_(a, &p, &failed);
