@@ -16,7 +16,10 @@ import ref_common as rc  # noqa: E402
 GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "golden", "dit")
 LORA_RANK = 8
 LORA_ALPHA = 1.0
-MODELS = {"2b_sincos": dict(rope=False, seed=1001), "5b_rope": dict(rope=True, seed=1002)}
+# The 5B form is written in two shards + index, as the real CogVideoX-5b transformer is; the 2B
+# form as one file, as the real CogVideoX-2b transformer is.
+MODELS = {"2b_sincos": dict(rope=False, seed=1001, shard=None),
+          "5b_rope": dict(rope=True, seed=1002, shard="4MB")}
 
 # name, model dir, batch, latent frames (RGB frames for TransPixar), latent H, W, text length
 CASES = [
@@ -127,7 +130,8 @@ def main():
     models = {}
     for name, spec in MODELS.items():
         models[name] = rc.build_model(spec["rope"], spec["seed"])
-        models[name].save_pretrained(os.path.join(GOLDEN, name, "transformer"), safe_serialization=True)
+        kw = {"max_shard_size": spec["shard"]} if spec["shard"] else {}
+        models[name].save_pretrained(os.path.join(GOLDEN, name, "transformer"), safe_serialization=True, **kw)
     lora = rc.random_lora(models["5b_rope"], LORA_RANK, seed=2001)
     rc.ensure_dir(os.path.join(GOLDEN, LORA_CASE))
     rc.save_tensors(os.path.join(GOLDEN, LORA_CASE, "lora.safetensors"), lora)
