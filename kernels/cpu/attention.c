@@ -313,8 +313,8 @@ static int attention_avx2_(const k_attn_t *a)
 {
     kv_pack_t p;
     int failed = 0;
-    long nbh = (long)a->B * a->H;
     if (attn_check_("attention", a)) return -1;
+    long nbh = (long)a->B * a->H;
     if (nbh * a->Sq == 0) return 0;
     int nt = k_threads(), nqb = (a->Sq + BQ - 1) / BQ;
     if (nqb < 2 * nt && nbh > 1) {   /* parallel over heads */
