@@ -6,7 +6,7 @@
  *
  * usage: bench_kernels [--seq S] [--dim D] [--heads H] [--text T] [--reps N] [--threads "1 2"]
  */
-#include "kernels/k.h"
+#include "kernels/cpu/k_cpu_internal.h"
 
 #include <math.h>
 #include <omp.h>
@@ -46,7 +46,7 @@ static double time_gemm_(int M, int N, int K, k_act_t act, int reps)
 
 /* Best time of the joint attention over [text | rgb | alpha] with the -1 text→alpha bias, q/k/v
  * as slices of one fused (S, 3D) buffer (how the DiT stores them). */
-static double time_attn_(const bench_opt_t *o, int reps)
+static double time_attn_(const bench_opt_t *o, int reps, int blas)
 {
     int S = o->seq, D = o->dim, hd = 64, H = o->heads, nv = (S - o->text) / 2;
     float *qkv = buf_((long)S * 3 * D), *out = buf_((long)S * D);
@@ -57,7 +57,7 @@ static double time_attn_(const bench_opt_t *o, int reps)
     double best = 1e30;
     for (int r = 0; r < reps; r++) {
         double t0 = now_();
-        if (k_cpu_attention(&a)) { fprintf(stderr, "%s\n", k_error()); exit(1); }
+        if (blas ? k_cpu_attention_blas_(&a) : k_cpu_attention(&a)) { fprintf(stderr, "%s\n", k_error()); exit(1); }
         double t = now_() - t0;
         if (t < best) best = t;
     }
@@ -96,9 +96,13 @@ static void run_(const bench_opt_t *o, int nt)
         printf("| %d | %s | %.3f s | %.1f GFLOP/s |\n", nt, g[i].name, t, 2.0 * g[i].M * g[i].N * g[i].K / t / 1e9);
         fflush(stdout);
     }
-    double ta = time_attn_(o, o->reps);
     double fl = 4.0 * S * (double)S * 64 * o->heads;
-    printf("| %d | attention S=%d H=%d d=64, bias -1 | %.3f s | %.1f GFLOP/s |\n", nt, S, o->heads, ta, fl / ta / 1e9);
+    for (int blas = 0; blas < 2; blas++) {
+        double ta = time_attn_(o, o->reps, blas);
+        printf("| %d | attention S=%d H=%d d=64, bias -1 (%s engine) | %.3f s | %.1f GFLOP/s |\n", nt, S,
+               o->heads, blas ? "blas" : k_vmath_()->name, ta, fl / ta / 1e9);
+        fflush(stdout);
+    }
     const char *names[3] = { "layernorm (S, D)", "gelu_tanh (S·D)", "rope (S, D)" };
     for (int i = 0; i < 3; i++) {
         double t = time_small_ops_(o, i, o->reps);
