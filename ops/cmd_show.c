@@ -93,7 +93,7 @@ void ops_print_job(ops_out_t *o, const proto_json_t *job)
     ops_out_open(o, "job");
     ops_out_text(o, "%-5s %-10s %5s %-11s %8s %s\n", "JOB", "STATE", "SHOTS", "WINDOWS", "ATTEMPTS", "FILE");
     ops_print_job_summary(o, job);
-    ops_out_num(o, "progress", "progress %.1f%%\n", 100.0 * ops_job_progress(job));
+    ops_out_num(o, "progress_pct", "progress %.1f%%\n", 100.0 * ops_job_progress(job));
     const proto_json_t *shots = proto_json_get(job, "shots");
     ops_out_list(o, "shots");
     for (size_t i = 0; i < proto_json_len(shots); i++) print_shot(o, proto_json_at(shots, i));
