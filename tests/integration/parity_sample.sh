@@ -80,11 +80,12 @@ fi
 
 # philox noise: deterministic, keyed by seed and window
 if [ -f "$G/$c/case.json" ]; then
-  run "$c" p1 --noise philox --seed 7 --window 3 && run "$c" p2 --noise philox --seed 7 --window 3 &&
-  run "$c" p3 --noise philox --seed 8 --window 3 && run "$c" p4 --noise philox --seed 7 --window 4 && {
+  run "$c" p0 --noise input --steps 3 &&
+  run "$c" p1 --noise philox --seed 7 --window 3 --steps 3 && run "$c" p2 --noise philox --seed 7 --window 3 --steps 3 &&
+  run "$c" p3 --noise philox --seed 8 --window 3 --steps 3 && run "$c" p4 --noise philox --seed 7 --window 4 --steps 3 && {
     if cmp -s "$TMP/p1.safetensors" "$TMP/p2.safetensors"; then echo "ok   philox re-run bit-identical"
     else echo "FAIL philox re-run differs"; fails=$((fails+1)); fi
-    for o in p3 p4 "$c"; do
+    for o in p3 p4 p0; do
       if cmp -s "$TMP/p1.safetensors" "$TMP/$o.safetensors"; then echo "FAIL philox run equals $o"; fails=$((fails+1))
       else echo "ok   philox run differs from $o"; fi
     done

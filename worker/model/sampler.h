@@ -9,6 +9,9 @@
  * then each coefficient is rounded to fp32 and the latent update is done in fp32 in the reference's
  * operation order. Dynamic CFG is computed in double with libm pow/cos (bit-equal to Python).
  *
+ * Measured: the fp64 schedule equals torch 2.4's to within 1e-15 relative (bit-equal except where
+ * torch's MKL sqrt is not correctly rounded), and given the same guided model outputs every DDIM
+ * and DPM step reproduces diffusers' latents bit for bit (tests/unit/test_sampler*.c).
  * Scope: only the CogVideoX configs' scaled_linear betas are bit-faithful; "linear" and
  * "squaredcos_cap_v2" (fp32 in torch) are computed in fp64 here. `clip_sample` is ignored, as in the
  * CogVideoX step functions.
