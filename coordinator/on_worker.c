@@ -284,10 +284,10 @@ void coord_dispatch(coord_farmd_t *f, coord_worker_t *w)
         if (!w->attempt_id && w->caps.id[0]) assign_one(f, w);
         return;
     }
-    if (store_queued_count(f->st) == 0) return;
+    if (!store_has_queued(f->st)) return;
     for (coord_worker_t *x = f->head, *next; x; x = next) {
         next = x->next;
         if (x->attempt_id || !x->caps.id[0]) continue;
-        if (assign_one(f, x) == 1 && store_queued_count(f->st) == 0) return;
+        if (assign_one(f, x) == 1 && !store_has_queued(f->st)) return;
     }
 }

@@ -52,7 +52,9 @@ static const char *const SQL[Q_N_] = {
     [Q_WIN_REQUEUE] = "UPDATE window SET attempts_used = attempts_used + ?, not_before_ms = ?, "
                       "attempt_id = 0, worker_id = '' WHERE id = ?",
     [Q_WIN_USED] = "SELECT attempts_used FROM window WHERE id = ?",
-    [Q_SHOT_COUNTS] = "SELECT state, count(*) FROM window WHERE shot_id = ? GROUP BY state",
+    [Q_SHOT_COUNTS] = "SELECT EXISTS (SELECT 1 FROM window WHERE shot_id = ?1 AND state IN ('queued', 'running')), "
+                      "EXISTS (SELECT 1 FROM window WHERE shot_id = ?1 AND state IN ('failed', 'cancelled')), "
+                      "EXISTS (SELECT 1 FROM window WHERE shot_id = ?1)",
     [Q_JOB_COUNTS] = "SELECT state, count(*) FROM shot WHERE job_id = ? GROUP BY state",
     [Q_PROGRESS] = "UPDATE window SET progress_done = ?, progress_total = ? "
                    "WHERE attempt_id = ? AND state = 'running'",
@@ -67,6 +69,8 @@ static const char *const SQL[Q_N_] = {
                        "WHERE w.state = 'queued' AND w.not_before_ms > ? AND j.state IN ('queued', 'running')",
     [Q_QUEUED_COUNT] = "SELECT count(*) FROM window w JOIN job j ON j.id = w.job_id "
                        "WHERE w.state = 'queued' AND j.state IN ('queued', 'running')",
+    [Q_HAS_QUEUED] = "SELECT EXISTS (SELECT 1 FROM window w JOIN job j ON j.id = w.job_id "
+                     "WHERE w.state = 'queued' AND j.state IN ('queued', 'running'))",
     [Q_SHOT_WINDOWS] = "SELECT artifact, manifest FROM window WHERE shot_id = ? ORDER BY first_frame",
     [Q_SHOT_RESULT] = "UPDATE shot SET result = ?, error = ? WHERE id = ?",
     [Q_SHOTS_ASSEMBLING] = "SELECT id FROM shot WHERE state = 'assembling' ORDER BY id",

@@ -70,6 +70,8 @@ int store_assign_next(store_t *st, const store_worker_t *w, int max_job_fails, i
 int64_t store_next_backoff(store_t *st, int64_t now_ms);
 /* Number of queued windows in runnable jobs (any worker). */
 int store_queued_count(store_t *st);
+/* 1 if any window is queued in a runnable job (cheap: stops at the first). */
+int store_has_queued(store_t *st);
 
 /* ---- attempts (the fencing token) ---- */
 typedef struct {

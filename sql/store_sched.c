@@ -231,6 +231,7 @@ int64_t store_next_backoff(store_t *st, int64_t now_ms)
     return v;
 }
 int store_queued_count(store_t *st) { return (int)scalar(st, Q_QUEUED_COUNT); }
+int store_has_queued(store_t *st) { return (int)scalar(st, Q_HAS_QUEUED); }
 
 /* ---- attempts ---- */
 int store_attempt_get(store_t *st, int64_t attempt_id, store_attempt_t *a, char *err, size_t errlen)
@@ -431,17 +432,22 @@ fail:
     return -1;
 }
 
+/* A shot's windows decide its state: all verified -> assembling; none active and some failed or
+ * cancelled -> failed. Three EXISTS probes on the (shot_id, state) index: O(1), not O(windows). */
 static int refresh_shot(store_t *st, int64_t shot_id, int64_t now_ms, store_outcome_t *o, char *err, size_t errlen)
 {
     char state[16];
-    counts_t c;
     if (store_get_state(st, STORE_E_SHOT, shot_id, state, sizeof state, err, errlen) != 1) return -1;
     if (strcmp(state, "queued") && strcmp(state, "rendering")) return 0;
-    TRY(count_states(st, Q_SHOT_COUNTS, shot_id, &c, err, errlen));
-    if (c.total > 0 && c.done == c.total) {
+    STMT(s, Q_SHOT_COUNTS);
+    sqlite3_bind_int64(s, 1, shot_id);
+    if (sqlite3_step(s) != SQLITE_ROW) { sqlite3_reset(s); return store_dberr(st, err, errlen, "shot windows"); }
+    int active = sqlite3_column_int(s, 0), bad = sqlite3_column_int(s, 1), any = sqlite3_column_int(s, 2);
+    sqlite3_reset(s);
+    if (any && !active && !bad) {
         TRY(store_transition(st, STORE_E_SHOT, shot_id, "assemble", now_ms, NULL, 0, err, errlen));
         o->assemble_shot = shot_id;
-    } else if (c.active == 0 && (c.failed || c.cancelled)) {
+    } else if (!active && bad) {
         TRY(store_transition(st, STORE_E_SHOT, shot_id, "fail", now_ms, NULL, 0, err, errlen));
     }
     return 0;
