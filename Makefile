@@ -26,7 +26,8 @@ DEB_PKGS   := build-essential pkg-config libzmq3-dev libsqlite3-dev libavformat-
 OPT        ?= -O2
 CFLAGS     += -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Wno-unused-parameter -MMD -MP \
               -fno-strict-aliasing -pthread -fopenmp -I. -D_GNU_SOURCE
-LDLIBS_BASE := -fopenmp -lpthread -lm
+LDLIBS_BASE := -fopenmp -lpthread -lm -lstdc++
+CXXFLAGS   += -std=gnu++17 $(OPT) -g -Wall -Wextra -Werror -Wno-unused-parameter -MMD -MP -pthread -I.
 
 PKGS_ZMQ   := libzmq
 PKGS_AV    := libavformat libavcodec libavutil libswscale
@@ -56,6 +57,7 @@ PROTO_SRC  := $(wildcard proto/*.c)
 STORE_SRC  := $(wildcard sql/*.c)
 COORD_SRC  := $(call find_c,coordinator)
 WORKER_SRC := $(call find_c,worker)
+WORKER_CC  := $(shell find worker -name '*.cc' 2>/dev/null | sort)   # C++ shims (libsentencepiece)
 KCPU_SRC   := $(wildcard kernels/cpu/*.c)
 OPS_SRC    := $(call find_c,ops)
 TEST_SRC   := $(wildcard tests/unit/test_*.c)
@@ -106,6 +108,10 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
+$(BUILD)/%.cc.o: %.cc
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -c $< -o $@
+
 $(BUILD)/%.cu.o: %.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -c $< -o $@
@@ -120,7 +126,7 @@ $(BUILD)/gen/migrations.o: $(BUILD)/gen/migrations.c
 $(LIBPROTO):  $(call obj,$(PROTO_SRC));  @rm -f $@; ar rcs $@ $^
 $(LIBSTORE):  $(call obj,$(STORE_SRC)) $(if $(SQL_MIG),$(BUILD)/gen/migrations.o); @rm -f $@; ar rcs $@ $^
 $(LIBCOORD):  $(call obj,$(COORD_SRC));  @rm -f $@; ar rcs $@ $^
-$(LIBWORKER): $(call obj,$(WORKER_SRC)); @rm -f $@; ar rcs $@ $^
+$(LIBWORKER): $(call obj,$(WORKER_SRC)) $(patsubst %.cc,$(BUILD)/%.cc.o,$(WORKER_CC)); @rm -f $@; ar rcs $@ $^
 $(LIBKCPU):   $(call obj,$(KCPU_SRC));   @rm -f $@; ar rcs $@ $^
 $(LIBOPS):    $(call obj,$(OPS_SRC));    @rm -f $@; ar rcs $@ $^
 $(BUILD)/libkcuda.a: $(patsubst %.cu,$(BUILD)/%.cu.o,$(CU_SRC)); @rm -f $@; ar rcs $@ $^
