@@ -55,6 +55,7 @@ typedef struct coord_farmd {
     int64_t t_heartbeat, t_touch, t_sched;   /* monotonic deadlines of the timers */
     int want_dispatch;
     int64_t refused_ring[64]; int refused_at;
+    struct { proto_env_t env; int64_t at; } unknown_ring[32]; int unknown_at;   /* UNKNOWN replies sent */
     coord_stats_t stats;
     volatile sig_atomic_t *stop;
 } coord_farmd_t;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #define ERR_MAX (64 * 1024)
+#define JOB_WINDOWS_MAX 500000   /* one job may not compile into more windows than this */
 
 typedef void (*client_fn)(coord_farmd_t *f, const proto_env_t *env, proto_msg_t *m);
 
@@ -23,7 +24,7 @@ static void answer(coord_farmd_t *f, const proto_env_t *env, int type, int statu
 }
 
 /* Windows and needs for every shot; on error err names the row (1-based) and field. */
-static int plan_shots(const proto_shotlist_t *l, store_shot_plan_t *plan, char *err, size_t errlen)
+static int plan_shots(const proto_shotlist_t *l, store_shot_plan_t *plan, int *total, char *err, size_t errlen)
 {
     for (int i = 0; i < l->n; i++) {
         const proto_shot_t *s = &l->shots[i];
@@ -35,6 +36,11 @@ static int plan_shots(const proto_shotlist_t *l, store_shot_plan_t *plan, char *
             return -1;
         }
         plan[i].windows = w; plan[i].n_windows = n;
+        *total += n;
+        if (*total > JOB_WINDOWS_MAX) {
+            snprintf(err, errlen, "row %d, field 'frames': the list compiles into more than %d windows", i + 1, JOB_WINDOWS_MAX);
+            return -1;
+        }
         if (coord_needs(s, s->window, &plan[i].need_gpus, &plan[i].need_mem_mb, e, sizeof e) != 0) {
             snprintf(err, errlen, "row %d, field 'engine': %s", i + 1, e);
             return -1;
@@ -57,7 +63,8 @@ static void on_submit(coord_farmd_t *f, const proto_env_t *env, proto_msg_t *m)
     }
     if (proto_shotlist_parse(text, strlen(text), &l, err, ERR_MAX) != 0) goto refuse;
     if (!(plan = calloc((size_t)l.n + 1, sizeof *plan))) { snprintf(err, ERR_MAX, "out of memory"); goto refuse; }
-    if (plan_shots(&l, plan, err, ERR_MAX) != 0) goto refuse;
+    int total = 0;
+    if (plan_shots(&l, plan, &total, err, ERR_MAX) != 0) goto refuse;
     if (store_job_submit(f->st, m->file_name[0] ? m->file_name : "(unnamed)", l.n, plan, coord_wall_ms(), &job_id,
                          err, ERR_MAX) != 0)
         goto refuse;

@@ -11,6 +11,22 @@
 typedef void (*handler_fn)(coord_farmd_t *f, const proto_env_t *env, coord_worker_t *w, proto_msg_t *m);
 
 /* ---- small helpers ---- */
+/* 1 if this peer was told "unknown" within the last heartbeat interval (an upload in flight would
+ * otherwise get one per chunk and restart its upload each time); else records it and returns 0. */
+static int unknown_recent(coord_farmd_t *f, const proto_env_t *env)
+{
+    int64_t now = coord_mono_ms();
+    for (int i = 0; i < 32; i++) {
+        proto_env_t *e = &f->unknown_ring[i].env;
+        if (e->rid_len == env->rid_len && !memcmp(e->rid, env->rid, env->rid_len) &&
+            now - f->unknown_ring[i].at < f->cfg.heartbeat_ms)
+            return 1;
+    }
+    int k = f->unknown_at++ % 32;
+    f->unknown_ring[k].env = *env; f->unknown_ring[k].at = now;
+    return 0;
+}
+
 static void reply(coord_farmd_t *f, const proto_env_t *env, int type, int64_t attempt_id, const char *what)
 {
     proto_msg_t r;
@@ -19,6 +35,7 @@ static void reply(coord_farmd_t *f, const proto_env_t *env, int type, int64_t at
     if (type == PROTO_ACK) snprintf(r.what, sizeof r.what, "%s", what);
     if (type == PROTO_CANCEL) proto_msg_set_text(&r, what);
     if (type == PROTO_HEARTBEAT) { r.heartbeat_ms = (uint32_t)f->cfg.heartbeat_ms; r.flags = what ? PROTO_HB_UNKNOWN : 0; }
+    if (type == PROTO_HEARTBEAT && what && unknown_recent(f, env)) { proto_msg_free(&r); return; }
     coord_send(f, env, &r);
     proto_msg_free(&r);
 }

@@ -10,7 +10,9 @@ struct coord_stitch {
     int frames, w, h, nwin;
     int *first, *n;                     /* (nwin) window ranges */
     int *in, *out;                      /* (nwin) frames shared with earlier / later windows */
-    proto_artifact_reader_t *rd;        /* (nwin) open artifact files */
+    const char *const *paths;           /* (nwin) artifact files, owned by the caller */
+    proto_manifest_t *man;              /* (nwin) their manifests */
+    proto_artifact_reader_t *rd;        /* (nwin) readers; only windows around the current frame are open */
     double *wt;                         /* (nwin) weights of the current frame */
     uint16_t *tmp;                      /* (h, w, 4) one window frame */
     float *acc;                         /* (h, w, 4) weighted sum */
@@ -113,6 +115,16 @@ static int check_window(const coord_stitch_t *s, int k, const proto_manifest_t *
     return 0;
 }
 
+/* Opens window k's artifact if it is not open, checking its header. A long shot has thousands of
+ * windows, so only the ones covering the current frame hold a file descriptor. */
+static int ensure_open(coord_stitch_t *s, int k, char *err, size_t errlen)
+{
+    if (s->rd[k].path[0]) return 0;
+    if (proto_artifact_open(s->paths[k], &s->rd[k], err, errlen) < 0) return -1;
+    if (check_window(s, k, &s->man[k], err, errlen) < 0) { proto_artifact_close(&s->rd[k]); return -1; }
+    return 0;
+}
+
 int coord_stitch_open(coord_stitch_t **out, int frames, int w, int h, int nwin,
                       const char *const *paths, const proto_manifest_t *manifests, char *err, size_t errlen)
 {
@@ -125,7 +137,7 @@ int coord_stitch_open(coord_stitch_t **out, int frames, int w, int h, int nwin,
     size_t px = (size_t)w * (size_t)h * 4;
     if (!s || !(s->first = calloc((size_t)nwin, sizeof(int))) || !(s->n = calloc((size_t)nwin, sizeof(int))) ||
         !(s->in = calloc((size_t)nwin, sizeof(int))) || !(s->out = calloc((size_t)nwin, sizeof(int))) ||
-        !(s->rd = calloc((size_t)nwin, sizeof *s->rd)) || !(s->wt = calloc((size_t)nwin, sizeof(double))) ||
+        !(s->rd = calloc((size_t)nwin, sizeof *s->rd)) || !(s->man = calloc((size_t)nwin, sizeof *s->man)) || !(s->wt = calloc((size_t)nwin, sizeof(double))) ||
         !(s->tmp = malloc(px * sizeof(uint16_t))) || !(s->acc = malloc(px * sizeof(float)))) {
         snprintf(err, errlen, "stitch: out of memory");
         goto fail;
@@ -134,9 +146,11 @@ int coord_stitch_open(coord_stitch_t **out, int frames, int w, int h, int nwin,
     for (int k = 0; k < nwin; k++) { s->first[k] = manifests[k].first; s->n[k] = manifests[k].n; }
     if (coord_stitch_check_layout(frames, nwin, s->first, s->n, err, errlen) < 0) goto fail;
     for (int k = 0; k < nwin; k++) shared_frames(nwin, s->first, s->n, k, &s->in[k], &s->out[k]);
-    for (int k = 0; k < nwin; k++) {
-        if (proto_artifact_open(paths[k], &s->rd[k], err, errlen) < 0) goto fail;
-        if (check_window(s, k, &manifests[k], err, errlen) < 0) goto fail;
+    s->paths = paths;
+    memcpy(s->man, manifests, (size_t)nwin * sizeof *s->man);
+    for (int k = 0; k < nwin; k++) {             /* validate every header now, then close again */
+        if (ensure_open(s, k, err, errlen) < 0) goto fail;
+        proto_artifact_close(&s->rd[k]);
     }
     *out = s;
     return 0;
@@ -148,6 +162,7 @@ fail:
 /* Reads window k's frame for shot frame t into buf, premultiplying straight artifacts. */
 static int load(coord_stitch_t *s, int k, int t, uint16_t *buf, char *err, size_t errlen)
 {
+    if (ensure_open(s, k, err, errlen) < 0) return -1;
     if (proto_artifact_read_frame(&s->rd[k], t - s->first[k], buf, err, errlen) < 0) return -1;
     if (s->rd[k].m.convention != PROTO_ALPHA_STRAIGHT) return 0;
     size_t npx = (size_t)s->w * (size_t)s->h;
@@ -162,6 +177,8 @@ int coord_stitch_frame(coord_stitch_t *s, int t, uint16_t *dst, char *err, size_
 {
     if (t < 0 || t >= s->frames) { snprintf(err, errlen, "stitch: frame %d outside [0, %d)", t, s->frames); return -1; }
     weights_at(s->nwin, s->first, s->n, s->in, s->out, t, s->wt);
+    for (int k = 0; k < s->nwin; k++)            /* windows that ended before t are done with */
+        if (s->rd[k].path[0] && s->first[k] + s->n[k] <= t) proto_artifact_close(&s->rd[k]);
     size_t ns = (size_t)s->w * (size_t)s->h * 4;
     int used = 0;
     for (int k = 0; k < s->nwin; k++) {
@@ -184,7 +201,7 @@ void coord_stitch_close(coord_stitch_t **ps)
     coord_stitch_t *s = ps ? *ps : NULL;
     if (!s) return;
     for (int k = 0; s->rd && k < s->nwin; k++) proto_artifact_close(&s->rd[k]);
-    free(s->first); free(s->n); free(s->in); free(s->out); free(s->rd); free(s->wt); free(s->tmp); free(s->acc);
+    free(s->first); free(s->n); free(s->in); free(s->out); free(s->man); free(s->rd); free(s->wt); free(s->tmp); free(s->acc);
     free(s);
     *ps = NULL;
 }

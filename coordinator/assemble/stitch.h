@@ -26,8 +26,9 @@ void coord_stitch_weights(int nwin, const int *first, const int *n, int t, doubl
 
 typedef struct coord_stitch coord_stitch_t;
 
-/* Opens every artifact, checks each header against its manifest and the shot size, checks the
- * layout. *out is owned by the caller (coord_stitch_close). 0 ok, -1 with err. */
+/* Checks the layout and every artifact header against its manifest and the shot size. Artifacts are
+ * then opened only while they cover the frames being stitched. `paths` must outlive the stitcher
+ * (manifests are copied). *out is owned by the caller (coord_stitch_close). 0 ok, -1 with err. */
 int  coord_stitch_open(coord_stitch_t **out, int frames, int w, int h, int nwin,
                        const char *const *paths, const proto_manifest_t *manifests, char *err, size_t errlen);
 /* Writes shot frame t (0 <= t < frames) to dst: (h, w, 4) premultiplied uint16. Any order of t

@@ -181,6 +181,19 @@ static void test_wire(void)
     CHECK(proto_recv(r, &env, &got, 0, err, sizeof err) == -2);
     proto_msg_free(&got);
     CHECK(proto_recv(r, &env, &got, ZMQ_DONTWAIT, err, sizeof err) == -1);
+    /* a REQ client: the router side sees the empty delimiter and echoes it back */
+    void *q = zmq_socket(ctx, ZMQ_REQ);
+    CHECK(zmq_connect(q, "inproc://t") == 0);
+    proto_msg_init(&m, PROTO_QUERY); snprintf(m.kind, sizeof m.kind, "jobs");
+    CHECK(proto_send(q, NULL, &m, 0, err, sizeof err) == 0);
+    CHECK(proto_recv(r, &env, &got, 0, err, sizeof err) == 0 && env.delim == 1 && got.type == PROTO_QUERY);
+    proto_msg_free(&got);
+    proto_msg_init(&m, PROTO_QUERY_REPLY); proto_msg_set_text(&m, "{}");
+    CHECK(proto_send(r, &env, &m, 0, err, sizeof err) == 0);
+    proto_msg_free(&m);
+    CHECK(proto_recv(q, NULL, &got, 0, err, sizeof err) == 0 && got.type == PROTO_QUERY_REPLY && !strcmp(got.text, "{}"));
+    proto_msg_free(&got);
+    zmq_close(q);
     zmq_close(d); zmq_close(r); zmq_ctx_term(ctx);
 }
 

@@ -69,6 +69,20 @@ static void test_schedule_and_fencing(void)
     CHECK(store_worker_ready(st, &w1, 0, 1, err, sizeof err) == 0);
     CHECK_EQ_INT(store_assign_next(st, &wd, 3, 2000, &a, err, sizeof err), 0);      /* engine mismatch */
     CHECK_EQ_INT(store_assign_next(st, &small, 3, 2000, &a, err, sizeof err), 0);   /* needs 100 MB */
+    {   /* a job needing a GPU waits for a worker advertising one */
+        static const store_span_t g1[] = { {0, 1} };
+        static proto_shot_t g;
+        g = shot("G", 1, 100, "testcard");
+        store_shot_plan_t gp = { &g, 1, g1, 1, 1 };
+        int64_t gj;
+        CHECK(store_job_submit(st, "g.csv", 1, &gp, 1500, &gj, err, sizeof err) == 0);
+        store_assignment_t ga;
+        store_worker_t gpu = worker("gpu", "testcard", 0);
+        gpu.n_gpus = 1;
+        CHECK_EQ_INT(store_assign_next(st, &gpu, 3, 1600, &ga, err, sizeof err), 1);
+        CHECK(ga.job_id == gj);   /* priority 100 first */
+        CHECK(store_attempt_done(st, ga.attempt_id, "m", "p", 1700, &o, err, sizeof err) == 0);
+    }
     CHECK_EQ_INT(store_assign_next(st, &w1, 3, 2000, &a, err, sizeof err), 1);
     CHECK_STR(a.shot.name, "B");                                                    /* priority first */
     int64_t first = a.attempt_id;
@@ -136,7 +150,7 @@ static void test_bar_control_resume(void)
     CHECK_EQ_INT(done, 3);
     CHECK(o.assemble_shot != 0);
     int64_t *ids; int n;
-    CHECK(store_shots_assembling(st, &ids, &n, err, sizeof err) == 0 && n == 2);
+    CHECK(store_shots_assembling(st, &ids, &n, err, sizeof err) == 0 && n == 3);   /* A, B and G */
     store_shot_info_t si;
     CHECK(store_shot_info(st, ids[0], &si, err, sizeof err) == 0 && si.n_windows == 3 && !strcmp(si.shot.name, "A"));
     store_shot_info_free(&si);
