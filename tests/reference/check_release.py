@@ -10,6 +10,7 @@ It also proves the LoRA file loads with the released loader (key names and shape
 """
 import functools
 import importlib.util
+import json
 import os
 import sys
 
@@ -40,7 +41,8 @@ def check_case(rel, name):
         os.path.join(GOLDEN, "5b_rope", "transformer")).float().eval()
     hs = inp["hidden_states"]
     n_video = hs.shape[1] * (hs.shape[3] // 2) * (hs.shape[4] // 2)  # RGB + alpha tokens
-    lora_file = os.path.join(GOLDEN, "5b_transpixar", "lora.safetensors")
+    with open(os.path.join(case_dir, "case.json")) as f:
+        lora_file = os.path.join(case_dir, json.load(f)["lora"])
     rank = load_file(lora_file)["transformer.transformer_blocks.0.attn1.to_q.lora_A.weight"].shape[0]
     # The released processor hard-codes latent_dim=3072 (the 5B width) and prepare_for_rgba_inference
     # does not pass it through; bind the tiny model's width instead.
@@ -67,7 +69,7 @@ def main():
     rc.setup_torch()
     rel = load_release(sys.argv[1])
     bad = 0
-    for name in ("5b_transpixar", "5b_transpixar_f13", "5b_transpixar_f1"):
+    for name in ("5b_transpixar", "5b_transpixar_f13", "5b_transpixar_f1", "5b_transpixar_bf16lora"):
         err = check_case(rel, name)
         print(f"released rgba_utils vs golden {name}: max rel err {err:.3e}")
         bad += err > 1e-5

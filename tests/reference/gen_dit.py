@@ -30,6 +30,9 @@ CASES = [
     dict(name="5b_transpixar", debug=True, model="5b_rope", B=2, F=2, H=6, W=10, L=226, rgba=True, seed=15),
     dict(name="5b_transpixar_f13", model="5b_rope", B=1, F=13, H=4, W=6, L=1, rgba=True, seed=16),
     dict(name="5b_transpixar_f1", model="5b_rope", B=1, F=1, H=4, W=4, L=226, rgba=True, seed=17),
+    # the same LoRA stored in bf16, as the released file is; the reference runs it upcast to fp32
+    dict(name="5b_transpixar_bf16lora", model="5b_rope", B=1, F=2, H=4, W=6, L=226, rgba=True, seed=18,
+         lora_bf16=True),
 ]
 LORA_CASE = "5b_transpixar"  # the case directory that holds lora.safetensors
 
@@ -97,8 +100,15 @@ def run_case(case, models, lora):
         meta["pos_embed_path"] = pos_embed_path(model, case)
     hook = None
     if case["rgba"]:
+        lora_path = os.path.join(GOLDEN, LORA_CASE, "lora.safetensors")
+        if case.get("lora_bf16"):
+            lora = {k: v.to(torch.bfloat16) for k, v in lora.items()}
+            lora_path = os.path.join(out_dir, "lora.safetensors")
+            rc.save_tensors(lora_path, lora)
+            lora = {k: v.float() for k, v in lora.items()}
         hook = rc.apply_transpixar(model, lora, LORA_ALPHA, -1.0)
-        meta.update(lora=os.path.relpath(os.path.join(GOLDEN, LORA_CASE, "lora.safetensors"), out_dir),
+        meta.update(lora=os.path.relpath(lora_path, out_dir), lora_dtype=str(
+                        torch.bfloat16 if case.get("lora_bf16") else torch.float32).replace("torch.", ""),
                     lora_rank=LORA_RANK, lora_alpha=LORA_ALPHA, text_alpha_bias=-1.0,
                     extra_outputs={"sample_nomask": 0.0, "sample_hardmask": "-inf"})
     else:
