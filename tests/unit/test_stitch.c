@@ -5,6 +5,7 @@
 #include "coordinator/assemble/stitch.h"
 
 #include <stdint.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 enum { W = 9, H = 7 };
@@ -40,13 +41,13 @@ static int cut(int first, int n, char *path, proto_manifest_t *m)
 /* Windows of length win with overlap ov over frames (last window clipped), stitched vs the video. */
 static void cut_and_stitch(int frames, int win, int ov)
 {
-    static char paths[64][512]; const char *pp[64]; proto_manifest_t m[64];
+    static char paths[400][512]; static const char *pp[400]; static proto_manifest_t m[400];
     int nw = 0;
     for (int s = 0; ; s += win - ov) {
         int n = frames - s < win ? frames - s : win;
         CHECK(cut(s, n, paths[nw], &m[nw]) == 0);
         pp[nw] = paths[nw]; nw++;
-        if (s + n >= frames || nw == 64) break;
+        if (s + n >= frames || nw == 400) break;
     }
     coord_stitch_t *st;
     CHECKF(coord_stitch_open(&st, frames, W, H, nw, pp, m, err, sizeof err) == 0, "%s", err);
@@ -73,6 +74,13 @@ static void exact_where_agree(void)
     cut_and_stitch(100, 17, 8);     /* many windows */
     cut_and_stitch(60, 13, 12);     /* every frame in many windows */
     cut_and_stitch(1, 1, 0);
+    /* 300 windows with only 40 file descriptors: windows are opened only while they are needed */
+    struct rlimit old, lim;
+    getrlimit(RLIMIT_NOFILE, &old);
+    lim = old; lim.rlim_cur = 40;
+    setrlimit(RLIMIT_NOFILE, &lim);
+    cut_and_stitch(601, 3, 1);
+    setrlimit(RLIMIT_NOFILE, &old);
 }
 
 static void weights_sum_to_one(void)
