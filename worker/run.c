@@ -247,7 +247,7 @@ static int upload_done(wrk_t *w, upload_t *u)
     proto_msg_init(&m, PROTO_DONE);
     m.attempt_id = u->e.attempt_id;
     snprintf(m.manifest, sizeof m.manifest, "%s", u->e.manifest);
-    int rc = wsend(w, &m);
+    int rc = proto_msg_set_text(&m, "") == 0 ? wsend(w, &m) : -1;   /* empty, never NULL, text */
     proto_msg_free(&m);
     if (rc == 0) { u->done_sent = 1; logf_(w, "attempt %" PRIu64 ": uploaded %" PRIu64 " bytes, DONE sent", u->e.attempt_id, u->e.bytes); }
     return rc;
@@ -407,7 +407,7 @@ static void job_progress(wrk_t *w)
     m.attempt_id = w->job->assign.attempt_id;
     m.done = (uint32_t)done;
     m.total = (uint32_t)atomic_load(&w->job->total);
-    if (wsend(w, &m) == 0) w->progress_sent = done;
+    if (proto_msg_set_text(&m, "") == 0 && wsend(w, &m) == 0) w->progress_sent = done;
     proto_msg_free(&m);
 }
 

@@ -35,7 +35,7 @@ t_log "(1) result kept in the outbox across the farmd restart and delivered once
 
 # (2) the worker dies while its result waits for the ACK
 kill -TERM "$(worker_pid w1)"; wait "$(worker_pid w1)"
-start_worker w2 --testcard-delay-ms 100
+start_worker w2 --testcard-delay-ms 300
 job2=$(sub r2)
 wait_for 15 progress "$job2" 1 || t_fail "w2 did not start"
 kill -STOP "$FARMD_PID"
@@ -43,7 +43,7 @@ wait_for 10 grep -q "attempt .*: uploaded" "$T/worker-w2.log" || t_fail "w2 did 
 [ "$(outbox_n w2)" = 1 ] || t_fail "w2's result is not in its outbox"
 { kill -KILL "$(worker_pid w2)"; wait "$(worker_pid w2)"; } 2>/dev/null
 kill -CONT "$FARMD_PID"
-start_worker w2 --testcard-delay-ms 100
+start_worker w2 --testcard-delay-ms 300
 grep -q "(1 result waiting)" "$T/worker-w2.log" || wait_for 5 grep -q "(1 result waiting)" "$T/worker-w2.log" \
   || t_fail "restarted w2 did not find its outbox entry"
 farm wait "$job2" --timeout 30 >/dev/null || { farm show "$job2"; t_fail "job $job2 did not complete"; }
