@@ -54,7 +54,7 @@ static void make_model(const char *name, const char *drop, const char *reshape, 
     snprintf(cmd, sizeof cmd, "mkdir -p %s && cp " MODEL "/transformer/config.json %s/", path, path);
     CHECK(system(cmd) == 0);
     snprintf(st, sizeof st, "%s/diffusion_pytorch_model.safetensors", path);
-    CHECK(rewrite(MODEL "/transformer/diffusion_pytorch_model.safetensors", st, drop, reshape, d0, d1, add) == 0);
+    CHECK(rewrite(MODEL "/transformer", st, drop, reshape, d0, d1, add) == 0);
 }
 
 static int load(const char *dir, const char *lora, int tp, char *err, size_t errlen)
@@ -166,7 +166,7 @@ static void test_bf16_and_shards(void)
     wrk_st_t *st = NULL;
     long n = 0, n2 = 0;
     float *ref = forward_golden(MODEL, &n);
-    CHECK(wrk_st_open(MODEL "/transformer/diffusion_pytorch_model.safetensors", &st, err, sizeof err) == 0);
+    CHECK(wrk_st_open(MODEL "/transformer", &st, err, sizeof err) == 0);
     if (!ref || !st) { free(ref); wrk_st_close(&st); return; }
     int cnt = wrk_st_count(st), half = cnt / 2;
     wrk_st_wtensor_t *w = calloc((size_t)cnt, sizeof *w);

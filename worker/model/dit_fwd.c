@@ -31,8 +31,8 @@ typedef struct {
     float *n;                /* (B, S, D) normed + modulated */
     float *y;                /* (B, S, D) to_out / ff.net.2 partial sums, then all-reduced */
     float *qkv;              /* (B, S, 3·Dl) q | k | v of my heads */
-    float *att;              /* (B, S, Dl) attention output of my heads */
-    float *ff;               /* (B, S, Fl) FFN hidden of my columns */
+    float *att;              /* (B, S, Dl) attention output of my heads (shares n's memory) */
+    float *ff;               /* (B, S, Fl) FFN hidden of my columns (shares qkv's memory) */
     float *lt;               /* (Nf, 3·R) LoRA A·x of the alpha rows */
     float *temb, *stemb;     /* (B, T) time embedding, SiLU(temb) */
     float *mod;              /* (B, 6·D) adaLN chunks (sized (B, 6·D + T) to double as scratch) */
@@ -89,12 +89,12 @@ static int ws_alloc(fw_t *f, char *err, size_t errlen)
     size_t B = (size_t)f->B, S = (size_t)f->S, D = (size_t)f->D, P = (size_t)f->m->info.patch;
     size_t pout = P * P * (size_t)f->m->info.out_channels;
     size_t pos = f->m->info.rope ? 2 * (size_t)f->Nf * (size_t)f->hd : (size_t)f->Nf * D;
-    size_t sz[] = { B * S * D, B * S * D, B * S * D, B * S * 3 * (size_t)f->Dl, B * S * (size_t)f->Dl,
-                    B * S * (size_t)f->Fl, (size_t)f->Nf * 3 * (size_t)(f->R ? f->R : 1),
+    size_t qkv_ff = B * S * (3 * (size_t)f->Dl > (size_t)f->Fl ? 3 * (size_t)f->Dl : (size_t)f->Fl);
+    size_t sz[] = { B * S * D, B * S * D, B * S * D, qkv_ff, (size_t)f->Nf * 3 * (size_t)(f->R ? f->R : 1),
                     B * (size_t)f->T, B * (size_t)f->T, B * (6 * D + (size_t)f->T), pos, D, D,
                     B * (size_t)f->Nv * pout };
-    float **dst[] = { &f->h, &f->n, &f->y, &f->qkv, &f->att, &f->ff, &f->lt, &f->temb, &f->stemb,
-                      &f->mod, &f->pos, &f->ones, &f->zeros, &f->po };
+    float **dst[] = { &f->h, &f->n, &f->y, &f->qkv, &f->lt, &f->temb, &f->stemb, &f->mod, &f->pos,
+                      &f->ones, &f->zeros, &f->po };
     size_t total = 0, k = sizeof sz / sizeof *sz;
     for (size_t i = 0; i < k; i++) total += (sz[i] + 15) & ~(size_t)15;   /* 64-byte aligned parts */
     dit_rank_t *r = f->rw;                 /* kept between calls: no page faults in sampler loops */
@@ -111,6 +111,8 @@ static int ws_alloc(fw_t *f, char *err, size_t errlen)
     f->mem = r->ws;
     for (size_t i = 0, at = 0; i < k; at += (sz[i] + 15) & ~(size_t)15, i++) *dst[i] = f->mem + at;
     f->rsin = f->pos + (size_t)f->Nf * (size_t)f->hd;
+    f->att = f->n;     /* n is dead from the attention until norm2 */
+    f->ff = f->qkv;    /* q/k/v are dead during the FFN */
     for (size_t i = 0; i < D; i++) { f->ones[i] = 1.0f; f->zeros[i] = 0.0f; }
     return 0;
 }
