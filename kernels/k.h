@@ -79,9 +79,9 @@ const char *k_act_name(k_act_t a);
  *   scale: usually 1/sqrt(head_dim) (1/8 for 64). o must not overlap q, k, v.
  *   Ranges are clamped to the valid rows/keys ([q0,q1) to [0,Sq), ...), so [0, INT_MAX) means "all".
  *   CPU engine (picked at run time): AVX2+FMA register tiles over K/V packed per head (scratch of
- *   about 2·(Sk+Sk2)·head_dim floats per call, heads processed one after another, each head's
- *   query blocks of 96 rows shared by the threads), or OpenBLAS sgemm on the strided views on
- *   CPUs without AVX2. Both stream 128 keys at a time. */
+ *   about 2·(Sk+Sk2)·head_dim floats per thread; work items are (b, head, chunk of 96-row query
+ *   blocks), no barriers), or OpenBLAS sgemm on the strided views on CPUs without AVX2. Both
+ *   stream 128 keys at a time. */
 typedef struct {
     int B, H, head_dim;          /* batch, heads processed, dims per head (any size >= 1; 64 in CogVideoX) */
     int Sq, Sk, Sk2;             /* query rows, main keys, extra keys (0 = none) */

@@ -2,11 +2,10 @@
  * text→alpha logit rule (a bias on one rectangle of queries × keys, 0 / -1 / -inf), over an
  * optional second list of keys and values (anchor frames). Contract: k.h, k_attn_t.
  *
- * Work items are (batch, head, block of BQ queries), spread over k_threads() OpenMP threads,
- * block fastest so consecutive items reuse the same head's keys and values from cache. For each
- * block of BK keys: logits S (BQ, BK) = scale·Q·Kᵀ, the text→alpha bias on its rectangle, one
- * pass of the online softmax (running max m and sum l per row, O rescaled when m grows), then
- * O += P·V. Memory per thread is a few blocks; never Sq×Sk.
+ * Work items are (batch, head, chunk of query blocks of BQ rows), spread over k_threads() OpenMP
+ * threads. For each block of BK keys: logits S (BQ, BK) = scale·Q·Kᵀ, the text→alpha bias on its
+ * rectangle, one pass of the online softmax (running max m and sum l per row, O rescaled when m
+ * grows), then O += P·V. Memory per thread is a few blocks plus (avx2) one packed head; never Sq×Sk.
  * Two engines for the two products, same everything else:
  *   avx2  Q, Kᵀ and V blocks packed into aligned scratch, one 6×16 FMA register-tile kernel for
  *         both products (S = Qs·Kᵀ and O += P·V are both "rows × packed 16-column panel");
@@ -260,36 +259,33 @@ static int pack_new_(const k_attn_t *a, kv_pack_t *p)
     return 0;
 }
 
-/* Heads one after another; all threads pack the head's blocks, then share its query blocks. */
-static void run_heads_avx2_(const k_attn_t *a, kv_pack_t *p, int *failed)
+/* Work items (b, h, chunk of query blocks), no barriers: each thread keeps a private pack of the
+ * head it last worked on and repacks only when its next item is another head. Packing a head
+ * costs O(S·head_dim) against O(Sq·S·head_dim) of compute, so chunks of a head may be packed by
+ * several threads. */
+typedef struct {
+    int nqb, cpt, bpc;     /* query blocks per head, chunks per head, blocks per chunk */
+    long items;
+} attn_plan_t;
+
+static attn_plan_t plan_(const k_attn_t *a, int nt)
 {
-    int nqb = (a->Sq + BQ - 1) / BQ;
-    const k_vmath_t *vm = k_vmath_();
-    attn_scratch_t w;
-    if (scratch_new_(&w, a->head_dim)) {
-        #pragma omp atomic write
-        *failed = 1;
-    }
-    for (long bh = 0; bh < (long)a->B * a->H; bh++) {
-        int b = (int)(bh / a->H), h = (int)(bh % a->H);
-        #pragma omp for schedule(static)
-        for (int bi = 0; bi < p->nblk; bi++) pack_block_(a, b, h, p, bi);
-        #pragma omp for schedule(dynamic, 1)
-        for (int qb = 0; qb < nqb; qb++) {
-            int i0 = qb * BQ, nq = a->Sq - i0 < BQ ? a->Sq - i0 : BQ;
-            if (w.s) item_avx2_(a, b, h, i0, nq, &w, p, vm);
-        }
-    }
-    free(w.s);
+    attn_plan_t p = { .nqb = (a->Sq + BQ - 1) / BQ };
+    long bh = (long)a->B * a->H, want = 4L * nt;   /* a few items per thread for balance */
+    p.cpt = bh >= want ? 1 : (int)((want + bh - 1) / bh);
+    if (p.cpt > p.nqb) p.cpt = p.nqb;
+    p.bpc = (p.nqb + p.cpt - 1) / p.cpt;
+    p.cpt = (p.nqb + p.bpc - 1) / p.bpc;
+    p.items = bh * p.cpt;
+    return p;
 }
 
-/* Few query blocks per head (short Sq, many heads): each thread packs and runs whole heads. */
-static void run_private_avx2_(const k_attn_t *a, int *failed)
+static void run_items_avx2_(const k_attn_t *a, const attn_plan_t *pl, int *failed)
 {
-    int nqb = (a->Sq + BQ - 1) / BQ;
     const k_vmath_t *vm = k_vmath_();
     attn_scratch_t w;
     kv_pack_t p;
+    long packed = -1;   /* (b·H + h) held in p */
     int ok = scratch_new_(&w, a->head_dim) == 0;
     if (pack_new_(a, &p)) ok = 0;
     if (!ok) {
@@ -297,10 +293,14 @@ static void run_private_avx2_(const k_attn_t *a, int *failed)
         *failed = 1;
     }
     #pragma omp for schedule(dynamic, 1)
-    for (long bh = 0; bh < (long)a->B * a->H; bh++) {
-        int b = (int)(bh / a->H), h = (int)(bh % a->H);
-        for (int bi = 0; ok && bi < p.nblk; bi++) pack_block_(a, b, h, &p, bi);
-        for (int qb = 0; ok && qb < nqb; qb++) {
+    for (long it = 0; it < pl->items; it++) {
+        long bh = it / pl->cpt;
+        int b = (int)(bh / a->H), h = (int)(bh % a->H), c = (int)(it % pl->cpt);
+        if (!ok) continue;
+        if (bh != packed)
+            for (int bi = 0; bi < p.nblk; bi++) pack_block_(a, b, h, &p, bi);
+        packed = bh;
+        for (int qb = c * pl->bpc; qb < (c + 1) * pl->bpc && qb < pl->nqb; qb++) {
             int i0 = qb * BQ, nq = a->Sq - i0 < BQ ? a->Sq - i0 : BQ;
             item_avx2_(a, b, h, i0, nq, &w, &p, vm);
         }
@@ -311,23 +311,14 @@ static void run_private_avx2_(const k_attn_t *a, int *failed)
 
 static int attention_avx2_(const k_attn_t *a)
 {
-    kv_pack_t p;
     int failed = 0;
     if (attn_check_("attention", a)) return -1;
-    long nbh = (long)a->B * a->H;
-    if (nbh * a->Sq == 0) return 0;
-    int nt = k_threads(), nqb = (a->Sq + BQ - 1) / BQ;
-    if (nqb < 2 * nt && nbh > 1) {   /* parallel over heads */
-        if (nt > nbh) nt = (int)nbh;
-        #pragma omp parallel num_threads(nt)
-        run_private_avx2_(a, &failed);
-        return failed ? k_fail_("attention", "out of memory for scratch") : 0;
-    }
-    if (pack_new_(a, &p)) return k_fail_("attention", "out of memory for packed keys");
-    if (nt > nqb && nt > p.nblk) nt = nqb > p.nblk ? nqb : p.nblk;
+    if ((long)a->B * a->H * a->Sq == 0) return 0;
+    int nt = k_threads();
+    attn_plan_t pl = plan_(a, nt);
+    if (nt > pl.items) nt = (int)pl.items;
     #pragma omp parallel num_threads(nt)
-    run_heads_avx2_(a, &p, &failed);
-    pack_free_(&p);
+    run_items_avx2_(a, &pl, &failed);
     return failed ? k_fail_("attention", "out of memory for scratch") : 0;
 }
 
