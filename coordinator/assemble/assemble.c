@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <libavutil/log.h>
@@ -118,6 +119,26 @@ static void remove_output(const char *path)
     }
     closedir(d);
     rmdir(path);
+}
+
+/* Removes "<shot>.*.tmp.<pid>" / ".old.<pid>" leftovers of an assembly whose process died (a crash
+ * or power loss between writing and renaming); live processes' temporaries are left alone. */
+static void remove_stale(const coord_assembly_t *a)
+{
+    DIR *d = opendir(a->out_dir);
+    struct dirent *e;
+    char p[1400];
+    size_t nl = strlen(a->shot_name);
+    while (d && (e = readdir(d))) {
+        const char *tag = strstr(e->d_name, ".tmp."), *old = strstr(e->d_name, ".old.");
+        if (strncmp(e->d_name, a->shot_name, nl) || e->d_name[nl] != '.' || (!tag && !old)) continue;
+        const char *num = strrchr(e->d_name, '.') + 1;
+        long pid = strspn(num, "0123456789") == strlen(num) && *num ? strtol(num, NULL, 10) : 0;
+        if (pid <= 0 || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        snprintf(p, sizeof p, "%s/%s", a->out_dir, e->d_name);
+        remove_output(p);
+    }
+    if (d) closedir(d);
 }
 
 /* ---- pass 1: stitch and encode ---- */
@@ -273,6 +294,7 @@ int coord_assemble_shot(const coord_assembly_t *a, coord_assembly_result_t *r, c
     if (!a) { snprintf(err, errlen, "assembly: no request"); return -1; }
     if (av_log_get_level() == AV_LOG_INFO) av_log_set_level(AV_LOG_ERROR);
     if (validate(a, err, errlen) < 0) { j.nout = 0; return -1; }
+    remove_stale(a);
     if (plan_paths(&j, e, sizeof e) < 0 || alloc_buffers(&j, e, sizeof e) < 0 ||
         coord_contact_new(&j.sheet, a->shot_name, a->frames, a->width, a->height, a->fps, e, sizeof e) < 0) goto out;
     if (encode_pass(&j, e, sizeof e) < 0 || verify_pass(&j, e, sizeof e) < 0) goto out;

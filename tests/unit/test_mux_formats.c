@@ -147,8 +147,17 @@ static void all_formats(void)
     check_tags(r.paths[2], AV_CODEC_ID_FFV1, 48, 32, 0);
     check_tags(r.paths[3], AV_CODEC_ID_PNG, 48, 32, 0);
     check_tags(r.paths[4], AV_CODEC_ID_QTRLE, 48, 32, 0);
-    /* assembling again (a resumed job) replaces every output, sequence directories included */
+    /* assembling again (a resumed job) replaces every output, sequence directories included, and
+     * removes temporaries a dead process left behind (pid 2^22+1 is above Linux's pid_max) */
+    char stale[800];
+    snprintf(stale, sizeof stale, "%s/hero_01.png.tmp.4194305", d); mkdir(stale, 0755);
+    snprintf(stale, sizeof stale, "%s/hero_01.png.tmp.4194305/hero_01.000000.png", d); fclose(fopen(stale, "w"));
+    snprintf(stale, sizeof stale, "%s/hero_01.vp9.webm.tmp.4194305", d); fclose(fopen(stale, "w"));
+    snprintf(stale, sizeof stale, "%s/hero_01.vp9.webm.tmp.1", d); fclose(fopen(stale, "w"));   /* pid 1 lives */
     CHECKF(coord_assemble_shot(&a, &r, err, sizeof err) == 0, "%s", err);
+    CHECK_EQ_INT(count_in(d, ".tmp.4194305"), 0);
+    CHECK_EQ_INT(count_in(d, ".tmp.1"), 1);
+    unlink(stale);
     CHECK_EQ_INT(count_in(d, ".old."), 0);
     CHECK_EQ_INT(count_in(d, ".tmp."), 0);
 }
