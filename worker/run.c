@@ -88,6 +88,7 @@ typedef struct {
     upload_t up[MAX_UPLOADS]; int n_up;
     pending_fail_t fails[MAX_FAILS]; int n_fails;
     int  draining; long long drain_deadline;
+    int  outbox_overflow;       /* entries left on disk because the upload list was full */
 } wrk_t;
 
 static volatile sig_atomic_t g_signals;
@@ -201,7 +202,11 @@ static void uploads_restart(wrk_t *w)
 static void upload_add(wrk_t *w, const wrk_outbox_entry_t *e)
 {
     for (int i = 0; i < w->n_up; i++) if (w->up[i].e.attempt_id == e->attempt_id) return;
-    if (w->n_up == MAX_UPLOADS) { logf_(w, "outbox: more than %d results waiting; keeping the rest on disk", MAX_UPLOADS); return; }
+    if (w->n_up == MAX_UPLOADS) {
+        if (!w->outbox_overflow) logf_(w, "outbox: more than %d results waiting; the rest wait on disk", MAX_UPLOADS);
+        w->outbox_overflow = 1;
+        return;
+    }
     memset(&w->up[w->n_up], 0, sizeof w->up[0]);
     w->up[w->n_up++].e = *e;
 }
@@ -253,8 +258,22 @@ static int upload_done(wrk_t *w, upload_t *u)
     return rc;
 }
 
+/* Loads outbox entries that did not fit in the upload list once it has room again. */
+static void uploads_refill(wrk_t *w)
+{
+    wrk_outbox_entry_t *es = NULL;
+    int n = 0;
+    char err[256];
+    if (!w->outbox_overflow || w->n_up > MAX_UPLOADS / 2) return;
+    w->outbox_overflow = 0;
+    if (wrk_outbox_list(&w->ob, &es, &n, err, sizeof err) < 0) { logf_(w, "%s", err); return; }
+    for (int i = 0; i < n; i++) upload_add(w, &es[i]);
+    free(es);
+}
+
 static void uploads_pump(wrk_t *w)
 {
+    uploads_refill(w);
     static uint8_t *buf;
     int budget = SEND_BUDGET;
     if (!w->sock || silent(w)) return;
@@ -323,6 +342,8 @@ static void on_assign(wrk_t *w, const proto_msg_t *m)
 {
     char why[512];
     const wrk_engine_t *e = wrk_engine_find(m->engine);
+    if (w->job && w->job->assign.attempt_id == m->attempt_id) return;     /* a repeat: already on it */
+    for (int i = 0; i < w->n_up; i++) if (w->up[i].e.attempt_id == m->attempt_id) return;   /* done, uploading */
     if (w->job) { fail_window(w, m->attempt_id, PROTO_FAIL_INFRA, "worker is busy with another window"); return; }
     if (w->draining) { fail_window(w, m->attempt_id, PROTO_FAIL_INFRA, "worker is draining (shutting down)"); return; }
     if (assign_check(m, why, sizeof why) < 0) { fail_window(w, m->attempt_id, PROTO_FAIL_WINDOW, why); return; }
