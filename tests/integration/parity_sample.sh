@@ -104,6 +104,8 @@ m=$G/$c/$(json_str "$G/$c/case.json" model)
 bad "no args" "required"
 bad "unknown option" "unknown option" --model "$m" --bogus
 bad "bad scheduler" "ddim or dpm" --model "$m" --inputs "$G/$c/inputs.safetensors" --out "$TMP/x.safetensors" --scheduler-config "$G/$c/scheduler" --scheduler euler
+bad "bad cfg form" "dynamic-cfg-form" --model "$m" --inputs "$G/$c/inputs.safetensors" --out "$TMP/x.safetensors" --dynamic-cfg --dynamic-cfg-form constant
+bad "bad noise source" "--noise" --model "$m" --inputs "$G/$c/inputs.safetensors" --out "$TMP/x.safetensors" --noise urandom
 bad "bad steps" "--steps" --model "$m" --inputs "$G/$c/inputs.safetensors" --out "$TMP/x.safetensors" --steps 0
 bad "missing inputs" "no-such" --model "$m" --inputs "$TMP/no-such.safetensors" --out "$TMP/x.safetensors" --scheduler-config "$G/$c/scheduler"
 bad "no scheduler config" "scheduler_config.json" --model "$m" --inputs "$G/$c/inputs.safetensors" --out "$TMP/x.safetensors"

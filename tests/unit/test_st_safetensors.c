@@ -163,6 +163,11 @@ static void test_sharded(void)
     fclose(fp);
     CHECK(wrk_st_open(d, &st, err, sizeof err) == -1);
     CHECKF(strstr(err, "'x.a'") && strstr(err, "index.json"), "%s", err);
+    /* an index with an empty weight_map */
+    fp = fopen(p, "w");
+    fputs("{\"weight_map\": {}}", fp);
+    fclose(fp);
+    CHECK(wrk_st_open(d, &st, err, sizeof err) == -1 && strstr(err, "weight_map"));
     /* an index naming a path outside the directory */
     fp = fopen(p, "w");
     fputs("{\"weight_map\": {\"x.a\": \"../etc/passwd\"}}", fp);

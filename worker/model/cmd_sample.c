@@ -138,6 +138,11 @@ static int parse_args(int argc, char **argv, smp_cli_t *c)
         return -1;
     }
     if (c->window > 0xffffffffull) { fprintf(stderr, "sample: --window must fit 32 bits\n"); return -1; }
+    wrk_cfg_mode_t m;
+    if (wrk_cfg_mode_from_name(c->cfg_form, &m) || m == WRK_CFG_CONSTANT) {
+        fprintf(stderr, "sample: --dynamic-cfg-form must be diffusers or step\n");
+        return -1;
+    }
     if (strcmp(c->noise, "auto") && strcmp(c->noise, "input") && strcmp(c->noise, "philox")) {
         fprintf(stderr, "sample: --noise must be auto, input or philox\n");
         return -1;
@@ -331,10 +336,7 @@ static int setup_run(const smp_cli_t *c, smp_run_t *r, wrk_sampler_run_t *sr, wr
     *sr = (wrk_sampler_run_t){ .kind = kind, .steps = c->steps, .guidance = c->guidance, .cfg_mode = WRK_CFG_CONSTANT,
                                .denoise = dit_denoise, .denoise_ctx = r, .noise = step_noise, .noise_ctx = r,
                                .on_step = on_step, .step_ctx = r };
-    if (c->dyn && (wrk_cfg_mode_from_name(c->cfg_form, &sr->cfg_mode) || sr->cfg_mode == WRK_CFG_CONSTANT)) {
-        snprintf(err, errlen, "--dynamic-cfg-form must be diffusers or step");
-        return -1;
-    }
+    if (c->dyn) wrk_cfg_mode_from_name(c->cfg_form, &sr->cfg_mode);   /* checked by parse_args */
     return 0;
 }
 

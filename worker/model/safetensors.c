@@ -481,7 +481,10 @@ static int st_open_index(wrk_st_t *st, const char *ipath, char *err, size_t errl
         st_err(err, errlen, "%s: index JSON: %s", ipath, jerr); goto out;
     }
     const proto_json_t *wm = proto_json_get(root, "weight_map");
-    if (!wm || wm->type != PROTO_JSON_OBJECT) { st_err(err, errlen, "%s: no \"weight_map\" object", ipath); goto out; }
+    if (!wm || wm->type != PROTO_JSON_OBJECT || wm->len == 0) {
+        st_err(err, errlen, "%s: no \"weight_map\" object, or an empty one", ipath);
+        goto out;
+    }
     if (st_index_files(st, ipath, wm, err, errlen)) goto out;
     for (int i = 0; i < st->nfiles; i++)
         if (st_load_file(st, i, err, errlen)) goto out;
