@@ -4,8 +4,9 @@
  * and failures (odd size for 4:2:0, unwritable or missing directory, a disk that fills up, unknown or
  * repeated formats, corrupt artifacts) give a clear error and leave no partial output behind.
  *
- * `test_mux_formats --keep DIR` only assembles the shot "keep" with every format into DIR and exits
- * (used by tests/integration/formats_ffprobe.sh to cross-check the files with ffprobe/ffmpeg). */
+ * `test_mux_formats --keep DIR [WORKDIR]` only assembles the shot "keep" with every format into DIR
+ * (artifacts in WORKDIR, default DIR) and exits 0, or 1 printing the error (used by
+ * tests/integration/formats_ffprobe.sh and formats_diskfull.sh). */
 #include "tests/test.h"
 #include "coordinator/assemble/assemble.h"
 #include "coordinator/assemble/check.h"
@@ -273,11 +274,11 @@ static void check_catches_damage(void)
     CHECK(coord_check_verdict(exr, &s, err, sizeof err) == -1);
 }
 
-/* --keep DIR: one shot with every format, left in DIR for the ffprobe integration test. */
-static int keep(const char *d)
+/* --keep DIR [WORKDIR]: one shot with every format, left in DIR for the integration tests. */
+static int keep(const char *d, const char *work)
 {
     shot_t s; coord_assembly_result_t r;
-    if (make_shot(&s, d, 64, 48, 12, 8, 4) < 0) { fprintf(stderr, "%s\n", err); return 1; }
+    if (make_shot(&s, work, 64, 48, 12, 8, 4) < 0) { fprintf(stderr, "%s\n", err); return 1; }
     coord_assembly_t a = request(&s, "keep", 12, 64, 48, ALL, 8, d);
     if (coord_assemble_shot(&a, &r, err, sizeof err) < 0) { fprintf(stderr, "%s\n", err); return 1; }
     for (int i = 0; i < r.n; i++) printf("%s\t%s\t%s\n", ALL[i], r.paths[i], r.summary[i]);
@@ -300,7 +301,7 @@ static void rm_tree(const char *path)
 
 int main(int argc, char **argv)
 {
-    if (argc == 3 && !strcmp(argv[1], "--keep")) return keep(argv[2]);
+    if ((argc == 3 || argc == 4) && !strcmp(argv[1], "--keep")) return keep(argv[2], argv[argc - 1]);
     if (!mkdtemp(dir)) { perror("mkdtemp"); return 1; }
     T_RUN(table_agrees);
     T_RUN(all_formats);
