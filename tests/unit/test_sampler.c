@@ -102,9 +102,12 @@ static void test_dynamic_cfg(void)
     CHECK(fabs(wrk_cfg_scale(WRK_CFG_DYNAMIC, 7.0, 25, 24, 39) - 1.0523) < 5e-5);
     /* bit-exact against Python: 1 + 6 * ((1 - math.cos(math.pi * ((50 - 979) / 50) ** 5.0)) / 2) */
     CHECK(wrk_cfg_scale(WRK_CFG_DYNAMIC, 6.0, 50, 1, 979) == 2.5435028667646318);
-    /* SAT step form: 1 at step 0, rising to 1 + w at the end */
-    CHECK(wrk_cfg_scale(WRK_CFG_DYNAMIC_STEP, 6.0, 50, 0, 999) == 1.0);
-    CHECK(fabs(wrk_cfg_scale(WRK_CFG_DYNAMIC_STEP, 6.0, 50, 49, 19) - (1 + 6 * (1 - cos(M_PI * pow(0.98, 5))) / 2)) < 1e-15);
+    /* SAT form (idx = N - i): 1 + w at the first step, falling towards 1 */
+    CHECK(wrk_cfg_scale(WRK_CFG_DYNAMIC_STEP, 6.0, 50, 0, 999) == 7.0);
+    CHECK(wrk_cfg_scale(WRK_CFG_DYNAMIC_STEP, 6.0, 50, 49, 19) == 1 + 6.0 * ((1 - cos(M_PI * pow(1.0 / 50, 5.0))) / 2));
+    CHECK(fabs(wrk_cfg_scale(WRK_CFG_DYNAMIC_STEP, 6.0, 50, 49, 19) - 1.0) < 1e-6);
+    for (int i = 1; i < 50; i++)
+        CHECK(wrk_cfg_scale(WRK_CFG_DYNAMIC_STEP, 6.0, 50, i, 999 - 20 * i) <= wrk_cfg_scale(WRK_CFG_DYNAMIC_STEP, 6.0, 50, i - 1, 0));
     CHECK(wrk_cfg_scale(WRK_CFG_CONSTANT, 6.0, 50, 3, 939) == 6.0);
     float u[3] = {1, 2, 3}, c[3] = {2, 2, 0}, o[3];
     wrk_cfg_combine(u, c, 3.0, o, 3);

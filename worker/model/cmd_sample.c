@@ -59,7 +59,7 @@ static const smp_opt_t OPTS[] = {
     { "--steps",            "N",    "inference steps, default 50", OPT_INT, O(steps) },
     { "--guidance",         "W",    "classifier-free guidance scale, default 6 (CFG iff W > 1)", OPT_DOUBLE, O(guidance) },
     { "--dynamic-cfg",      NULL,   "dynamic guidance schedule (MODEL.md 3.4)", OPT_FLAG, O(dyn) },
-    { "--dynamic-cfg-form", "FORM", "diffusers (timestep value, default) | step (SAT step index)", OPT_STR, O(cfg_form) },
+    { "--dynamic-cfg-form", "FORM", "diffusers (timestep value, default) | step (SAT: step index, strongest first)", OPT_STR, O(cfg_form) },
     { "--scheduler-config", "PATH", "scheduler_config.json or its directory (default DIR/scheduler)", OPT_STR, O(sched_cfg) },
     { "--noise",            "SRC",  "DPM noise: auto (step_noise if IN has it, default) | input | philox", OPT_STR, O(noise) },
     { "--seed",             "S",    "philox noise seed, default 0", OPT_U64, O(seed) },

@@ -24,7 +24,7 @@ static const name_help_t sampler_tab[WRK_SAMPLER_COUNT] = {
 static const name_help_t cfg_tab[WRK_CFG_COUNT] = {
     [WRK_CFG_CONSTANT]     = {"constant", "w at every step"},
     [WRK_CFG_DYNAMIC]      = {"diffusers", "1 + w(1 - cos(pi((N - t)/N)^5))/2 with t the timestep value"},
-    [WRK_CFG_DYNAMIC_STEP] = {"step", "1 + w(1 - cos(pi(i/N)^5))/2 with i the step index (SAT)"},
+    [WRK_CFG_DYNAMIC_STEP] = {"step", "1 + w(1 - cos(pi((N - i)/N)^5))/2 with i the step index (SAT idx = N - i)"},
 };
 
 const char *wrk_sampler_name(wrk_sampler_t s) { return (unsigned)s < WRK_SAMPLER_COUNT ? sampler_tab[s].name : "?"; }
@@ -73,8 +73,8 @@ double wrk_cfg_scale(wrk_cfg_mode_t m, double w, int n_steps, int step, int64_t 
     case WRK_CFG_DYNAMIC:        /* (num_inference_steps - t.item()) / num_inference_steps */
         frac = (double)((int64_t)n_steps - t) / (double)n_steps;
         break;
-    case WRK_CFG_DYNAMIC_STEP:
-        frac = (double)step / (double)n_steps;
+    case WRK_CFG_DYNAMIC_STEP:  /* SAT: sampler_step(..., idx=self.num_steps - i); (idx / num_steps) ** exp */
+        frac = (double)(n_steps - step) / (double)n_steps;
         break;
     default:
         return w;

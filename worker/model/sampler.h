@@ -37,7 +37,8 @@ int         wrk_sampler_from_name(const char *name, wrk_sampler_t *out);   /* 0 
 typedef enum {
     WRK_CFG_CONSTANT,        /* w every step */
     WRK_CFG_DYNAMIC,         /* diffusers: 1 + w(1 − cos(π((N − t)/N)^5))/2, t = timestep value */
-    WRK_CFG_DYNAMIC_STEP,    /* SAT DynamicCFG: 1 + w(1 − cos(π(i/N)^5))/2, i = step index */
+    WRK_CFG_DYNAMIC_STEP,    /* SAT DynamicCFG: 1 + w(1 − cos(π(k/N)^5))/2 with the step_index SAT's
+                                samplers pass, k = N − i for loop step i = 0..N−1 (strong first) */
     WRK_CFG_COUNT
 } wrk_cfg_mode_t;
 
