@@ -1,13 +1,12 @@
 /* gemm.c — y = act(alpha·x·wᵀ + beta·y + b): the Linear layer of the DiT (weights as PyTorch
- * stores them, (out, in)). The fast version splits the output over k_threads() OpenMP threads,
- * each calling single-threaded OpenBLAS sgemm on its block, then adds nothing else but the
- * activation pass over the block it just wrote. k_ref_gemm is the naive loop (tests only).
+ * stores them, (out, in)). The fast version cuts y into a fixed grid of tiles shared out over
+ * k_threads() OpenMP threads; each tile is one single-threaded OpenBLAS sgemm plus the bias and
+ * activation pass over it. k_ref_gemm is the naive loop (tests only).
  */
 #include "kernels/cpu/k_cpu_internal.h"
 
 #include <cblas.h>
 #include <math.h>
-#include <omp.h>
 
 static int gemm_check_(const char *op, float *y, int ldy, const float *x, int ldx, const float *w,
                        int ldw, int M, int N, int K, k_act_t act)
@@ -19,7 +18,12 @@ static int gemm_check_(const char *op, float *y, int ldy, const float *x, int ld
     return 0;
 }
 
-#define PANEL 256   /* rows per sgemm call: the epilogue then runs on a panel still in cache */
+/* y is cut into a fixed grid of tiles, independent of the thread count, and each tile is one
+ * sgemm call followed by its epilogue while the tile is still in cache. OpenBLAS rounds the last
+ * rows of a call differently from the middle ones, so a grid that moved with the thread count
+ * would change the bits of the result; a fixed grid keeps every run bit-identical. */
+#define TILE_M 256
+#define TILE_N 1024
 
 /* K = 0: y (m, n) = beta·y (beta = 0 means "overwrite", y may hold NaN); sgemm is not asked. */
 static void scale_rows_(float *y, int ldy, int m, int n, float beta)
@@ -42,21 +46,18 @@ static void epilogue_(float *y, int ldy, const float *b, int m, int n, k_act_t a
     }
 }
 
-/* One thread's block: rows [m0, m0+m) and columns [n0, n0+n) of y, in panels of PANEL rows. */
-static void gemm_block_(float *y, int ldy, const float *x, int ldx, const float *w, int ldw,
-                        const float *b, int m0, int m, int n0, int n, int K, float alpha,
-                        float beta, k_act_t act)
+/* One tile: rows [m0, m0+m) and columns [n0, n0+n) of y. */
+static void gemm_tile_(float *y, int ldy, const float *x, int ldx, const float *w, int ldw,
+                       const float *b, int m0, int m, int n0, int n, int K, float alpha,
+                       float beta, k_act_t act)
 {
-    for (int r0 = m0; r0 < m0 + m && n > 0; r0 += PANEL) {
-        int rows = m0 + m - r0 < PANEL ? m0 + m - r0 : PANEL;
-        float *yb = y + (long)r0 * ldy + n0;
-        if (K > 0)   /* OpenBLAS honours beta = 0 as "overwrite" (NaN-safe; tested) */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n, K, alpha,
-                        x + (long)r0 * ldx, ldx, w + (long)n0 * ldw, ldw, beta, yb, ldy);
-        else
-            scale_rows_(yb, ldy, rows, n, beta);
-        epilogue_(yb, ldy, b ? b + n0 : NULL, rows, n, act);
-    }
+    float *yb = y + (long)m0 * ldy + n0;
+    if (K > 0)   /* OpenBLAS honours beta = 0 as "overwrite" (NaN-safe; tested) */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, K, alpha,
+                    x + (long)m0 * ldx, ldx, w + (long)n0 * ldw, ldw, beta, yb, ldy);
+    else
+        scale_rows_(yb, ldy, m, n, beta);
+    epilogue_(yb, ldy, b ? b + n0 : NULL, m, n, act);
 }
 
 int k_cpu_gemm(float *y, int ldy, const float *x, int ldx, const float *w, int ldw, const float *b,
@@ -65,21 +66,16 @@ int k_cpu_gemm(float *y, int ldy, const float *x, int ldx, const float *w, int l
     if (gemm_check_("gemm", y, ldy, x, ldx, w, ldw, M, N, K, act)) return -1;
     if (M == 0 || N == 0) return 0;
     k_blas_init_();
-    long work = (long)M * N * (K + 1);
+    int tm = (M + TILE_M - 1) / TILE_M, tn = (N + TILE_N - 1) / TILE_N;
+    long tiles = (long)tm * tn;
     int nt = k_threads();
-    if (work < 1L << 18) nt = 1;
-    /* split the longer side; blocks of 16 rows / 64 columns keep sgemm's panels whole */
-    int by_rows = M >= N || M >= 64 * nt;
-    int unit = by_rows ? 16 : 64, len = by_rows ? M : N;
-    int chunks = (len + unit - 1) / unit;
-    if (nt > chunks) nt = chunks;
-    #pragma omp parallel num_threads(nt)
-    {
-        int t = omp_get_thread_num(), T = omp_get_num_threads();
-        int c0 = (int)((long)chunks * t / T), c1 = (int)((long)chunks * (t + 1) / T);
-        int s0 = c0 * unit, s1 = c1 * unit < len ? c1 * unit : len;
-        if (by_rows) gemm_block_(y, ldy, x, ldx, w, ldw, b, s0, s1 - s0, 0, N, K, alpha, beta, act);
-        else         gemm_block_(y, ldy, x, ldx, w, ldw, b, 0, M, s0, s1 - s0, K, alpha, beta, act);
+    if ((long)M * N * (K + 1) < 1L << 18) nt = 1;
+    if (nt > tiles) nt = (int)tiles;
+    #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+    for (long t = 0; t < tiles; t++) {
+        int m0 = (int)(t / tn) * TILE_M, n0 = (int)(t % tn) * TILE_N;
+        int m = M - m0 < TILE_M ? M - m0 : TILE_M, n = N - n0 < TILE_N ? N - n0 : TILE_N;
+        gemm_tile_(y, ldy, x, ldx, w, ldw, b, m0, m, n0, n, K, alpha, beta, act);
     }
     return 0;
 }

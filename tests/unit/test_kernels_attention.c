@@ -200,6 +200,30 @@ static void test_strided_shard_extra(void)
     free(qkv); free(kv2);
 }
 
+/* Results do not depend on the thread count (bit-identical), both engines. */
+static void test_thread_count_invariance(void)
+{
+    int B = 2, H = 3, hd = 64, S = 500, w = H * hd;
+    float *q = rand_buf_((long)B * S * w, 2.0f), *k = rand_buf_((long)B * S * w, 2.0f), *v = rand_buf_((long)B * S * w, 1.0f);
+    float *o1 = malloc(sizeof(float) * B * S * w), *o = malloc(sizeof(float) * B * S * w);
+    for (int eng = 0; eng < 2; eng++) {
+        k_attn_t a = { .B = B, .H = H, .head_dim = hd, .Sq = S, .Sk = S, .q = q, .q_bs = (long)S * w, .q_ld = w,
+                       .k = k, .k_bs = (long)S * w, .k_ld = w, .v = v, .v_bs = (long)S * w, .v_ld = w,
+                       .o = o1, .o_bs = (long)S * w, .o_ld = w, .scale = 0.125f, .bias = -1.0f,
+                       .q0 = 0, .q1 = 30, .k0 = 265, .k1 = S };
+        k_set_threads(1);
+        CHECK((eng ? k_cpu_attention_blas_(&a) : k_cpu_attention(&a)) == 0);
+        a.o = o;
+        for (int t = 2; t <= 5; t += 3) {
+            k_set_threads(t);
+            CHECK((eng ? k_cpu_attention_blas_(&a) : k_cpu_attention(&a)) == 0);
+            CHECKF(memcmp(o, o1, sizeof(float) * B * S * w) == 0, "engine %d threads %d", eng, t);
+        }
+        k_set_threads(0);
+    }
+    free(q); free(k); free(v); free(o1); free(o);
+}
+
 static void test_errors(void)
 {
     float buf[64] = { 0 };
@@ -225,6 +249,7 @@ int main(void)
     T_RUN(test_bias_modes);
     T_RUN(test_hard_mask_equivalence);
     T_RUN(test_strided_shard_extra);
+    T_RUN(test_thread_count_invariance);
     T_RUN(test_errors);
     T_DONE();
 }

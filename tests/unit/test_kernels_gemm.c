@@ -83,6 +83,26 @@ static void test_row_parallel_split(void)
     free(x); free(w); free(b); free(full); free(part);
 }
 
+/* Results do not depend on the thread count (re-rendering a window must be bit-identical). */
+static void test_thread_count_invariance(void)
+{
+    int shapes[][3] = { { 333, 200, 96 }, { 40, 700, 64 }, { 1000, 48, 130 } };
+    for (int s = 0; s < 3; s++) {
+        int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+        float *x = rand_buf_((long)M * K), *w = rand_buf_((long)N * K), *b = rand_buf_(N);
+        float *y1 = malloc(sizeof(float) * M * N), *y = malloc(sizeof(float) * M * N);
+        k_set_threads(1);
+        CHECK(k_cpu_gemm(y1, N, x, K, w, K, b, M, N, K, 1.0f, 0.0f, K_ACT_GELU_TANH) == 0);
+        for (int t = 2; t <= 3; t++) {
+            k_set_threads(t);
+            CHECK(k_cpu_gemm(y, N, x, K, w, K, b, M, N, K, 1.0f, 0.0f, K_ACT_GELU_TANH) == 0);
+            CHECKF(memcmp(y, y1, sizeof(float) * M * N) == 0, "shape %d threads %d differs from 1 thread", s, t);
+        }
+        k_set_threads(0);
+        free(x); free(w); free(b); free(y1); free(y);
+    }
+}
+
 typedef struct { int M, N, K, ok; } conc_arg_t;
 
 static void *conc_thread_(void *p)
@@ -140,6 +160,7 @@ int main(void)
     T_RUN(test_hand_values);
     T_RUN(test_against_ref);
     T_RUN(test_row_parallel_split);
+    T_RUN(test_thread_count_invariance);
     T_RUN(test_concurrent_callers);
     T_RUN(test_errors);
     T_DONE();
