@@ -31,6 +31,8 @@
  *    means omp_get_max_threads(). OpenBLAS is pinned to 1 internal thread on first use (GEMM is
  *    split across our own OpenMP threads, each calling single-threaded sgemm), so concurrent calls
  *    from several rank threads never fight over OpenBLAS's own thread pool.
+ *  - Determinism: every op gives bit-identical results for any thread count (work is cut on
+ *    fixed grids, never by thread), so a window re-renders identically on any worker.
  */
 #ifndef KERNELS_K_H
 #define KERNELS_K_H
