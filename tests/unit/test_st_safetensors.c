@@ -92,6 +92,12 @@ static void test_slices(void)
     CHECK(out[0] == 15 && out[5] == 23);
     CHECK(wrk_st_read_f32_slice(st, "bias", 1, NULL, 2, 4, 0, -1, out, 2, err, sizeof err) == 0);
     CHECK(out[0] == 12 && out[1] == 13);
+    uint16_t ob[24];   /* bf16: bf16 source copied, f32 source rounded */
+    CHECK(wrk_st_read_bf16_slice(st, "wb", 2, sh, 1, 3, 2, 4, ob, 4, err, sizeof err) == 0);
+    CHECK(ob[0] == mb[8] && ob[1] == mb[9] && ob[2] == mb[14] && ob[3] == mb[15]);
+    CHECK(wrk_st_read_bf16_slice(st, "w", 2, sh, 0, -1, 0, -1, ob, 24, err, sizeof err) == 0);
+    CHECK(memcmp(ob, mb, sizeof mb) == 0);
+    CHECK(wrk_st_read_bf16_slice(st, "w", 2, sh, 0, -1, 0, -1, ob, 23, err, sizeof err) == -1 && strstr(err, "'w'"));
     CHECK(wrk_st_read_f32_slice(st, "w", 2, sh, 3, 5, 0, -1, out, 24, err, sizeof err) == -1);
     CHECKF(strstr(err, "'w'") && strstr(err, "slice"), "%s", err);
     wrk_st_close(&st);

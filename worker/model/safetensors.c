@@ -611,32 +611,78 @@ static const wrk_st_tensor_t *st_lookup(const wrk_st_t *st, const char *name, in
     return t;
 }
 
+/* Resolves and checks a row/column slice of t viewed as [dim0, prod(dims 1..)]. */
+static int st_slice(const wrk_st_tensor_t *t, int64_t *r0, int64_t *r1, int64_t *c0, int64_t *c1, int64_t *cols,
+                    int64_t dst_numel, char *err, size_t errlen)
+{
+    int64_t rows = t->ndim ? t->shape[0] : 1;
+    *cols = 1;
+    for (int i = 1; i < t->ndim; i++) *cols *= t->shape[i];
+    if (*r1 < 0) *r1 = rows;
+    if (*c1 < 0) *c1 = *cols;
+    if (*r0 < 0 || *r0 > *r1 || *r1 > rows || *c0 < 0 || *c0 > *c1 || *c1 > *cols) {
+        st_err(err, errlen, "%s: tensor '%s': slice rows [%lld, %lld) cols [%lld, %lld) outside [%lld, %lld]",
+               t->file, t->name, (long long)*r0, (long long)*r1, (long long)*c0, (long long)*c1, (long long)rows,
+               (long long)*cols);
+        return -1;
+    }
+    int64_t need = (*r1 - *r0) * (*c1 - *c0);
+    if (need > dst_numel) {
+        st_err(err, errlen, "%s: tensor '%s': needs %lld values, destination holds %lld", t->file, t->name,
+               (long long)need, (long long)dst_numel);
+        return -1;
+    }
+    return 0;
+}
+
+static const wrk_st_tensor_t *st_float_tensor(const wrk_st_t *st, const char *name, int nd, const int64_t *shape,
+                                              char *err, size_t errlen)
+{
+    const wrk_st_tensor_t *t = st_lookup(st, name, nd, shape, err, errlen);
+    if (t && !st_dtypes[t->dtype].to_f32) {
+        st_err(err, errlen, "%s: tensor '%s': dtype %s is not a float type", t->file, name, st_dtypes[t->dtype].name);
+        return NULL;
+    }
+    return t;
+}
+
 int wrk_st_read_f32_slice(const wrk_st_t *st, const char *name, int expect_ndim,
                           const int64_t *expect_shape, int64_t r0, int64_t r1, int64_t c0, int64_t c1,
                           float *dst, int64_t dst_numel, char *err, size_t errlen)
 {
-    const wrk_st_tensor_t *t = st_lookup(st, name, expect_ndim, expect_shape, err, errlen);
-    if (!t) return -1;
+    int64_t cols;
+    const wrk_st_tensor_t *t = st_float_tensor(st, name, expect_ndim, expect_shape, err, errlen);
+    if (!t || st_slice(t, &r0, &r1, &c0, &c1, &cols, dst_numel, err, errlen)) return -1;
     const st_dtype_info_t *di = &st_dtypes[t->dtype];
-    if (!di->to_f32) { st_err(err, errlen, "%s: tensor '%s': dtype %s is not a float type", t->file, name, di->name); return -1; }
-    int64_t rows = t->ndim ? t->shape[0] : 1, cols = 1;
-    for (int i = 1; i < t->ndim; i++) cols *= t->shape[i];
-    if (r1 < 0) r1 = rows;
-    if (c1 < 0) c1 = cols;
-    if (r0 < 0 || r0 > r1 || r1 > rows || c0 < 0 || c0 > c1 || c1 > cols) {
-        st_err(err, errlen, "%s: tensor '%s': slice rows [%lld, %lld) cols [%lld, %lld) outside [%lld, %lld]",
-               t->file, name, (long long)r0, (long long)r1, (long long)c0, (long long)c1, (long long)rows, (long long)cols);
-        return -1;
-    }
-    int64_t w = c1 - c0, need = (r1 - r0) * w;
-    if (need > dst_numel) {
-        st_err(err, errlen, "%s: tensor '%s': needs %lld floats, destination holds %lld", t->file, name,
-               (long long)need, (long long)dst_numel);
-        return -1;
-    }
     const uint8_t *base = t->data;
-    for (int64_t r = r0; r < r1; r++)
+    for (int64_t r = r0, w = c1 - c0; r < r1; r++)
         di->to_f32(base + (size_t)(r * cols + c0) * di->size, dst + (r - r0) * w, w);
+    return 0;
+}
+
+/* n values of dtype di at src to bf16, through fp32 in chunks (bf16 copied as is). */
+static void st_row_bf16(const st_dtype_info_t *di, int is_bf16, const uint8_t *src, uint16_t *dst, int64_t n)
+{
+    if (is_bf16) { memcpy(dst, src, (size_t)n * 2); return; }
+    float tmp[1024];
+    for (int64_t k = 0; k < n; k += 1024) {
+        int64_t m = n - k < 1024 ? n - k : 1024;
+        di->to_f32(src + (size_t)k * di->size, tmp, m);
+        for (int64_t j = 0; j < m; j++) dst[k + j] = wrk_st_f32_to_bf16(tmp[j]);
+    }
+}
+
+int wrk_st_read_bf16_slice(const wrk_st_t *st, const char *name, int expect_ndim,
+                           const int64_t *expect_shape, int64_t r0, int64_t r1, int64_t c0, int64_t c1,
+                           uint16_t *dst, int64_t dst_numel, char *err, size_t errlen)
+{
+    int64_t cols;
+    const wrk_st_tensor_t *t = st_float_tensor(st, name, expect_ndim, expect_shape, err, errlen);
+    if (!t || st_slice(t, &r0, &r1, &c0, &c1, &cols, dst_numel, err, errlen)) return -1;
+    const st_dtype_info_t *di = &st_dtypes[t->dtype];
+    const uint8_t *base = t->data;
+    for (int64_t r = r0, w = c1 - c0; r < r1; r++)
+        st_row_bf16(di, t->dtype == WRK_ST_BF16, base + (size_t)(r * cols + c0) * di->size, dst + (r - r0) * w, w);
     return 0;
 }
 

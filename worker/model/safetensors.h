@@ -75,6 +75,13 @@ int wrk_st_read_f32_slice(const wrk_st_t *st, const char *name, int expect_ndim,
                           const int64_t *expect_shape, int64_t r0, int64_t r1, int64_t c0, int64_t c1,
                           float *dst, int64_t dst_numel, char *err, size_t errlen);
 
+/* Same slicing and checks as wrk_st_read_f32_slice, but the result is bf16 (uint16_t bit patterns):
+ * BF16 sources are copied bit for bit, F32/F16/F64 are rounded to nearest even (nan stays nan).
+ * For backends that keep weights in bf16 (the CUDA path). */
+int wrk_st_read_bf16_slice(const wrk_st_t *st, const char *name, int expect_ndim,
+                           const int64_t *expect_shape, int64_t r0, int64_t r1, int64_t c0, int64_t c1,
+                           uint16_t *dst, int64_t dst_numel, char *err, size_t errlen);
+
 /* Reads an integer tensor (I64, I32, I16, I8, U8) as int64. Same rules as wrk_st_read_f32. */
 int wrk_st_read_i64(const wrk_st_t *st, const char *name, int expect_ndim, const int64_t *expect_shape,
                     int64_t *dst, int64_t dst_numel, char *err, size_t errlen);
