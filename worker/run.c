@@ -419,16 +419,17 @@ static void receive_all(wrk_t *w)
 
 /* ---------------------------------------------------------------- the job */
 
-static void job_progress(wrk_t *w)
+/* PROGRESS when the frame/step count moved, or always when note is given (it goes to the attempt log). */
+static void job_progress(wrk_t *w, const char *note)
 {
     int done = atomic_load(&w->job->done);
-    if (done == w->progress_sent || w->job_cancelled) return;
+    if ((done == w->progress_sent && !note) || w->job_cancelled) return;
     proto_msg_t m;
     proto_msg_init(&m, PROTO_PROGRESS);
     m.attempt_id = w->job->assign.attempt_id;
     m.done = (uint32_t)done;
     m.total = (uint32_t)atomic_load(&w->job->total);
-    if (proto_msg_set_text(&m, "") == 0 && wsend(w, &m) == 0) w->progress_sent = done;
+    if (proto_msg_set_text(&m, note ? note : "") == 0 && wsend(w, &m) == 0) w->progress_sent = done;
     proto_msg_free(&m);
 }
 
@@ -441,8 +442,11 @@ static void job_reap(wrk_t *w, int handback)
     if (w->job_cancelled) {
         if (j->rc == WRK_RENDER_OK) { char err[256]; wrk_outbox_remove(&w->ob, a, err, sizeof err); }
     } else if (j->rc == WRK_RENDER_OK) {
-        logf_(w, "attempt %" PRIu64 ": rendered %u frames in %lld ms", a, j->assign.n_frames, j->render_ms);
-        job_progress(w);
+        char note[160];
+        snprintf(note, sizeof note, "worker %s: %s rendered %u frames %ux%u in %lld ms", w->c.name,
+                 j->engine->name, j->assign.n_frames, j->assign.width, j->assign.height, j->render_ms);
+        logf_(w, "attempt %" PRIu64 ": %s", a, note);
+        job_progress(w, note);
         upload_add(w, &j->entry);
     } else if (j->rc == WRK_RENDER_FAILED) fail_window(w, a, j->fail_class, j->err);
     else if (handback && !atomic_load(&j->silent)) fail_window(w, a, PROTO_FAIL_INFRA, "worker is shutting down: window handed back");
@@ -502,7 +506,7 @@ static void loop_turn(wrk_t *w)
         receive_all(w);
     } else usleep(20000);
     if (w->job && atomic_load(&w->job->finished)) job_reap(w, 0);
-    if (w->job) job_progress(w);
+    if (w->job) job_progress(w, NULL);
     uploads_pump(w);
     if (w->sock && w->now >= w->next_hb) { send_heartbeat(w); w->next_hb = w->now + w->hb_ms; }
     if (w->sock && !silent(w) && w->now - w->last_rx > (long long)w->hb_ms * w->c.liveness)
