@@ -419,18 +419,24 @@ static void receive_all(wrk_t *w)
 
 /* ---------------------------------------------------------------- the job */
 
-/* PROGRESS when the frame/step count moved, or always when note is given (it goes to the attempt log). */
+/* One PROGRESS for every frame/step finished since the last one sent (none skipped, so farmd and the
+ * attempt log see each), or one with note (it goes to the attempt log) even when nothing moved. */
 static void job_progress(wrk_t *w, const char *note)
 {
-    int done = atomic_load(&w->job->done);
-    if ((done == w->progress_sent && !note) || w->job_cancelled) return;
-    proto_msg_t m;
-    proto_msg_init(&m, PROTO_PROGRESS);
-    m.attempt_id = w->job->assign.attempt_id;
-    m.done = (uint32_t)done;
-    m.total = (uint32_t)atomic_load(&w->job->total);
-    if (proto_msg_set_text(&m, note ? note : "") == 0 && wsend(w, &m) == 0) w->progress_sent = done;
-    proto_msg_free(&m);
+    int done = atomic_load(&w->job->done), total = atomic_load(&w->job->total);
+    if (w->job_cancelled || (done == w->progress_sent && !note)) return;
+    int from = w->progress_sent < 0 || w->progress_sent >= done ? done : w->progress_sent + 1;
+    for (int d = from; d <= done; d++) {
+        proto_msg_t m;
+        proto_msg_init(&m, PROTO_PROGRESS);
+        m.attempt_id = w->job->assign.attempt_id;
+        m.done = (uint32_t)d;
+        m.total = (uint32_t)total;
+        int rc = proto_msg_set_text(&m, d == done && note ? note : "") == 0 ? wsend(w, &m) : -1;
+        proto_msg_free(&m);
+        if (rc < 0) return;
+        w->progress_sent = d;
+    }
 }
 
 /* Joins a finished job and turns its outcome into an upload or a FAIL. */
