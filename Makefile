@@ -123,13 +123,13 @@ $(BUILD)/gen/migrations.c: $(SQL_MIG) sql/embed.sh
 $(BUILD)/gen/migrations.o: $(BUILD)/gen/migrations.c
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(LIBPROTO):  $(call obj,$(PROTO_SRC));  @rm -f $@; ar rcs $@ $^
-$(LIBSTORE):  $(call obj,$(STORE_SRC)) $(if $(SQL_MIG),$(BUILD)/gen/migrations.o); @rm -f $@; ar rcs $@ $^
-$(LIBCOORD):  $(call obj,$(COORD_SRC));  @rm -f $@; ar rcs $@ $^
-$(LIBWORKER): $(call obj,$(WORKER_SRC)) $(patsubst %.cc,$(BUILD)/%.cc.o,$(WORKER_CC)); @rm -f $@; ar rcs $@ $^
-$(LIBKCPU):   $(call obj,$(KCPU_SRC));   @rm -f $@; ar rcs $@ $^
-$(LIBOPS):    $(call obj,$(OPS_SRC));    @rm -f $@; ar rcs $@ $^
-$(BUILD)/libkcuda.a: $(patsubst %.cu,$(BUILD)/%.cu.o,$(CU_SRC)); @rm -f $@; ar rcs $@ $^
+$(LIBPROTO):  $(call obj,$(PROTO_SRC));  @mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
+$(LIBSTORE):  $(call obj,$(STORE_SRC)) $(if $(SQL_MIG),$(BUILD)/gen/migrations.o); @mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
+$(LIBCOORD):  $(call obj,$(COORD_SRC));  @mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
+$(LIBWORKER): $(call obj,$(WORKER_SRC)) $(patsubst %.cc,$(BUILD)/%.cc.o,$(WORKER_CC)); @mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
+$(LIBKCPU):   $(call obj,$(KCPU_SRC));   @mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
+$(LIBOPS):    $(call obj,$(OPS_SRC));    @mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
+$(BUILD)/libkcuda.a: $(patsubst %.cu,$(BUILD)/%.cu.o,$(CU_SRC)); @mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
 
 # ---- programs ----
 $(BIN)/farmd: $(BUILD)/coordinator/main.o $(LIBCOORD) $(LIBSTORE) $(LIBPROTO)
