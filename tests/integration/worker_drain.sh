@@ -30,7 +30,7 @@ grep -q "draining" "$T/worker-w1.log" || t_fail "no drain message"
 t_log "drain: w1 finished its window and exited 0 after $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 
 # (2) two SIGTERMs: hand back now
-start_worker w2 --testcard-delay-ms 300
+start_worker w2 --testcard-delay-ms 500
 job2=$(farm --json submit "$T/b.csv" | python3 -c 'import json,sys; print(json.load(sys.stdin)["job_id"])')
 wait_for 15 running_with_progress "$job2" || t_fail "w2 never started the window"
 kill -TERM "$(worker_pid w2)"; sleep 0.1; kill -TERM "$(worker_pid w2)"
