@@ -100,7 +100,9 @@ static int plan_paths(job_t *j, char *err, size_t errlen)
             snprintf(err, errlen, "shot '%s': output directory path too long", a->shot_name);
             return -1;
         }
-        snprintf(o->tmp, sizeof o->tmp, "%s.tmp.%ld", o->final, (long)getpid());
+        size_t l = (size_t)n;                     /* "<final>.tmp.<pid>" (fits: tmp is 60+ bytes longer) */
+        memcpy(o->tmp, o->final, l);
+        snprintf(o->tmp + l, sizeof o->tmp - l, ".tmp.%ld", (long)getpid());
     }
     return 0;
 }
