@@ -25,6 +25,7 @@ int ops_cmd_watch(ops_ctx_t *c, int argc, char **argv);
 int ops_cmd_logs(ops_ctx_t *c, int argc, char **argv);
 int ops_cmd_control(ops_ctx_t *c, int argc, char **argv);   /* resume, retry, cancel, pause, unpause */
 int ops_cmd_wait(ops_ctx_t *c, int argc, char **argv);
+int ops_cmd_keygen(ops_ctx_t *c, int argc, char **argv);
 
 /* Common start of every subcommand: parses argv against tab + global options. Returns -1 when the
  * command should go on; otherwise the exit status to return (help printed: 0; usage error printed

@@ -27,6 +27,7 @@ cases=(
   "wait_help|wait --help"
   "cancel_help|help cancel"
   "resume_help|resume --help"
+  "keygen_help|keygen --help"
   "dry_csv|submit --dry-run ops/examples/testcard.csv"
   "dry_json|submit --dry-run ops/examples/testcard.json"
   "dry_csv_json|--json submit ops/examples/testcard.csv --dry-run"
@@ -57,4 +58,11 @@ if [ -w /dev/full ]; then
   "$FARM" --help >/dev/full 2>/dev/null && { echo "FAIL: --help to /dev/full exited 0"; fail=1; }
   "$FARM" submit --dry-run ops/examples/testcard.csv >/dev/full 2>/dev/null && { echo "FAIL: dry-run to /dev/full exited 0"; fail=1; }
 fi
+# keygen: a pair with the right modes, never overwritten
+export FARM_HOME=$tmp/home
+"$FARM" keygen k1 >/dev/null 2>&1 || { echo "FAIL: keygen"; fail=1; }
+[ "$(stat -c %a "$FARM_HOME/keys/k1.secret" 2>/dev/null)" = 600 ] || { echo "FAIL: secret key mode"; fail=1; }
+[ "$(head -c 40 "$FARM_HOME/keys/k1.public" | tr -cd '\041-\176' | wc -c)" = 40 ] || { echo "FAIL: public key is not 40 Z85 chars"; fail=1; }
+"$FARM" keygen k1 >/dev/null 2>&1 && { echo "FAIL: keygen overwrote a key"; fail=1; }
+"$FARM" keygen ../x >/dev/null 2>&1 && { echo "FAIL: keygen accepted ../x"; fail=1; }
 exit $fail
