@@ -88,11 +88,27 @@ static int watch_job(watch_t *w)
     return rc ? 100 + rc : ended;
 }
 
-/* One poll of all jobs: a line (or bar) per job. 1 when none is active. */
+/* One job line of the all-jobs view (text bar, or a JSON document per line with --json). */
+static void all_line(watch_t *w, const proto_json_t *j, double f)
+{
+    char b[64];
+    ops_out_t o;
+    bar(b, sizeof b, f, 30);
+    ops_out_init(&o, w->c, stdout);
+    ops_out_open(&o, NULL);
+    ops_out_int(&o, "id", "job %-5lld ", ops_ji(j, "id"));
+    ops_out_text(&o, "%s ", b);
+    ops_out_num(&o, "progress_pct", "%5.1f%%  ", 100 * f);
+    ops_out_state(&o, "state", "%s\n", ops_js(j, "state"));
+    ops_out_close(&o);
+    ops_out_end(&o);
+}
+
+/* One poll of all jobs: a line (or bar) per active job. 1 when none is active. */
 static int watch_all(watch_t *w)
 {
     proto_json_t *r;
-    char err[512], b[64];
+    char err[512];
     int rc = ops_query(w->c, "jobs", 0, 0, NULL, &r, err, sizeof err);
     if (rc == OPS_EXIT_UNREACHABLE) { fprintf(stderr, "farm watch: %s; retrying\n", err); return 0; }
     if (rc) { fprintf(stderr, "farm watch: %s\n", err); return 100 + rc; }
@@ -104,12 +120,9 @@ static int watch_all(watch_t *w)
         double t = (double)ops_ji(win, "total"), f = t > 0 ? (double)ops_ji(win, "verified") / t : 0;
         if (ops_state_final(ops_js(j, "state"))) continue;
         active++;
-        bar(b, sizeof b, f, 30);
-        if (w->c->json) printf("{\"id\":%lld,\"state\":\"%s\",\"progress\":%.4f}\n", (long long)ops_ji(j, "id"), ops_js(j, "state"), f);
-        else printf("job %-5lld %s %5.1f%%  %s\n", (long long)ops_ji(j, "id"), b, 100 * f, ops_js(j, "state"));
+        all_line(w, j, f);
     }
     if (!active && !w->c->json) printf("no active jobs\n");
-    fflush(stdout);
     proto_json_free(&r);
     return (fflush(stdout) != 0 || ferror(stdout)) ? 100 + OPS_EXIT_ERROR : !active;
 }
