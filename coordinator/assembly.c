@@ -89,5 +89,5 @@ void coord_assembly_start(coord_farmd_t *f, int64_t shot_id)
     coord_task_t task = { assembly_run, assembly_finish, t };
     if (prepare(f, t) != 0) { assembly_finish(t, f); return; }
     coord_logf("assembling shot %lld (%s): %d windows", (long long)shot_id, t->si.shot.name, t->si.n_windows);
-    if (coord_tasks_submit(f->tasks, &task) != 0) { snprintf(t->err, sizeof t->err, "out of memory"); assembly_finish(t, f); }
+    if (coord_tasks_submit(f->atasks, &task) != 0) { snprintf(t->err, sizeof t->err, "out of memory"); assembly_finish(t, f); }
 }

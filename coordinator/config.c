@@ -24,7 +24,7 @@ static const opt_t OPTS[] = {
     { "max-job-fails", "FARM_MAX_JOB_FAILS", "N", "3", L(max_job_fails), 1, 1000, "failed windows after which a worker is kept off a job" },
     { "backoff-ms", "FARM_BACKOFF_MS", "MS", "1000", L(backoff_ms), 0, 3600000, "first retry delay (doubles per attempt)" },
     { "backoff-max-ms", "FARM_BACKOFF_MAX_MS", "MS", "60000", L(backoff_max_ms), 0, 86400000, "retry delay cap" },
-    { "assembly-threads", "FARM_ASSEMBLY_THREADS", "N", "2", L(assembly_threads), 1, 64, "threads for verification and assembly" },
+    { "assembly-threads", "FARM_ASSEMBLY_THREADS", "N", "2", L(assembly_threads), 1, 64, "threads for shot assembly (verification has its own 2)" },
     { "sync", "FARM_SYNC", "full|normal", "full", S(sync), 0, 0, "SQLite synchronous mode (full: fsync every commit)" },
 };
 #define N_OPTS ((int)(sizeof OPTS / sizeof OPTS[0]))

@@ -125,7 +125,9 @@ static int start(coord_farmd_t *f, const coord_config_t *cfg, char *err, size_t 
     store_opts_t so = { .sync_full = strcmp(cfg->sync, "normal") != 0, .busy_ms = 5000 };
     if (store_open(path, &so, &f->st, e2, sizeof e2) != 0) { snprintf(err, errlen, "%s", e2); return -1; }
     store_set_logs_dir(f->st, f->dir_logs);
-    if (coord_tasks_new((int)cfg->assembly_threads, &f->tasks, err, errlen) != 0) return -1;
+    if (coord_tasks_new(2, &f->tasks, err, errlen) != 0 ||
+        coord_tasks_new((int)cfg->assembly_threads, &f->atasks, err, errlen) != 0)
+        return -1;
     if (open_socket(f, err, errlen) != 0) return -1;
     if (recover(f, err, errlen) != 0) return -1;
     int64_t now = coord_mono_ms();
@@ -140,6 +142,7 @@ static int start(coord_farmd_t *f, const coord_config_t *cfg, char *err, size_t 
 static void stop_all(coord_farmd_t *f)
 {
     if (f->tasks) coord_tasks_destroy(&f->tasks);
+    if (f->atasks) coord_tasks_destroy(&f->atasks);
     for (int i = 0; i < f->n_up; i++) coord_upload_drop(f, f->up[i].attempt_id);
     while (f->head) coord_worker_remove(f, f->head);
     if (f->router) zmq_close(f->router);
@@ -186,8 +189,9 @@ int coord_farmd_run(const coord_config_t *cfg, volatile sig_atomic_t *stop, char
     f->stop = stop;
     if (start(f, cfg, err, errlen) != 0) goto out;
     while (!*stop) {
-        zmq_pollitem_t items[2] = { { f->router, 0, ZMQ_POLLIN, 0 }, { NULL, coord_tasks_fd(f->tasks), ZMQ_POLLIN, 0 } };
-        int n = zmq_poll(items, 2, TICK_MS);
+        zmq_pollitem_t items[3] = { { f->router, 0, ZMQ_POLLIN, 0 }, { NULL, coord_tasks_fd(f->tasks), ZMQ_POLLIN, 0 },
+                                    { NULL, coord_tasks_fd(f->atasks), ZMQ_POLLIN, 0 } };
+        int n = zmq_poll(items, 3, TICK_MS);
         if (n < 0 && errno != EINTR) { snprintf(err, errlen, "zmq_poll: %s", zmq_strerror(errno)); goto out; }
         if (n > 0 && (items[0].revents & ZMQ_POLLIN))
             for (int k = 0; k < 256 && !*stop; k++) {   /* drain a burst, then let timers run */
@@ -196,6 +200,7 @@ int coord_farmd_run(const coord_config_t *cfg, volatile sig_atomic_t *stop, char
                 on_message(f);
             }
         if (n > 0 && (items[1].revents & ZMQ_POLLIN)) coord_tasks_drain(f->tasks, f);
+        if (n > 0 && (items[2].revents & ZMQ_POLLIN)) coord_tasks_drain(f->atasks, f);
         timers(f);
     }
     coord_logf("stopping: assigned %lld, verified %lld, failed %lld, lost %lld, refused %lld, malformed %lld",

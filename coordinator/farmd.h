@@ -24,6 +24,8 @@ typedef struct coord_worker {
     int64_t job_id, window_id;
     int n_frames, width, height;        /* of the current window: bounds the upload size */
     int64_t progress_written;           /* monotonic ms of the last progress write */
+    int64_t assigned_at;                /* monotonic ms the current attempt was assigned or bound */
+    int64_t hold_until;                 /* no new ASSIGN before this (after it handed one back) */
     int dirty;                          /* last_seen not yet flushed to the store */
     struct coord_worker *prev, *next;   /* ordered by last_seen, oldest first */
 } coord_worker_t;
@@ -46,7 +48,8 @@ typedef struct coord_farmd {
     coord_config_t cfg;
     store_t *st;
     void *zctx, *router;
-    coord_tasks_t *tasks;
+    coord_tasks_t *tasks;               /* artifact verification (short) */
+    coord_tasks_t *atasks;              /* shot assembly (long): never delays verification */
     coord_worker_t *head, *tail;        /* registry, oldest last_seen first */
     int n_workers;
     coord_upload_t *up; int n_up, cap_up;

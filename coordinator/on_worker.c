@@ -77,6 +77,7 @@ static void bind_attempt(coord_farmd_t *f, coord_worker_t *w, const store_attemp
     if (!w || (w->attempt_id && w->attempt_id != a->id)) return;
     w->attempt_id = a->id; w->job_id = a->job_id; w->window_id = a->window_id;
     w->n_frames = a->n_frames; w->width = a->width; w->height = a->height;
+    w->assigned_at = coord_mono_ms();
 }
 
 /* ---- fencing ---- */
@@ -156,9 +157,14 @@ static void on_ready(coord_farmd_t *f, const proto_env_t *env, coord_worker_t *w
     if (!w->attempt_id) coord_dispatch(f, w);
 }
 
+/* A worker's heartbeat names the window it renders. If, well after an ASSIGN, it names another one
+ * and no upload of ours is under way, the ASSIGN was lost (e.g. in a reconnect): requeue it. */
 static void on_heartbeat(coord_farmd_t *f, const proto_env_t *env, coord_worker_t *w, proto_msg_t *m)
 {
-    if (!w) reply(f, env, PROTO_HEARTBEAT, 0, "unknown");
+    if (!w) { reply(f, env, PROTO_HEARTBEAT, 0, "unknown"); return; }
+    if (w->attempt_id && (int64_t)m->attempt_id != w->attempt_id &&
+        coord_mono_ms() - w->assigned_at > f->cfg.lease_ms && !coord_upload_find(f, w->attempt_id))
+        coord_attempt_lost(f, w->attempt_id, "the worker is not on its assigned window (ASSIGN lost)");
 }
 
 static void on_progress(coord_farmd_t *f, const proto_env_t *env, coord_worker_t *w, proto_msg_t *m)
@@ -195,7 +201,12 @@ static void on_fail(coord_farmd_t *f, const proto_env_t *env, coord_worker_t *w,
     const char *cls = proto_fail_class_name(m->fail_class), *why = m->text ? m->text : "";
     coord_alog(f, a.id, "FAIL class=%s: %s", cls, why);
     coord_upload_drop(f, a.id);
-    if (m->fail_class == PROTO_FAIL_INFRA) { coord_attempt_lost(f, a.id, why); reply(f, env, PROTO_ACK, a.id, "fail"); return; }
+    if (m->fail_class == PROTO_FAIL_INFRA) {   /* handed back: no budget used; give the worker a moment */
+        if (w) w->hold_until = coord_mono_ms() + f->cfg.heartbeat_ms;
+        coord_attempt_lost(f, a.id, why);
+        reply(f, env, PROTO_ACK, a.id, "fail");
+        return;
+    }
     if (store_attempt_fail(f->st, a.id, cls, why, (int)f->cfg.max_attempts, f->cfg.backoff_ms,
                            f->cfg.backoff_max_ms, coord_wall_ms(), &o, err, sizeof err) != 0) {
         coord_logf("attempt %lld: %s", (long long)a.id, err);
@@ -280,7 +291,7 @@ static int assign_one(coord_farmd_t *f, coord_worker_t *w)
     if (rc <= 0) { if (rc < 0) coord_logf("schedule: %s", err); return rc; }
     w->attempt_id = a.attempt_id; w->job_id = a.job_id; w->window_id = a.window_id;
     w->n_frames = a.n_frames; w->width = a.shot.width; w->height = a.shot.height;
-    w->progress_written = 0;
+    w->progress_written = 0; w->assigned_at = coord_mono_ms();
     f->stats.assigned++;
     coord_alog(f, a.attempt_id, "assigned job %lld shot %s window %d frames [%d,+%d) to worker %s",
                (long long)a.job_id, a.shot.name, a.window_index, a.first_frame, a.n_frames, w->caps.id);
@@ -297,14 +308,15 @@ static int assign_one(coord_farmd_t *f, coord_worker_t *w)
 
 void coord_dispatch(coord_farmd_t *f, coord_worker_t *w)
 {
+    int64_t now = coord_mono_ms();
     if (w) {
-        if (!w->attempt_id && w->caps.id[0]) assign_one(f, w);
+        if (!w->attempt_id && w->caps.id[0] && now >= w->hold_until) assign_one(f, w);
         return;
     }
     if (!store_has_queued(f->st)) return;
     for (coord_worker_t *x = f->head, *next; x; x = next) {
         next = x->next;
-        if (x->attempt_id || !x->caps.id[0]) continue;
+        if (x->attempt_id || !x->caps.id[0] || now < x->hold_until) continue;
         if (assign_one(f, x) == 1 && !store_has_queued(f->st)) return;
     }
 }

@@ -138,12 +138,16 @@ static void test_protocol(void)
     proto_msg_free(&r);
     /* a goes silent past its lease; b takes the window with a new attempt id */
     ready(b, "wb");
-    for (long t = 0; t < cfg.lease_ms + 400; t += 50) {   /* b stays alive, a stays silent */
+    int got_b = 0;
+    proto_msg_init(&as_b, 0);
+    for (long t = 0; t < cfg.lease_ms + 400; t += 50) {   /* b stays alive (naming its window), a silent */
+        if (!got_b && expect(b, PROTO_ASSIGN, &as_b, 1) == 0) got_b = 1;
         proto_msg_init(&m, PROTO_HEARTBEAT);
+        m.attempt_id = got_b ? as_b.attempt_id : 0;
         send_msg(b, &m);
         usleep(50000);
     }
-    CHECK(expect(b, PROTO_ASSIGN, &as_b, 3000) == 0);
+    CHECK(got_b || expect(b, PROTO_ASSIGN, &as_b, 3000) == 0);
     CHECK(as_b.attempt_id > as_a.attempt_id && as_b.window_index == as_a.window_index);
     /* the stale attempt's result is refused */
     upload(a, as_a.attempt_id, file, len, man, 0);
@@ -177,8 +181,30 @@ static void test_protocol(void)
     CHECKF(refused >= 2, "refused events: %d", refused);
     CHECK(strstr(ev, "\"kind\":\"attempt-lost\"") != NULL);
     free(ev);
+    /* a lost ASSIGN: c is told about a window but keeps reporting no attempt in its heartbeats;
+     * after a lease the attempt is requeued (infrastructure) and c is offered it again */
+    usleep((useconds_t)(cfg.lease_ms + 200) * 1000);   /* b (silent now) leaves the registry */
+    void *c = dealer("wc");
+    ready(c, "wc");
+    proto_msg_init(&m, PROTO_SUBMIT); snprintf(m.file_name, sizeof m.file_name, "t2.csv");
+    proto_msg_set_text(&m, "name,frames,width,height,engine,window,overlap,outputs\nlost,5,32,32,testcard,5,0,ffv1\n");
+    send_msg(cl, &m);
+    CHECK(expect(cl, PROTO_SUBMIT_REPLY, &r, 3000) == 0 && r.job_id == 2);
+    proto_msg_free(&r);
+    proto_msg_t as_c, again;
+    CHECK(expect(c, PROTO_ASSIGN, &as_c, 3000) == 0 && as_c.job_id == 2);
+    for (long t = 0; t < cfg.lease_ms + 300; t += 50) {
+        proto_msg_init(&m, PROTO_HEARTBEAT);
+        send_msg(c, &m);
+        usleep(50000);
+    }
+    CHECK(expect(c, PROTO_ASSIGN, &again, 3000) == 0 && again.attempt_id > as_c.attempt_id);
+    ev = query(cl, "events", 0);
+    CHECK(strstr(ev, "ASSIGN lost") != NULL);
+    free(ev);
+    proto_msg_free(&as_c); proto_msg_free(&again);
     free(file); proto_msg_free(&as_a); proto_msg_free(&as_b);
-    zmq_close(cl); zmq_close(a); zmq_close(b);
+    zmq_close(cl); zmq_close(a); zmq_close(b); zmq_close(c);
 }
 
 int main(void)
