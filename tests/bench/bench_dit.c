@@ -153,12 +153,6 @@ static double now_s(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static int parse(int argc, char **argv, bench_cfg_t *c)
 {
     *c = (bench_cfg_t){ .threads = 2, .tp = 1, .runs = 3, .layers = 8, .frames = 4, .h = 32, .w = 48,
@@ -209,7 +203,8 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < nx; i++) x[i] = randn_ish();
     for (size_t i = 0; i < nt; i++) text[i] = 0.2f * randn_ish();
     int64_t t = 500;
-    double times[64], gemm_s = 0, attn_s = 0, gf = 0, af = 0;
+    wrk_dit_stats_t runs[64];
+    double times[64] = { 0 };
     if (c.runs > 64) c.runs = 64;
     for (int r = 0; r < c.runs; r++) {
         double s = now_s();
@@ -218,19 +213,29 @@ int main(int argc, char **argv)
             return 1;
         }
         times[r] = now_s() - s;
-        const wrk_dit_stats_t *st = wrk_dit_stats(m);
-        fprintf(stderr, "  run %d: %.3f s (gemm %.3f s, attention %.3f s)\n", r, times[r], st->gemm_s, st->attn_s);
-        gemm_s += st->gemm_s; attn_s += st->attn_s; gf += st->gemm_flop; af += st->attn_flop;
+        runs[r] = *wrk_dit_stats(m);
+        fprintf(stderr, "  run %d: %.3f s (gemm %.3f s, attention %.3f s)\n", r, times[r], runs[r].gemm_s,
+                runs[r].attn_s);
     }
-    qsort(times, (size_t)c.runs, sizeof *times, cmp_double);
+    int med = 0;                                   /* the run with the median time */
+    for (int r = 0; r < c.runs; r++) {
+        int below = 0;
+        for (int k = 0; k < c.runs; k++) below += times[k] < times[r] || (times[k] == times[r] && k < r);
+        if (below == c.runs / 2) med = r;
+    }
+    const wrk_dit_stats_t *st = &runs[med];
+    double mn = times[0];
+    for (int r = 1; r < c.runs; r++) mn = times[r] < mn ? times[r] : mn;
     int S = c.text_len + F * (c.h / 2) * (c.w / 2);
     printf("bench_dit: D=%d heads=%d layers=%d frames=%d%s latent %dx%d text %d -> seq %d, lora r=%d, "
            "tp %d, %d threads\n", c.heads * c.hd, c.heads, c.layers, c.frames, c.lora ? "x2 (RGBA)" : "",
            c.h, c.w, c.text_len, S, c.lora ? c.rank : 0, c.tp, c.threads);
-    printf("bench_dit: forward median %.3f s (min %.3f, %d runs)\n", times[c.runs / 2], times[0], c.runs);
-    printf("bench_dit: rank 0: GEMM %.3f s/run %.1f GFLOP/s | attention %.3f s/run %.1f GFLOP/s | "
-           "other %.3f s/run\n", gemm_s / c.runs, gf / gemm_s * 1e-9, attn_s / c.runs, af / attn_s * 1e-9,
-           (times[c.runs / 2] - (gemm_s + attn_s) / c.runs));
+    printf("bench_dit: runs (s):");
+    for (int r = 0; r < c.runs; r++) printf(" %.3f", times[r]);
+    printf("\nbench_dit: forward median %.3f s (min %.3f); in the median run, rank 0: GEMM %.3f s = %.1f "
+           "GFLOP of %.1f GFLOP/s | attention %.3f s = %.1f GFLOP of %.1f GFLOP/s | other %.3f s\n",
+           times[med], mn, st->gemm_s, st->gemm_flop * 1e-9, st->gemm_flop / st->gemm_s * 1e-9, st->attn_s,
+           st->attn_flop * 1e-9, st->attn_flop / st->attn_s * 1e-9, st->total_s - st->gemm_s - st->attn_s);
     free(x); free(text); free(y);
     wrk_dit_destroy(&m);
     return 0;
