@@ -120,6 +120,14 @@ static void test_activations(void)
     CHECKF(fabsf(sa - sc) <= 1e-6f * sc, "%g vs %g", (double)sa, (double)sc);
     CHECK(a[5] == 0.0f);
     CHECK(v->max(a, 0) == -INFINITY);
+    /* exp over the whole softmax range [-100, 0] (and a little above): within a few ulp of libm */
+    int ne = 200003;
+    float *e1 = malloc(sizeof(float) * ne), *e2 = malloc(sizeof(float) * ne);
+    for (int i = 0; i < ne; i++) e1[i] = e2[i] = -100.0f + 110.0f * (float)i / (float)(ne - 1);
+    v->exp_sub_sum(e1, ne, 0.0f);
+    for (int i = 0; i < ne; i++) e2[i] = e2[i] < -87.3f ? 0.0f : (float)exp((double)e2[i]);
+    CHECK(t_allclose("vector exp sweep", e1, e2, ne, 1e-37, 4e-7));
+    free(e1); free(e2);
     CHECK(k_cpu_gelu_tanh(y, NULL, 3) == -1 && k_cpu_silu(y, x, -1) == -1);
     free(x); free(y); free(want);
 }
