@@ -338,6 +338,15 @@ static int assign_check(const proto_msg_t *m, char *why, size_t n)
     return 0;
 }
 
+/* The window's frames must fit in half of this machine's memory (they are held, then written). */
+static int assign_fits(const proto_msg_t *m, char *why, size_t n)
+{
+    uint64_t need_mb = ((uint64_t)m->width * m->height * 8u * m->n_frames >> 20) + 1, have = mem_mb();
+    if (!have || need_mb <= have / 2) return 0;
+    snprintf(why, n, "window needs %" PRIu64 " MB of frames, this worker has %" PRIu64 " MB", need_mb, have);
+    return -1;
+}
+
 static void on_assign(wrk_t *w, const proto_msg_t *m)
 {
     char why[512];
@@ -347,6 +356,7 @@ static void on_assign(wrk_t *w, const proto_msg_t *m)
     if (w->job) { fail_window(w, m->attempt_id, PROTO_FAIL_INFRA, "worker is busy with another window"); return; }
     if (w->draining) { fail_window(w, m->attempt_id, PROTO_FAIL_INFRA, "worker is draining (shutting down)"); return; }
     if (assign_check(m, why, sizeof why) < 0) { fail_window(w, m->attempt_id, PROTO_FAIL_WINDOW, why); return; }
+    if (assign_fits(m, why, sizeof why) < 0) { fail_window(w, m->attempt_id, PROTO_FAIL_RESOURCE, why); return; }
     if (!e) { snprintf(why, sizeof why, "unknown engine '%.40s'", m->engine); fail_window(w, m->attempt_id, PROTO_FAIL_MODEL, why); return; }
     if (e->unavailable) { fail_window(w, m->attempt_id, PROTO_FAIL_MODEL, e->unavailable); return; }
     wrk_job_t *j = calloc(1, sizeof *j);
