@@ -123,9 +123,11 @@ static int fw_init(fw_t *f, const wrk_dit_t *m, const dit_rank_t *r, int B, int 
 {
     const wrk_dit_info_t *i = &m->info;
     int p = i->patch;
-    if (B < 1 || F < 1 || L < 1 || H < p || W < p || H % p || W % p || (i->rgba && F % 2)) {
+    if (B < 1 || F < 1 || L < 1 || H < p || W < p || H % p || W % p || (i->rgba && F % 2) ||
+        B > 1024 || F > 4096 || H > 8192 || W > 8192) {
         snprintf(err, errlen, "dit forward: bad input size B=%d F=%d H=%d W=%d L=%d (need H, W multiples "
-                 "of %d%s, L >= 1)", B, F, H, W, L, p, i->rgba ? ", F even for RGBA" : "");
+                 "of %d%s, L >= 1, B <= 1024, F <= 4096, H, W <= 8192)", B, F, H, W, L, p,
+                 i->rgba ? ", F even for RGBA" : "");
         return -1;
     }
     *f = (fw_t){ .m = m, .r = r, .kb = m->kb, .B = B, .F = F, .H = H, .W = W, .L = L,
