@@ -1,4 +1,4 @@
-/* cmd_submit.c — `farm submit FILE [--dry-run]`: reads the shot list, validates it locally with
+/* cmd_submit.c — `farm submit FILE|- [--dry-run]`: reads the shot list (- = standard input), validates it locally with
  * proto_shotlist_parse (every error names row and field; nothing is sent when any is found), then
  * sends the text to farmd in a SUBMIT, which validates it again and records the job atomically. */
 #include "ops/commands.h"
@@ -15,7 +15,7 @@
 static int read_list(const char *path, char **buf, size_t *len, long long *size, char *err, size_t errlen)
 {
     size_t cap = PROTO_SHOTLIST_MAX_BYTES + 1;
-    int fd = open(path, O_RDONLY);
+    int fd = strcmp(path, "-") ? open(path, O_RDONLY) : dup(STDIN_FILENO);   /* "-": standard input */
     struct stat st;
     *buf = NULL; *len = 0; *size = -1;
     if (fd < 0) { snprintf(err, errlen, "cannot open '%s': %s", path, strerror(errno)); return -1; }

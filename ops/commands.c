@@ -4,7 +4,7 @@
 #include <string.h>
 
 const ops_command_t OPS_COMMANDS[] = {
-    { "submit",  ops_cmd_submit,  "FILE", "validate a shot list (CSV or JSON) and submit it as a job" },
+    { "submit",  ops_cmd_submit,  "FILE|-", "validate a shot list (CSV or JSON) and submit it as a job" },
     { "ls",      ops_cmd_ls,      "", "list jobs" },
     { "show",    ops_cmd_show,    "JOB", "show a job: shots and windows (state, attempts, worker, progress, outputs)" },
     { "workers", ops_cmd_workers, "", "list workers" },
