@@ -276,6 +276,31 @@ static void test_patch(void)
     CHECK(k_cpu_unpatchify(buf, buf, 4, 16, 1, 3, 1, 2, 2, 2, 2) == -1);                  /* F % pt */
 }
 
+/* The backend table is complete and its ops are the k_cpu_ functions. */
+static void test_backend_table(void)
+{
+    const k_backend_t *be = k_backend_cpu();
+    CHECK_STR(be->name, "cpu");
+    CHECK(be->alloc && be->free && be->upload && be->download && be->sync && be->set_threads);
+    CHECK(be->gemm == k_cpu_gemm && be->layernorm == k_cpu_layernorm && be->rmsnorm == k_cpu_rmsnorm);
+    CHECK(be->gelu_tanh == k_cpu_gelu_tanh && be->silu == k_cpu_silu && be->modulate == k_cpu_modulate);
+    CHECK(be->gated_residual == k_cpu_gated_residual && be->rope == k_cpu_rope);
+    CHECK(be->patch_embed == k_cpu_patch_embed && be->unpatchify == k_cpu_unpatchify);
+    CHECK(be->attention == k_cpu_attention);
+    float src[5] = { 1, 2, 3, 4, 5 }, back[5] = { 0 };
+    float *d = be->alloc(sizeof src);
+    CHECK(d != NULL && ((uintptr_t)d & 63) == 0);
+    CHECK(be->upload(d, src, sizeof src) == 0 && be->download(back, d, sizeof src) == 0);
+    CHECK(memcmp(src, back, sizeof src) == 0);
+    be->free(d);
+    CHECK(be->upload(NULL, src, 4) == -1);
+    char err[64];
+    CHECK(be->sync(err, sizeof err) == -1);
+    CHECK(be->sync(err, sizeof err) == 0);
+    CHECK_STR(k_act_name(K_ACT_GELU_TANH), "gelu_tanh");
+    CHECK_STR(k_act_name((k_act_t)42), "?");
+}
+
 int main(void)
 {
     T_RUN(test_layernorm);
@@ -284,5 +309,6 @@ int main(void)
     T_RUN(test_modulate_residual);
     T_RUN(test_rope);
     T_RUN(test_patch);
+    T_RUN(test_backend_table);
     T_DONE();
 }
