@@ -126,7 +126,9 @@ static void on_ready(coord_farmd_t *f, const proto_env_t *env, coord_worker_t *w
         return;
     }
     if (!w && !(w = coord_worker_add(f, env))) return;
-    if (w->attempt_id && w->attempt_id != (int64_t)m->attempt_id)
+    /* On another window than we think: restarted without it, unless our ASSIGN just crossed this
+     * READY on the wire; a recent one is left to the heartbeat check (on_heartbeat). */
+    if (w->attempt_id && w->attempt_id != (int64_t)m->attempt_id && coord_mono_ms() - w->assigned_at > f->cfg.lease_ms)
         coord_attempt_lost(f, w->attempt_id, "worker restarted without it");
     snprintf(w->caps.id, sizeof w->caps.id, "%s", m->worker_id);
     snprintf(w->caps.name, sizeof w->caps.name, "%s", m->name);
