@@ -18,6 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Below this many floats touched (or 8x this many multiply-adds) an op runs on the calling thread:
+ * small parallel regions cost more in OpenMP wake-ups and barriers than they save. */
+#define K_CONV_PAR_MIN ((size_t)1 << 16)
+
 /* ---------------- helpers ---------------- */
 
 static int conv_args_(const char *op, const float *y, const float *const *x, int T_in, int H, int W,
@@ -38,7 +42,7 @@ static void pad_frame_(float *dst, const float *src, int H, int W, int C, int ph
 {
     int Hp = H + 2 * ph, Wp = W + 2 * pw;
     size_t row = (size_t)Wp * C;
-    #pragma omp parallel for num_threads(nth) schedule(static)
+    #pragma omp parallel for num_threads(nth) schedule(static) if ((size_t)Hp * row >= K_CONV_PAR_MIN)
     for (int r = 0; r < Hp; r++) {
         float *d = dst + (size_t)r * row;
         int sy = r - ph;
@@ -91,7 +95,8 @@ static void conv_block_(const conv_frame_t *f, long v0, long m, float *tile)
 static void conv_frame_(const conv_frame_t *f, float *tiles, int mb, int nth)
 {
     long nblk = (f->M + mb - 1) / mb;
-    #pragma omp parallel for num_threads(nth) schedule(dynamic)
+    #pragma omp parallel for num_threads(nth) schedule(dynamic) \
+        if (nblk > 1 && (double)f->M * f->Co * f->Ci * f->kt * f->kh * f->kw >= 8.0 * K_CONV_PAR_MIN)
     for (long k = 0; k < nblk; k++) {
         long v0 = k * mb, m = f->M - v0 < mb ? f->M - v0 : mb;
         float *tile = tiles ? tiles + (size_t)omp_get_thread_num() * mb * f->Co : NULL;
@@ -177,7 +182,7 @@ int k_cpu_groupnorm_stats(float *mean, float *rstd, const float *x, long N, int 
     int nth = k_threads(), cg = C / G;
     double *acc = calloc((size_t)nth * 2 * G, sizeof(double));
     if (!acc) return k_fail_("groupnorm_stats", "out of memory");
-    #pragma omp parallel num_threads(nth)
+    #pragma omp parallel num_threads(nth) if ((size_t)N * C >= K_CONV_PAR_MIN)
     {
         double *s = acc + (size_t)omp_get_thread_num() * 2 * G;
         #pragma omp for schedule(static)
@@ -215,7 +220,7 @@ int k_cpu_groupnorm(float *y, const float *x, long N, int C, int G, const float 
         scale[c] = rstd[c / cg] * (gamma ? gamma[c] : 1.0f);
         shift[c] = (beta ? beta[c] : 0.0f) - mean[c / cg] * scale[c];
     }
-    #pragma omp parallel for num_threads(k_threads()) schedule(static)
+    #pragma omp parallel for num_threads(k_threads()) schedule(static) if ((size_t)N * C >= K_CONV_PAR_MIN)
     for (long p = 0; p < N; p++)
         for (int c = 0; c < C; c++) y[p * C + c] = x[p * C + c] * scale[c] + shift[c];
     free(mean);
@@ -247,7 +252,7 @@ int k_cpu_resize_nearest(float *y, int To, int Ho, int Wo, const float *x, int T
     if (!it) return k_fail_("resize_nearest", "out of memory");
     int *ih = it + To, *iw = ih + Ho;
     k_nearest_index(it, Ti, To); k_nearest_index(ih, Hi, Ho); k_nearest_index(iw, Wi, Wo);
-    #pragma omp parallel for num_threads(k_threads()) schedule(static)
+    #pragma omp parallel for num_threads(k_threads()) schedule(static) if ((size_t)To * Ho * Wo * C >= K_CONV_PAR_MIN)
     for (long r = 0; r < (long)To * Ho; r++) {
         int t = (int)(r / Ho), h = (int)(r % Ho);
         const float *src = x + ((size_t)it[t] * Hi + ih[h]) * Wi * C;

@@ -129,7 +129,7 @@ typedef struct {
 static void sn_apply_(const sn_apply_t *a)
 {
     int C = a->C;
-    #pragma omp parallel for num_threads(k_threads()) schedule(static)
+    #pragma omp parallel for num_threads(k_threads()) schedule(static) if ((long)a->T * a->H * a->W * C >= 65536)
     for (long row = 0; row < (long)a->T * a->H; row++) {
         int t = (int)(row / a->H), yy = (int)(row % a->H);
         for (int x = 0; x < a->W; x++) {
