@@ -25,5 +25,7 @@ int wrk_cmd_run(int argc, char **argv);
 int wrk_cmd_forward(int argc, char **argv);
 /* sample: a whole sampler run over the DiT from a safetensors of inputs (worker/model/cmd_sample.c). */
 int wrk_cmd_sample(int argc, char **argv);
+/* encode: tokenize prompts and run the T5 text encoder (worker/model/cmd_encode.c). */
+int wrk_cmd_encode(int argc, char **argv);
 
 #endif

@@ -15,7 +15,7 @@ calls the encoder) for:
 Files: text_encoder/{config.json, model-0000{1,2}-of-00002.safetensors, model.safetensors.index.json},
 cases.safetensors (ids_main I64 [3,226], out_main F32 [3,226,64], ids_short, out_short,
 buckets I64 [601]: torch's bidirectional bucket of rel = -300..300 at 32 buckets / 128),
-cases.json (prompts, shapes, max |out|).
+cases.json (prompts, shapes, max |out|), prompts_{main,short}.txt (one prompt per line).
 
 Bench:  gen_t5.py --bench DIR [--layers 8 --d-model 512 --d-ff 1024 --heads 8 --d-kv 64 --batch 2
         --reps 3] saves a random model of that size into DIR/text_encoder (single file) with ids
@@ -109,6 +109,9 @@ def golden():
             "max_abs_main": float(out_main.abs().max()), "max_abs_short": float(out_short.abs().max()),
             "n_ids_main": [int((r != 0).sum()) for r in ids_main],
             "files": sorted(os.listdir(os.path.join(OUT, "text_encoder")))}
+    for name, prompts in (("prompts_main.txt", PROMPTS_MAIN), ("prompts_short.txt", PROMPTS_SHORT)):
+        with open(os.path.join(OUT, name), "w") as f:   # one prompt per line, for parity_t5.sh
+            f.write("".join(p + "\n" for p in prompts))
     with open(os.path.join(OUT, "cases.json"), "w") as f:
         json.dump(info, f, indent=1)
         f.write("\n")
