@@ -189,6 +189,13 @@ static float *read_tensor_(vae_loader_t *L, const char *name, int ndim, const in
     for (int i = 0; i < ndim; i++) n *= shape[i];
     float *p = malloc((size_t)n * sizeof *p);
     if (!p) { ferr_(L->err, L->errlen, "vae: out of memory for %s", name); return NULL; }
+    if (!wrk_st_find(L->st, name)) {   /* name the weights file, not only the folder */
+        const wrk_st_tensor_t *any = wrk_st_count(L->st) > 0 ? wrk_st_at(L->st, 0) : NULL;
+        ferr_(L->err, L->errlen, "%s: tensor %s: missing (config.json describes a decoder that has it)",
+              any ? any->file : "vae weights", name);
+        free(p);
+        return NULL;
+    }
     if (wrk_st_read_f32(L->st, name, ndim, shape, p, n, L->err, L->errlen) || note_name_(L, name)) { free(p); return NULL; }
     return p;
 }
