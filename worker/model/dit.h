@@ -70,9 +70,12 @@ typedef struct {
 typedef struct wrk_dit wrk_dit_t;
 
 /* Where the last forward spent its time (rank 0's view; GEMM FLOPs 2·M·N·K, attention FLOPs
- * 4·Sq·Sk·head_dim per head and batch item, for rank 0's share of the heads / FFN). */
+ * 4·Sq·Sk·head_dim per head and batch item, for rank 0's share of the heads / FFN). The *_cpu_s
+ * fields are process CPU time over the same intervals (all threads; with tp > 1 they include the
+ * other ranks' concurrent work, so they are meaningful per op only at tp 1). */
 typedef struct {
     double total_s, gemm_s, attn_s;
+    double total_cpu_s, gemm_cpu_s, attn_cpu_s;
     double gemm_flop, attn_flop;
 } wrk_dit_stats_t;
 

@@ -51,21 +51,24 @@ static int kfail(char *err, size_t errlen, int line)
 }
 #define KC(call) do { if ((call) != 0) return kfail(err, errlen, __LINE__); } while (0)
 
-static double now_s(void)
+static double clock_s(clockid_t id)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
+static double now_s(void) { return clock_s(CLOCK_MONOTONIC); }
+static double cpu_s(void) { return clock_s(CLOCK_PROCESS_CPUTIME_ID); }
 
 /* GEMM and attention through the backend, timed and counted on rank 0 (wrk_dit_stats). */
 static int fw_gemm(fw_t *f, float *y, int ldy, const float *x, int ldx, const float *w, int ldw,
                    const float *b, int M, int N, int K, float alpha, float beta, k_act_t act)
 {
-    double t0 = f->st ? now_s() : 0;
+    double t0 = f->st ? now_s() : 0, c0 = f->st ? cpu_s() : 0;
     int rc = f->kb->gemm(y, ldy, x, ldx, w, ldw, b, M, N, K, alpha, beta, act);
     if (f->st) {
         f->st->gemm_s += now_s() - t0;
+        f->st->gemm_cpu_s += cpu_s() - c0;
         f->st->gemm_flop += 2.0 * M * N * K;
     }
     return rc;
@@ -73,10 +76,11 @@ static int fw_gemm(fw_t *f, float *y, int ldy, const float *x, int ldx, const fl
 
 static int fw_attention(fw_t *f, const k_attn_t *a)
 {
-    double t0 = f->st ? now_s() : 0;
+    double t0 = f->st ? now_s() : 0, c0 = f->st ? cpu_s() : 0;
     int rc = f->kb->attention(a);
     if (f->st) {
         f->st->attn_s += now_s() - t0;
+        f->st->attn_cpu_s += cpu_s() - c0;
         f->st->attn_flop += 4.0 * a->B * a->H * a->head_dim * (double)a->Sq * (a->Sk + a->Sk2);
     }
     return rc;
@@ -367,7 +371,7 @@ int dit_forward_rank(wrk_dit_t *m, k_comm_t *comm, int B, int F, int H, int W, c
     f.comm = comm;
     f.rw = &m->ranks[rank];
     if (ws_alloc(&f, err, errlen) != 0) return -1;
-    double t0 = now_s();
+    double t0 = now_s(), c0 = cpu_s();
     if (rank == 0) { memset(&m->stats, 0, sizeof m->stats); f.st = &m->stats; }
     k_set_threads(m->threads_per_rank);
     if (embed_time(&f, t, err, errlen) != 0 || build_positions(&f, err, errlen) != 0 ||
@@ -378,7 +382,7 @@ int dit_forward_rank(wrk_dit_t *m, k_comm_t *comm, int B, int F, int H, int W, c
             block_ff(&f, &f.r->blocks[i], err, errlen) != 0)
             goto out;
     rc = head(&f, rank == 0 ? out : NULL, err, errlen);
-    if (f.st) f.st->total_s = now_s() - t0;
+    if (f.st) { f.st->total_s = now_s() - t0; f.st->total_cpu_s = cpu_s() - c0; }
 out:
     return rc;
 }
