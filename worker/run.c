@@ -529,6 +529,19 @@ static void loop_turn(wrk_t *w)
         disconnect_sock(w, "farmd is silent");
 }
 
+/* Every name in --engines must be an engine of the table that works in this build. */
+static int engines_check(const char *list, char *err, size_t errlen)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", list);
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        const wrk_engine_t *e = wrk_engine_find(t);
+        if (!e) { snprintf(err, errlen, "--engines: unknown engine '%.40s' (testcard, dit)", t); return -1; }
+        if (e->unavailable) { snprintf(err, errlen, "--engines: %s", e->unavailable); return -1; }
+    }
+    return 0;
+}
+
 static int worker_init(wrk_t *w, char *err, size_t errlen)
 {
     wrk_outbox_entry_t *es = NULL;
@@ -537,6 +550,7 @@ static int worker_init(wrk_t *w, char *err, size_t errlen)
     if (wrk_outbox_list(&w->ob, &es, &n, err, errlen) < 0) return -1;
     for (int i = 0; i < n; i++) upload_add(w, &es[i]);
     free(es);
+    if (engines_check(w->c.engines, err, errlen) < 0) return -1;
     wrk_engines_usable(w->c.engines, w->engines_adv, sizeof w->engines_adv);
     if (!w->engines_adv[0]) { snprintf(err, errlen, "no usable engine to advertise (--engines '%s')", w->c.engines); return -1; }
     w->ctx = zmq_ctx_new();

@@ -37,10 +37,16 @@ cases=(
   "submit_badopt|submit --frobnicate x.csv"
   "wait_badtimeout|wait 1 --timeout -3"
 )
+# farm-worker's own options (its command list grows with the model subcommands, so not that)
+WORKER=$BIN/farm-worker
+[ -x "$WORKER" ] && cases+=("worker_run_help|@run --help" "worker_bad_engine|@--engines foo --outbox $tmp/ob"
+                            "worker_bad_opt|@run --heartbeat-ms 5" "worker_unknown|@frobnicate")
 for c in "${cases[@]}"; do
   name=${c%%|*}; args=${c#*|}
+  prog=$FARM
+  case $args in @*) prog=$WORKER; args=${args#@} ;; esac
   # shellcheck disable=SC2086
-  "$FARM" $args >"$tmp/out" 2>"$tmp/err"; rc=$?
+  "$prog" $args >"$tmp/out" 2>"$tmp/err"; rc=$?
   { cat "$tmp/out"; echo "exit: $rc"; } >"$tmp/$name.out"
   if [ "${UPDATE:-0}" = 1 ]; then cp "$tmp/$name.out" "$G/$name.out"; continue; fi
   if ! diff -u "$G/$name.out" "$tmp/$name.out" >"$tmp/diff"; then
