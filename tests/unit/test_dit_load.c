@@ -101,6 +101,8 @@ static void test_bad_checkpoint(void)
     EXPECT_ERR(load(dir, NULL, 1, E), "transformer_blocks.0.ff.net.2.bias");
     make_model("unknown", NULL, NULL, 0, 0, "transformer_blocks.2.norm1.linear.bias", dir, sizeof dir);
     EXPECT_ERR(load(dir, NULL, 1, E), "transformer_blocks.2.norm1.linear.bias", "not part");
+    make_model("leading_zero", NULL, NULL, 0, 0, "transformer_blocks.00.norm1.linear.bias", dir, sizeof dir);
+    EXPECT_ERR(load(dir, NULL, 1, E), "transformer_blocks.00.norm1.linear.bias", "not part");
 }
 
 static void test_bad_lora(void)
@@ -121,6 +123,9 @@ static void test_bad_lora(void)
     snprintf(path, sizeof path, "%s/lora_extra.safetensors", tmpdir);
     CHECK(rewrite(LORA, path, NULL, NULL, 0, 0, "transformer.transformer_blocks.0.ff.lora_A.weight") == 0);
     EXPECT_ERR(wrk_lora_open(path, 2, 256, &l, E), "ff.lora_A.weight", "not a TransPixar LoRA key");
+    snprintf(path, sizeof path, "%s/lora_zero.safetensors", tmpdir);
+    CHECK(rewrite(LORA, path, NULL, NULL, 0, 0, "transformer.transformer_blocks.01.attn1.to_q.lora_A.weight") == 0);
+    EXPECT_ERR(wrk_lora_open(path, 2, 256, &l, E), "blocks.01.attn1", "not a TransPixar LoRA key");
     snprintf(path, sizeof path, "%s/lora_domain.safetensors", tmpdir);
     CHECK(rewrite(LORA, path, "domain_emb", NULL, 0, 0, "domain_emb") == 0);               /* 4 values */
     EXPECT_ERR(wrk_lora_open(path, 2, 256, &l, E), "domain_emb");

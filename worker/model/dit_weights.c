@@ -246,7 +246,9 @@ static int known_name(const wrk_dit_t *m, const char *name)
     if (strncmp(name, BLOCKS, sizeof BLOCKS - 1) != 0) return 0;
     char *end;
     long i = strtol(name + sizeof BLOCKS - 1, &end, 10);
-    if (end == name + sizeof BLOCKS - 1 || *end != '.' || i < 0 || i >= m->info.num_layers) return 0;
+    const char *digits = name + sizeof BLOCKS - 1;
+    if (end == digits || *end != '.' || i < 0 || i >= m->info.num_layers) return 0;
+    if (digits[0] == '0' && end - digits > 1) return 0;         /* "01" is not block 1's name */
     for (size_t k = 0; k < N_BLOCK; k++)
         if (strcmp(end + 1, BLOCK_W[k].name) == 0) return wanted(m, &BLOCK_W[k]);
     return 0;

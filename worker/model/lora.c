@@ -35,6 +35,7 @@ static int parse_key(const char *name, long *layer, int *target, int *which)
     char *end;
     *layer = strtol(name, &end, 10);
     if (strncmp(end, ".attn1.", 7) != 0 || *layer < 0 || *layer > 1000000) return -1;
+    if (name[0] == '0' && end - name > 1) return -1;            /* "01" is not block 1's name */
     name = end + 7;
     for (int t = 0; t < WRK_LORA_TARGETS; t++) {
         size_t n = strlen(TARGET_NAMES[t]);
