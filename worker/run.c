@@ -546,11 +546,11 @@ static int worker_init(wrk_t *w, char *err, size_t errlen)
 {
     wrk_outbox_entry_t *es = NULL;
     int n = 0;
+    if (engines_check(w->c.engines, err, errlen) < 0) return -1;       /* before touching the disk */
     if (wrk_outbox_open(&w->ob, w->c.outbox, 1, err, errlen) < 0) return -1;
     if (wrk_outbox_list(&w->ob, &es, &n, err, errlen) < 0) return -1;
     for (int i = 0; i < n; i++) upload_add(w, &es[i]);
     free(es);
-    if (engines_check(w->c.engines, err, errlen) < 0) return -1;
     wrk_engines_usable(w->c.engines, w->engines_adv, sizeof w->engines_adv);
     if (!w->engines_adv[0]) { snprintf(err, errlen, "no usable engine to advertise (--engines '%s')", w->c.engines); return -1; }
     w->ctx = zmq_ctx_new();
