@@ -6,7 +6,7 @@ set -u
 source "$(dirname "$0")/../../ops/testlib.sh"
 t_need_bins farmd farm-worker farm
 start_worker w1 --heartbeat-ms 100 --reconnect-ms 50 --reconnect-max-ms 400
-sleep 3
+sleep 4
 delays=$(grep -o 'reconnecting in [0-9]* ms' "$T/worker-w1.log" | awk '{print $3}' | tr '\n' ' ')
 t_log "backoff while farmd is absent: $delays"
 python3 - "$delays" <<'PY' || t_fail "backoff is not capped exponential: $delays"
