@@ -30,7 +30,8 @@ const coord_pixfmt_t *coord_pixfmt(enum AVPixelFormat fmt);
 
 /* Straight from premultiplied, one sample: round(c * 65535 / a), clamped; 0 where a == 0.
  * inv = coord_unpremul_inv(a) once per pixel. Writers and the verifier share this exact rounding. */
-static inline uint64_t coord_unpremul_inv(uint32_t a) { return a ? ((65535ull << 16) + a / 2) / a : 0; }
+static inline uint64_t coord_unpremul_inv(uint32_t a)
+{ return a == 65535 ? 65536 : (a ? ((65535ull << 16) + a / 2) / a : 0); }   /* opaque: no division */
 static inline uint16_t coord_unpremul(uint32_t c, uint64_t inv)
 { uint64_t s = (c * inv + 32768) >> 16; return (uint16_t)(s > 65535 ? 65535 : s); }
 /* (npx, 4) premultiplied -> straight */
