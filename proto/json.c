@@ -367,6 +367,7 @@ int proto_json_parse(const char *text, size_t len, const proto_json_limits_t *li
     jp_t p = { .s = (const unsigned char *)text, .n = len };
     size_t max_bytes = lim && lim->max_bytes ? lim->max_bytes : PROTO_JSON_DEFAULT_MAX_BYTES;
     p.max_depth = lim && lim->max_depth ? lim->max_depth : PROTO_JSON_DEFAULT_MAX_DEPTH;
+    if (p.max_depth > 1000) p.max_depth = 1000;             /* recursion: keep the stack bounded */
     proto_json_t *v = calloc(1, sizeof *v);
     *out = NULL;
     if (!text && len) jp_fail(&p, 0, "no input");

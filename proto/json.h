@@ -42,7 +42,7 @@ struct proto_json {
 
 typedef struct {
     size_t max_bytes;      /* input size limit; 0 = PROTO_JSON_DEFAULT_MAX_BYTES */
-    int    max_depth;      /* nesting limit;    0 = PROTO_JSON_DEFAULT_MAX_DEPTH */
+    int    max_depth;      /* nesting limit;    0 = PROTO_JSON_DEFAULT_MAX_DEPTH; at most 1000 */
 } proto_json_limits_t;
 #define PROTO_JSON_DEFAULT_MAX_BYTES (256u << 20)
 #define PROTO_JSON_DEFAULT_MAX_DEPTH 64
