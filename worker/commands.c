@@ -8,6 +8,7 @@ const wrk_command_t WRK_COMMANDS[] = {
     { "forward", wrk_cmd_forward, "one DiT call on a safetensors of inputs (model check, parity)" },
     { "sample", wrk_cmd_sample, "a whole DDIM/DPM sampler run with CFG over the DiT (model check, parity)" },
     { "encode", wrk_cmd_encode, "tokenize prompts and run the T5 text encoder (model check, parity)" },
+    { "decode", wrk_cmd_decode, "decode DiT latents with the VAE to frames (model check, parity)" },
     { NULL, NULL, NULL },
 };
 

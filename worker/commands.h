@@ -28,4 +28,7 @@ int wrk_cmd_sample(int argc, char **argv);
 /* encode: tokenize prompts and run the T5 text encoder (worker/model/cmd_encode.c). */
 int wrk_cmd_encode(int argc, char **argv);
 
+/* decode: VAE-decode latents from a safetensors to frames (worker/model/cmd_decode.c). */
+int wrk_cmd_decode(int argc, char **argv);
+
 #endif
