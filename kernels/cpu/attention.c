@@ -60,6 +60,7 @@ static int attn_check_(const char *op, const k_attn_t *a)
         k_chk_bsd_(op, "v2", a->v2, a->B, a->Sk2, w, a->v2_ld, a->v2_bs))
         return -1;
     if (isnan(a->bias) || a->bias == INFINITY) return k_fail_(op, "bias must be finite or -inf");
+    if (!isfinite(a->scale)) return k_fail_(op, "scale must be finite");
     return 0;
 }
 

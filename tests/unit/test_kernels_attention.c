@@ -238,6 +238,9 @@ static void test_errors(void)
     a.Sk2 = 0; a.bias = NAN;
     CHECK(k_cpu_attention(&a) == -1);
     CHECK(k_cpu_attention(NULL) == -1);
+    a.bias = 0; a.scale = INFINITY;
+    CHECK(k_cpu_attention(&a) == -1);
+    a.scale = 1;
     a.bias = 0;
     CHECK(k_cpu_attention(&a) == 0);
     a.Sq = 0;
