@@ -67,9 +67,13 @@ static int attn_check_(const char *op, const k_attn_t *a)
 static kv_view_t view_(const k_attn_t *a, int list, int b, int h)
 {
     long off = (long)h * a->head_dim;
+    if (list == 0 && (!a->k || !a->v || a->Sk == 0))
+        return (kv_view_t){ NULL, NULL, 0, 0, 0, 0, 0 };
     if (list == 0)
         return (kv_view_t){ a->k + b * a->k_bs + off, a->v + b * a->v_bs + off, a->k_ld, a->v_ld,
                             a->Sk, clampi_(a->k0, 0, a->Sk), clampi_(a->k1, 0, a->Sk) };
+    if (!a->k2 || !a->v2 || a->Sk2 == 0)   /* no extra list: nothing to point at */
+        return (kv_view_t){ NULL, NULL, 0, 0, 0, 0, 0 };
     return (kv_view_t){ a->k2 + b * a->k2_bs + off, a->v2 + b * a->v2_bs + off, a->k2_ld, a->v2_ld,
                         a->Sk2, clampi_(a->k2_0, 0, a->Sk2), clampi_(a->k2_1, 0, a->Sk2) };
 }
