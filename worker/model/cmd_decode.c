@@ -2,12 +2,13 @@
  * and anyone checking a model install.
  *
  *   farm-worker decode --model DIR --latents IN.safetensors --out OUT.safetensors [--tensor NAME]
- *                      [--tiled] [--tile-height PX] [--tile-width PX] [--postprocess] [--threads N]
+ *                      [--tiled] [--tile-height PX] [--tile-width PX] [--postprocess] [--channels-first]
+ *                      [--threads N]
  *
  * IN holds the latents (B, F, C, h, w) as the DiT produces them (tensor "latents" unless --tensor
  * names another; any float dtype), NOT divided by the scaling factor. OUT gets "frames"
- * (B, T, H, W, 3) fp32: raw decoder values, or mapped to [0, 1] with --postprocess as the pipeline
- * does. One summary line on stdout. Exit status: 0 ok, 1 failure, 2 usage.
+ * (B, T, H, W, 3) fp32 (or (B, 3, T, H, W) with --channels-first, as vae.decode returns it): raw
+ * decoder values, or mapped to [0, 1] with --postprocess as the pipeline does. One summary line on stdout. Exit status: 0 ok, 1 failure, 2 usage.
  * Not here: PNG writing, the DiT (cmd_forward.c), sampling (cmd_sample.c).
  */
 #include "worker/commands.h"
@@ -25,7 +26,7 @@
 
 typedef struct {
     char model[4096], latents[4096], out[4096], tensor[256];
-    int  tiled, tile_h, tile_w, post, threads;
+    int  tiled, tile_h, tile_w, post, threads, chfirst;
 } dec_cli_t;
 
 #define O(f) offsetof(dec_cli_t, f), sizeof(((dec_cli_t *)0)->f)
@@ -38,6 +39,7 @@ static const wrk_opt_t DEC_OPTS[] = {
     { "tile-height", "PX",   WRK_OPT_INT,  O(tile_h), 8, 1 << 16, "tile_sample_min_height, default sample_height/2" },
     { "tile-width",  "PX",   WRK_OPT_INT,  O(tile_w), 8, 1 << 16, "tile_sample_min_width, default sample_width/2" },
     { "postprocess", NULL,   WRK_OPT_FLAG, O(post), 0, 1, "map x*0.5+0.5 clamped to [0, 1] (the pipeline's output)" },
+    { "channels-first", NULL, WRK_OPT_FLAG, O(chfirst), 0, 1, "write frames as (B, 3, T, H, W), diffusers' layout" },
     { "threads",     "N",    WRK_OPT_INT,  O(threads), 1, 4096, "compute threads, default all" },
 };
 #define N_DEC_OPTS ((int)(sizeof DEC_OPTS / sizeof DEC_OPTS[0]))
@@ -86,6 +88,16 @@ static int set_tiles(const dec_cli_t *c, wrk_vae_t *v, char *err, size_t errlen)
     return wrk_vae_tiling_set(v, &t, err, errlen);
 }
 
+/* (B, P, C) -> (B, C, P) in a new buffer; NULL on OOM. */
+static float *to_channels_first(const float *x, int B, long P, int C)
+{
+    float *y = malloc((size_t)B * P * C * sizeof *y);
+    for (int b = 0; y && b < B; b++)
+        for (long p = 0; p < P; p++)
+            for (int c = 0; c < C; c++) y[((size_t)b * C + c) * P + p] = x[((size_t)b * P + p) * C + c];
+    return y;
+}
+
 static int run_decode(const dec_cli_t *c, char *err, size_t errlen)
 {
     wrk_vae_t *v = NULL;
@@ -104,6 +116,13 @@ static int run_decode(const dec_cli_t *c, char *err, size_t errlen)
     double dt = now_s() - t0;
     if (c->post) wrk_vae_postprocess(out, (long)n);
     wrk_st_wtensor_t wt = { "frames", WRK_ST_F32, 5, { d[0], T, H, W, 3 }, out };
+    if (c->chfirst) {
+        float *cf = to_channels_first(out, d[0], (long)T * H * W, 3);
+        if (!cf) { snprintf(err, errlen, "out of memory"); goto out; }
+        free(out);
+        out = cf;
+        wt = (wrk_st_wtensor_t){ "frames", WRK_ST_F32, 5, { d[0], 3, T, H, W }, out };
+    }
     if (wrk_st_write(c->out, 1, &wt, err, errlen)) goto out;
     printf("decoded B=%d F=%d %dx%d latents -> %d frames %dx%d%s in %.3f s\n", d[0], d[1], d[3], d[4], T, H, W,
            c->tiled ? " (tiled)" : "", dt);
