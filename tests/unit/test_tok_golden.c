@@ -133,6 +133,10 @@ static void test_errors(void)
     expect_open_error(dir, "legacy=false");
     write_file(p, "{\"legacy\": true, \"added_tokens_decoder\": {\"99999\": {\"content\": \"x\"}}}");
     expect_open_error(dir, "99999");
+    write_file(p, "{\"legacy\": null, \"model_max_length\": 77}");   /* null = default (legacy) */
+    CHECKF(wrk_tok_open(dir, &tok, err, sizeof err) == 0, "legacy null: %s", err);
+    if (tok) CHECK_EQ_INT(wrk_tok_max_length(tok), 77);
+    wrk_tok_close(&tok);
     write_file(p, "{\"legacy\": tru");
     expect_open_error(dir, "tokenizer_config.json");
     unlink(p);

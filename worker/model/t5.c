@@ -552,39 +552,55 @@ void wrk_t5_str(const wrk_t5_t *t, char *buf, size_t n)
              t->opts.stream_weights ? "streamed per layer" : "resident");
 }
 
-/* Rows of ids not served by the cache or by an identical earlier row: computed once. */
-int wrk_t5_encode(wrk_t5_t *t, const int32_t *ids, int B, int L, float *out, char *err, size_t errlen)
+/* Sorts the rows of ids: served by the cache (copied into out now, src[b] = -1), the same as an
+ * earlier miss (src[b] = that miss), or a new miss (appended to mids). Returns the miss count. */
+static int plan_rows(wrk_t5_t *t, const int32_t *ids, int B, int L, float *out, int *src, int32_t *mids)
 {
-    size_t row;
-    int *src = NULL, nm = 0, rc = -1;
-    int32_t *mids = NULL;
-    float *mout = NULL;
-    if (!t || !ids || !out || B < 1 || L < 1 || (long)B * L > (1L << 24)) {
-        snprintf(err, errlen, "T5 encode: bad arguments (B %d, L %d)", B, L);
-        return -1;
-    }
-    row = (size_t)L * t->cfg.d_model;
-    for (long i = 0; i < (long)B * L; i++)
-        if (ids[i] < 0 || ids[i] >= t->cfg.vocab_size) {
-            snprintf(err, errlen, "T5 encode: token id %d at [%ld, %ld] outside [0, %d)", ids[i], i / L, i % L,
-                     t->cfg.vocab_size);
-            return -1;
-        }
-    src = malloc((size_t)B * sizeof *src);
-    mids = malloc((size_t)B * L * sizeof *mids);
-    if (!src || !mids) { snprintf(err, errlen, "out of memory"); goto out; }
+    size_t row = (size_t)L * t->cfg.d_model, bytes = (size_t)L * sizeof *ids;
+    int nm = 0;
     for (int b = 0; b < B; b++) {
         const int32_t *r = ids + (size_t)b * L;
         t5_cache_entry_t *e = cache_find(t, r, L);
         src[b] = -1;
         if (e) { memcpy(out + b * row, e->out, row * sizeof(float)); t->hits++; continue; }
         for (int m = 0; m < nm && src[b] < 0; m++)
-            if (!memcmp(mids + (size_t)m * L, r, (size_t)L * sizeof *r)) src[b] = m;
+            if (!memcmp(mids + (size_t)m * L, r, bytes)) src[b] = m;
         if (src[b] >= 0) { t->hits++; continue; }
-        memcpy(mids + (size_t)nm * L, r, (size_t)L * sizeof *r);
+        memcpy(mids + (size_t)nm * L, r, bytes);
         src[b] = nm++;
         t->misses++;
     }
+    return nm;
+}
+
+static int check_ids(const wrk_t5_t *t, const int32_t *ids, int B, int L, char *err, size_t errlen)
+{
+    for (long i = 0; i < (long)B * L; i++)
+        if (ids[i] < 0 || ids[i] >= t->cfg.vocab_size) {
+            snprintf(err, errlen, "T5 encode: token id %d at [%ld, %ld] outside [0, %d)", ids[i], i / L, i % L,
+                     t->cfg.vocab_size);
+            return -1;
+        }
+    return 0;
+}
+
+/* Rows not served by the cache or by an identical earlier row are computed once, as one batch. */
+int wrk_t5_encode(wrk_t5_t *t, const int32_t *ids, int B, int L, float *out, char *err, size_t errlen)
+{
+    size_t row;
+    int *src = NULL, nm, rc = -1;
+    int32_t *mids = NULL;
+    float *mout = NULL;
+    if (!t || !ids || !out || B < 1 || L < 1 || (long)B * L > (1L << 24)) {
+        snprintf(err, errlen, "T5 encode: bad arguments (B %d, L %d)", B, L);
+        return -1;
+    }
+    if (check_ids(t, ids, B, L, err, errlen)) return -1;
+    row = (size_t)L * t->cfg.d_model;
+    src = malloc((size_t)B * sizeof *src);
+    mids = malloc((size_t)B * L * sizeof *mids);
+    if (!src || !mids) { snprintf(err, errlen, "out of memory"); goto out; }
+    nm = plan_rows(t, ids, B, L, out, src, mids);
     if (nm) {
         if (!(mout = malloc((size_t)nm * row * sizeof(float)))) { snprintf(err, errlen, "out of memory"); goto out; }
         if (forward(t, mids, nm, L, mout, err, errlen)) goto out;

@@ -173,8 +173,9 @@ static int config_apply(wrk_tok_t *t, const proto_json_t *root, const char *cfg,
     int legacy = 1;
     int64_t extra = t->extra_ids;
     double maxlen = 0;
-    const proto_json_t *dec = proto_json_get(root, "added_tokens_decoder");
-    if (root->type != PROTO_JSON_OBJECT || proto_json_get_bool(root, "legacy", &legacy) < 0 ||
+    const proto_json_t *dec = proto_json_get(root, "added_tokens_decoder"), *lg = proto_json_get(root, "legacy");
+    if (root->type != PROTO_JSON_OBJECT ||                    /* legacy: null means the default (true) */
+        (lg && lg->type != PROTO_JSON_NULL && proto_json_get_bool(root, "legacy", &legacy) < 0) ||
         proto_json_get_int(root, "extra_ids", &extra) < 0 || extra < 0 || extra > 100000 ||
         proto_json_get_num(root, "model_max_length", &maxlen) < 0 ||
         (dec && dec->type != PROTO_JSON_OBJECT)) {
