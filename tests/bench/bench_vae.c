@@ -1,0 +1,124 @@
+/* bench_vae.c — CPU VAE decode, ours vs the diffusers 0.32.0 reference, in the same run and at the
+ * same thread count.
+ *
+ *   build/bench/bench_vae [--frames F] [--height h] [--width w] [--tiled] [--threads N] [--dir DIR]
+ *
+ * Builds a mid-size random AutoencoderKLCogVideoX (block_out_channels 64,128,128,256, 3 resnets per
+ * up block, groups 32) with tests/reference/gen_vae.py --bench in the reference venv
+ * (${FARM_REFENV:-~/.cache/farm-refenv}), which also times diffusers' decode of the latents with
+ * torch at 2 threads (after a 1-frame warm-up) and saves its output. Then decodes the same latents
+ * here (after the same warm-up), prints both times, the frame rate, our peak RSS and the max error
+ * against the reference output. Without the venv it says so and exits 77.
+ */
+#include "kernels/k.h"
+#include "worker/model/safetensors.h"
+#include "worker/model/vae.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Runs the reference generator; returns its decode time in seconds or -1. */
+static double run_reference(const char *dir, int F, int h, int w, int tiled)
+{
+    const char *env = getenv("FARM_REFENV");
+    char py[1024], cmd[4096], line[256];
+    if (env) snprintf(py, sizeof py, "%s/bin/python", env);
+    else snprintf(py, sizeof py, "%s/.cache/farm-refenv/bin/python", getenv("HOME") ? getenv("HOME") : "");
+    if (access(py, X_OK)) { printf("no reference venv at %s\n", py); return -1; }
+    snprintf(cmd, sizeof cmd, "'%s' tests/reference/gen_vae.py --bench '%s' --frames %d --height %d --width %d%s",
+             py, dir, F, h, w, tiled ? " --tiled" : "");
+    FILE *p = popen(cmd, "r");
+    double t = -1;
+    while (p && fgets(line, sizeof line, p)) {
+        if (sscanf(line, "ref_seconds %lf", &t) == 1) continue;
+        fputs(line, stdout);
+    }
+    if (!p || pclose(p) != 0) return -1;
+    return t;
+}
+
+static double max_err(const float *got, const float *ref, int B, int T, int H, int W, double *maxref)
+{
+    double e = 0;
+    long P = (long)T * H * W;
+    *maxref = 0;
+    for (int b = 0; b < B; b++)
+        for (int c = 0; c < 3; c++)
+            for (long p = 0; p < P; p++) {
+                double r = ref[((long)b * 3 + c) * P + p], d = fabs(got[((long)b * P + p) * 3 + c] - r);
+                if (d > e) e = d;
+                if (fabs(r) > *maxref) *maxref = fabs(r);
+            }
+    return e;
+}
+
+int main(int argc, char **argv)
+{
+    int F = 3, h = 16, w = 24, tiled = 0, threads = 2;
+    char dir[512] = "";
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "0";
+        if (!strcmp(a, "--frames")) F = atoi(v), i++;
+        else if (!strcmp(a, "--height")) h = atoi(v), i++;
+        else if (!strcmp(a, "--width")) w = atoi(v), i++;
+        else if (!strcmp(a, "--threads")) threads = atoi(v), i++;
+        else if (!strcmp(a, "--dir")) snprintf(dir, sizeof dir, "%s", v), i++;
+        else if (!strcmp(a, "--tiled")) tiled = 1;
+        else { fprintf(stderr, "usage: bench_vae [--frames F] [--height h] [--width w] [--tiled] [--threads N] [--dir DIR]\n"); return 2; }
+    }
+    if (F < 1 || h < 1 || w < 1 || threads < 1) { fprintf(stderr, "bad sizes\n"); return 2; }
+    if (!dir[0]) { snprintf(dir, sizeof dir, "/tmp/bench_vae.XXXXXX"); if (!mkdtemp(dir)) { perror("mkdtemp"); return 1; } }
+    printf("bench_vae: latents (1, %d, 16, %d, %d)%s, %d threads, dir %s\n", F, h, w, tiled ? " tiled" : "", threads, dir);
+    double t_ref = run_reference(dir, F, h, w, tiled);
+    if (t_ref < 0) { printf("skip: the reference run failed or is unavailable\n"); return 77; }
+
+    char err[512], path[600];
+    wrk_vae_t *vae = NULL;
+    wrk_st_t *st = NULL;
+    int T, H, W;
+    k_set_threads(threads);
+    if (wrk_vae_load(dir, &vae, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+    snprintf(path, sizeof path, "%s/bench.safetensors", dir);
+    if (wrk_st_open(path, &st, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+    wrk_vae_out_dims(vae, F, h, w, tiled, &T, &H, &W);
+    size_t zn = (size_t)F * 16 * h * w, on = (size_t)T * H * W * 3;
+    float *z = malloc(zn * sizeof(float)), *ref = malloc(on * sizeof(float)), *out = malloc(on * sizeof(float));
+    if (wrk_st_read_f32(st, "latents", 0, NULL, z, (int64_t)zn, err, sizeof err) ||
+        wrk_st_read_f32(st, "out", 0, NULL, ref, (int64_t)on, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+    char line[256];
+    wrk_vae_config_str(vae, line, sizeof line);
+    printf("%s\n", line);
+    /* warm-up: one latent frame (first-chunk path), like the reference; frame 0 leads (B, F, C, h, w) */
+    int T1, H1, W1;
+    wrk_vae_out_dims(vae, 1, h, w, tiled, &T1, &H1, &W1);
+    float *warm = malloc((size_t)T1 * H1 * W1 * 3 * sizeof(float));
+    if (!warm || wrk_vae_decode(vae, z, 1, 1, h, w, tiled, warm, err, sizeof err)) fprintf(stderr, "warm-up failed: %s\n", err);
+    free(warm);
+    double t0 = now_s();
+    if (wrk_vae_decode(vae, z, 1, F, h, w, tiled, out, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+    double t_c = now_s() - t0, maxref;
+    double e = max_err(out, ref, 1, T, H, W, &maxref);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("output %d frames %dx%d\n", T, H, W);
+    printf("diffusers (torch, %d threads): %8.3f s  %6.2f frames/s\n", 2, t_ref, T / t_ref);
+    printf("ours      (C, %d threads):     %8.3f s  %6.2f frames/s  (%.2fx the reference)\n", threads, t_c, T / t_c, t_ref / t_c);
+    printf("max |ours - diffusers| = %.3g (%.2g of max |ref| %.3g); our peak RSS %.0f MiB\n", e, e / maxref, maxref,
+           ru.ru_maxrss / 1024.0);
+    free(z); free(ref); free(out);
+    wrk_st_close(&st);
+    wrk_vae_destroy(&vae);
+    return e <= 1e-3 * maxref ? 0 : 1;
+}
