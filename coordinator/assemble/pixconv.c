@@ -1,5 +1,7 @@
-/* pixconv.c — premultiplied RGBA16 <-> codec pixel formats (see pixconv.h). Rows run in parallel
- * with OpenMP; every function touches only its own rows. */
+/* pixconv.c — premultiplied RGBA16 <-> codec pixel formats (see pixconv.h). Single-threaded on
+ * purpose: the encoders already use every core through libavcodec's threads, farmd may assemble
+ * several shots at once, and on a loaded 2-core machine an OpenMP team measured slower (qtrle at
+ * 720x480: 18 fps with 2 OpenMP threads, 27-42 fps with 1). */
 #include "coordinator/assemble/pixconv.h"
 
 #include <math.h>
@@ -21,7 +23,6 @@ static inline int clampi(double v, int mx) { return v <= 0 ? 0 : (v >= mx ? mx :
 
 void coord_unpremultiply(const uint16_t *premul, uint16_t *straight, size_t npx)
 {
-    #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < npx; i++) {
         const uint16_t *p = premul + 4 * i;
         uint64_t inv = coord_unpremul_inv(p[3]);
@@ -42,7 +43,6 @@ static inline void straight_rgb(const uint16_t *p, double rgb[3])
 /* order[k] = which RGBA channel goes to byte k */
 static void put_packed8(const uint16_t *src, AVFrame *f, const int order[4])
 {
-    #pragma omp parallel for schedule(static)
     for (int y = 0; y < f->height; y++) {
         uint8_t *o = row8(f, 0, y);
         const uint16_t *p = src + (size_t)y * f->width * 4;
@@ -60,7 +60,6 @@ static void put_argb8(const uint16_t *s, AVFrame *f) { put_packed8(s, f, ORD_ARG
 
 static void get_packed8(const AVFrame *f, uint16_t *dst, const int order[4])
 {
-    #pragma omp parallel for schedule(static)
     for (int y = 0; y < f->height; y++) {
         const uint8_t *i = row8(f, 0, y);
         uint16_t *d = dst + (size_t)y * f->width * 4;
@@ -73,7 +72,6 @@ static void get_argb8(const AVFrame *f, uint16_t *d, float *u) { (void)u; get_pa
 
 static void put_rgba64(const uint16_t *src, AVFrame *f, int big)
 {
-    #pragma omp parallel for schedule(static)
     for (int y = 0; y < f->height; y++) {
         uint8_t *o = row8(f, 0, y);
         const uint16_t *p = src + (size_t)y * f->width * 4;
@@ -92,7 +90,6 @@ static void put_rgba64le(const uint16_t *s, AVFrame *f) { put_rgba64(s, f, 0); }
 
 static void get_rgba64(const AVFrame *f, uint16_t *dst, int big)
 {
-    #pragma omp parallel for schedule(static)
     for (int y = 0; y < f->height; y++) {
         const uint8_t *i = row8(f, 0, y);
         uint16_t *d = dst + (size_t)y * f->width * 4;
@@ -109,7 +106,6 @@ static const int GBRA_PLANE[4] = { 2, 0, 1, 3 };    /* RGBA channel c lives in p
 
 static void put_gbrap16(const uint16_t *src, AVFrame *f)
 {
-    #pragma omp parallel for schedule(static)
     for (int y = 0; y < f->height; y++) {
         uint16_t *pl[4];
         for (int c = 0; c < 4; c++) pl[c] = row16(f, GBRA_PLANE[c], y);
@@ -125,7 +121,6 @@ static void put_gbrap16(const uint16_t *src, AVFrame *f)
 static void get_gbrap16(const AVFrame *f, uint16_t *dst, float *u)
 {
     (void)u;
-    #pragma omp parallel for schedule(static)
     for (int y = 0; y < f->height; y++) {
         uint16_t *d = dst + (size_t)y * f->width * 4;
         for (int c = 0; c < 4; c++) {
@@ -138,7 +133,6 @@ static void get_gbrap16(const AVFrame *f, uint16_t *dst, float *u)
 /* float planes hold PREMULTIPLIED values (OpenEXR compositing convention) */
 static void put_gbrapf32(const uint16_t *src, AVFrame *f)
 {
-    #pragma omp parallel for schedule(static)
     for (int y = 0; y < f->height; y++) {
         const uint16_t *p = src + (size_t)y * f->width * 4;
         for (int c = 0; c < 4; c++) {
@@ -151,7 +145,6 @@ static void put_gbrapf32(const uint16_t *src, AVFrame *f)
 static void get_gbrapf32(const AVFrame *f, uint16_t *d, float *dst)
 {
     (void)d;
-    #pragma omp parallel for schedule(static)
     for (int y = 0; y < f->height; y++) {
         float *o = dst + (size_t)y * f->width * 4;
         for (int c = 0; c < 4; c++) {
@@ -183,7 +176,6 @@ static inline void rgb16_of(double y, double cb, double cr, double s, uint16_t *
 static void put_yuva444p10(const uint16_t *src, AVFrame *f)
 {
     const int mx = 1023;
-    #pragma omp parallel for schedule(static)
     for (int y = 0; y < f->height; y++) {
         uint16_t *pl[4];
         for (int c = 0; c < 4; c++) pl[c] = row16(f, c, y);
@@ -202,7 +194,6 @@ static void get_yuva444p(const AVFrame *f, uint16_t *dst, int bits)
 {
     const uint32_t mx = (1u << bits) - 1;
     const double s = (double)(1 << (bits - 8));
-    #pragma omp parallel for schedule(static)
     for (int y = 0; y < f->height; y++) {
         const uint16_t *Y = row16(f, 0, y), *U = row16(f, 1, y), *V = row16(f, 2, y), *A = row16(f, 3, y);
         uint16_t *d = dst + (size_t)y * f->width * 4;
@@ -232,7 +223,6 @@ static void block_chroma(const uint16_t *src, int w, int h, int cx, int cy, doub
 static void put_yuva420p(const uint16_t *src, AVFrame *f)
 {
     const int w = f->width, h = f->height;
-    #pragma omp parallel for schedule(static)
     for (int y = 0; y < h; y++) {
         uint8_t *Y = row8(f, 0, y), *A = row8(f, 3, y);
         const uint16_t *p = src + (size_t)y * w * 4;
@@ -244,7 +234,6 @@ static void put_yuva420p(const uint16_t *src, AVFrame *f)
             A[x] = (uint8_t)q8(p[3]);
         }
     }
-    #pragma omp parallel for schedule(static)
     for (int cy = 0; cy < (h + 1) / 2; cy++) {
         uint8_t *U = row8(f, 1, cy), *V = row8(f, 2, cy);
         for (int cx = 0; cx < (w + 1) / 2; cx++) {
@@ -259,7 +248,6 @@ static void put_yuva420p(const uint16_t *src, AVFrame *f)
 static void get_yuva420p(const AVFrame *f, uint16_t *dst, float *u)
 {
     (void)u;
-    #pragma omp parallel for schedule(static)
     for (int y = 0; y < f->height; y++) {
         const uint8_t *Y = row8(f, 0, y), *U = row8(f, 1, y / 2), *V = row8(f, 2, y / 2), *A = row8(f, 3, y);
         uint16_t *d = dst + (size_t)y * f->width * 4;
