@@ -38,6 +38,7 @@
 #define KERNELS_K_H
 #include <math.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* ---------------- errors and threads ---------------- */
 
@@ -109,6 +110,12 @@ typedef struct {
  *   y must not overlap x or w. */
 int k_cpu_gemm(float *y, int ldy, const float *x, int ldx, const float *w, int ldw, const float *b,
                int M, int N, int K, float alpha, float beta, k_act_t act);
+/* The same with bf16 weights: w (N, K) holds bf16 bit patterns (the top 16 bits of an fp32), row
+ *   stride ldw, widened exactly to fp32 one (256, K) slab at a time per thread (scratch
+ *   256·K floats per thread); the arithmetic is the fp32 GEMM's. Halves weight memory (the 5B
+ *   transformer is 11 GB in bf16, 22 GB in fp32). */
+int k_cpu_gemm_bf16w(float *y, int ldy, const float *x, int ldx, const uint16_t *w, int ldw,
+                     const float *b, int M, int N, int K, float alpha, float beta, k_act_t act);
 /* The naive triple loop of the same contract (double accumulation); tests only. */
 int k_ref_gemm(float *y, int ldy, const float *x, int ldx, const float *w, int ldw, const float *b,
                int M, int N, int K, float alpha, float beta, k_act_t act);
@@ -235,6 +242,8 @@ typedef struct k_backend {
     int (*unpatchify)(float *out, const float *y, int ld, long bs, int B, int F, int C, int H,
                       int W, int p, int pt);
     int (*attention)(const k_attn_t *a);
+    int (*gemm_bf16w)(float *y, int ldy, const float *x, int ldx, const uint16_t *w, int ldw,
+                      const float *b, int M, int N, int K, float alpha, float beta, k_act_t act);
 } k_backend_t;
 
 /* The CPU backend (static table; never freed). Tables (rope/sincos/timestep) are built on the

@@ -1,14 +1,16 @@
 /* gemm.c — y = act(alpha·x·wᵀ + beta·y + b): the Linear layer of the DiT (weights as PyTorch
- * stores them, (out, in)). The fast version cuts y into a fixed grid of tiles shared out over
- * k_threads() OpenMP threads; each tile is one single-threaded OpenBLAS sgemm plus the bias and
- * activation pass over it. k_ref_gemm is the naive loop (tests only).
+ * stores them, (out, in)), with fp32 weights or with bf16 weights converted slab by slab (half the
+ * memory for the same fp32 arithmetic). The fast versions cut y into a fixed grid of tiles shared
+ * out over k_threads() OpenMP threads; each tile is one single-threaded OpenBLAS sgemm plus the
+ * bias and activation pass over it. k_ref_gemm is the naive loop (tests only).
  */
 #include "kernels/cpu/k_cpu_internal.h"
 
 #include <cblas.h>
 #include <math.h>
+#include <stdlib.h>
 
-static int gemm_check_(const char *op, float *y, int ldy, const float *x, int ldx, const float *w,
+static int gemm_check_(const char *op, float *y, int ldy, const float *x, int ldx, const void *w,
                        int ldw, int M, int N, int K, k_act_t act)
 {
     if (k_chk_mat_(op, "y", y, M, N, ldy) || k_chk_mat_(op, "x", x, M, K, ldx) ||
@@ -24,6 +26,7 @@ static int gemm_check_(const char *op, float *y, int ldy, const float *x, int ld
  * would change the bits of the result; a fixed grid keeps every run bit-identical. */
 #define TILE_M 256
 #define TILE_N 1024
+#define TILE_NB 256    /* columns per tile with bf16 weights: the converted slab is (TILE_NB, K) */
 
 /* K = 0: y (m, n) = beta·y (beta = 0 means "overwrite", y may hold NaN); sgemm is not asked. */
 static void scale_rows_(float *y, int ldy, int m, int n, float beta)
@@ -46,18 +49,16 @@ static void epilogue_(float *y, int ldy, const float *b, int m, int n, k_act_t a
     }
 }
 
-/* One tile: rows [m0, m0+m) and columns [n0, n0+n) of y. */
-static void gemm_tile_(float *y, int ldy, const float *x, int ldx, const float *w, int ldw,
-                       const float *b, int m0, int m, int n0, int n, int K, float alpha,
-                       float beta, k_act_t act)
+/* One tile: yb (m, n) from xb (m, K) and wb (n, K), all pointers already at the tile. */
+static void gemm_tile_(float *yb, int ldy, const float *xb, int ldx, const float *wb, int ldw,
+                       const float *bb, int m, int n, int K, float alpha, float beta, k_act_t act)
 {
-    float *yb = y + (long)m0 * ldy + n0;
     if (K > 0)   /* OpenBLAS honours beta = 0 as "overwrite" (NaN-safe; tested) */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, K, alpha,
-                    x + (long)m0 * ldx, ldx, w + (long)n0 * ldw, ldw, beta, yb, ldy);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, K, alpha, xb, ldx, wb, ldw,
+                    beta, yb, ldy);
     else
         scale_rows_(yb, ldy, m, n, beta);
-    epilogue_(yb, ldy, b ? b + n0 : NULL, m, n, act);
+    epilogue_(yb, ldy, bb, m, n, act);
 }
 
 int k_cpu_gemm(float *y, int ldy, const float *x, int ldx, const float *w, int ldw, const float *b,
@@ -75,9 +76,61 @@ int k_cpu_gemm(float *y, int ldy, const float *x, int ldx, const float *w, int l
     for (long t = 0; t < tiles; t++) {
         int m0 = (int)(t / tn) * TILE_M, n0 = (int)(t % tn) * TILE_N;
         int m = M - m0 < TILE_M ? M - m0 : TILE_M, n = N - n0 < TILE_N ? N - n0 : TILE_N;
-        gemm_tile_(y, ldy, x, ldx, w, ldw, b, m0, m, n0, n, K, alpha, beta, act);
+        gemm_tile_(y + (long)m0 * ldy + n0, ldy, x + (long)m0 * ldx, ldx, w + (long)n0 * ldw, ldw,
+                   b ? b + n0 : NULL, m, n, K, alpha, beta, act);
     }
     return 0;
+}
+
+/* ---------------- bf16 weights ---------------- */
+
+typedef struct {
+    float *y; const float *x; const uint16_t *w; const float *b;
+    int ldy, ldx, ldw, M, N, K, tm, tn;
+    float alpha, beta;
+    k_act_t act;
+} gemm_bf16_t;
+
+/* One thread's share of the tiles, column tiles outer: the thread converts a (TILE_NB, K) slab of
+ * w to fp32 when it first meets a column tile, then runs the fp32 tile on it. */
+static void bf16_tiles_(const gemm_bf16_t *g, int *failed)
+{
+    const k_vmath_t *vm = k_vmath_();
+    float *slab = malloc(sizeof(float) * (size_t)TILE_NB * (size_t)(g->K > 0 ? g->K : 1));
+    int cur = -1;
+    if (!slab) {
+        #pragma omp atomic write
+        *failed = 1;
+    }
+    #pragma omp for schedule(dynamic, 1)
+    for (long t = 0; t < (long)g->tm * g->tn; t++) {
+        int c = (int)(t / g->tm), m0 = (int)(t % g->tm) * TILE_M, n0 = c * TILE_NB;
+        int m = g->M - m0 < TILE_M ? g->M - m0 : TILE_M, n = g->N - n0 < TILE_NB ? g->N - n0 : TILE_NB;
+        if (!slab) continue;
+        for (int j = 0; c != cur && j < n; j++)
+            vm->bf16_to_f32(slab + (long)j * g->K, g->w + (long)(n0 + j) * g->ldw, g->K);
+        cur = c;
+        gemm_tile_(g->y + (long)m0 * g->ldy + n0, g->ldy, g->x + (long)m0 * g->ldx, g->ldx, slab,
+                   g->K > 0 ? g->K : 1, g->b ? g->b + n0 : NULL, m, n, g->K, g->alpha, g->beta, g->act);
+    }
+    free(slab);
+}
+
+int k_cpu_gemm_bf16w(float *y, int ldy, const float *x, int ldx, const uint16_t *w, int ldw,
+                     const float *b, int M, int N, int K, float alpha, float beta, k_act_t act)
+{
+    int failed = 0;
+    if (gemm_check_("gemm_bf16w", y, ldy, x, ldx, w, ldw, M, N, K, act)) return -1;
+    if (M == 0 || N == 0) return 0;
+    k_blas_init_();
+    gemm_bf16_t g = { y, x, w, b, ldy, ldx, ldw, M, N, K, (M + TILE_M - 1) / TILE_M,
+                      (N + TILE_NB - 1) / TILE_NB, alpha, beta, act };
+    int nt = k_threads();
+    if ((long)M * N * (K + 1) < 1L << 18) nt = 1;
+    if (nt > (long)g.tm * g.tn) nt = g.tm * g.tn;
+    #pragma omp parallel num_threads(nt)
+    bf16_tiles_(&g, &failed);
+    return failed ? k_fail_("gemm_bf16w", "out of memory for a weight slab") : 0;
 }
 
 /* ---------------- reference ---------------- */

@@ -105,7 +105,7 @@ static const k_backend_t k_cpu_backend_ = {
     .gelu_tanh = k_cpu_gelu_tanh, .silu = k_cpu_silu,
     .modulate = k_cpu_modulate, .gated_residual = k_cpu_gated_residual,
     .rope = k_cpu_rope, .patch_embed = k_cpu_patch_embed, .unpatchify = k_cpu_unpatchify,
-    .attention = k_cpu_attention,
+    .attention = k_cpu_attention, .gemm_bf16w = k_cpu_gemm_bf16w,
 };
 
 const k_backend_t *k_backend_cpu(void) { return &k_cpu_backend_; }

@@ -6,6 +6,8 @@
 #define KERNELS_CPU_K_CPU_INTERNAL_H
 #include "kernels/k.h"
 
+#include <stdint.h>
+
 /* Record "op: message" as this thread's last error; returns -1. */
 int k_fail_(const char *op, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -33,6 +35,7 @@ typedef struct {
     void (*scale)(float *x, int n, float s);                 /* x *= s */
     /* LayerNorm of one vector (see k_cpu_layernorm); w, b may be NULL; y may equal x */
     void (*ln_row)(float *y, const float *x, int n, const float *w, const float *b, float eps);
+    void (*bf16_to_f32)(float *dst, const uint16_t *src, long n);   /* exact widening */
 } k_vmath_t;
 
 const k_vmath_t *k_vmath_(void);

@@ -9,6 +9,8 @@
 #include <immintrin.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdint.h>
+#include <string.h>
 
 /* ---------------- scalar (the specification) ---------------- */
 
@@ -61,8 +63,17 @@ static void ln_row_s_(float *y, const float *x, int n, const float *w, const flo
     }
 }
 
+/* bf16 bit patterns to fp32: the 16 bits are the top half of the float. */
+static void bf16_to_f32_s_(float *dst, const uint16_t *src, long n)
+{
+    for (long i = 0; i < n; i++) {
+        uint32_t u = (uint32_t)src[i] << 16;
+        memcpy(dst + i, &u, sizeof u);
+    }
+}
+
 static const k_vmath_t vm_scalar_ = {
-    "scalar", gelu_s_, silu_s_, max_s_, exp_sub_sum_s_, scale_s_, ln_row_s_,
+    "scalar", gelu_s_, silu_s_, max_s_, exp_sub_sum_s_, scale_s_, ln_row_s_, bf16_to_f32_s_,
 };
 
 /* ---------------- AVX2 + FMA ---------------- */
@@ -214,8 +225,18 @@ static AVX2 void ln_row_v_(float *y, const float *x, int n, const float *w, cons
     }
 }
 
+static AVX2 void bf16_to_f32_v_(float *dst, const uint16_t *src, long n)
+{
+    long i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256i u = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(src + i)));
+        _mm256_storeu_si256((__m256i *)(dst + i), _mm256_slli_epi32(u, 16));
+    }
+    bf16_to_f32_s_(dst + i, src + i, n - i);
+}
+
 static const k_vmath_t vm_avx2_ = {
-    "avx2", gelu_v_, silu_v_, max_v_, exp_sub_sum_v_, scale_v_, ln_row_v_,
+    "avx2", gelu_v_, silu_v_, max_v_, exp_sub_sum_v_, scale_v_, ln_row_v_, bf16_to_f32_v_,
 };
 
 /* ---------------- dispatch ---------------- */

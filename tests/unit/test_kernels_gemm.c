@@ -3,7 +3,7 @@
  * shards), alpha/beta accumulation, bias, fused GELU/SiLU, beta = 0 over NaN garbage, 1..3
  * threads, concurrent calls from several threads with k_set_threads(1), and argument errors.
  */
-#include "kernels/k.h"
+#include "kernels/cpu/k_cpu_internal.h"
 #include "tests/test.h"
 
 #include <pthread.h>
@@ -103,6 +103,62 @@ static void test_thread_count_invariance(void)
     }
 }
 
+/* bf16 weights: round fp32 weights to bf16 (nearest even), then the bf16 GEMM must match the naive
+ * loop on the widened weights; odd sizes, strides, beta over NaN, several column tiles, threads. */
+static uint16_t to_bf16_(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    u += 0x7fff + ((u >> 16) & 1);
+    return (uint16_t)(u >> 16);
+}
+
+static void bf16_case_(int M, int N, int K, float beta, k_act_t act, int threads)
+{
+    int ldw = K + 3, ldy = N + 1;
+    float *x = rand_buf_((long)M * K), *wf = rand_buf_((long)N * ldw), *b = rand_buf_(N);
+    uint16_t *wb = malloc(sizeof(uint16_t) * ((size_t)N * ldw + 1));
+    for (long i = 0; i < (long)N * ldw; i++) { wb[i] = to_bf16_(wf[i]); uint32_t u = (uint32_t)wb[i] << 16; memcpy(&wf[i], &u, 4); }
+    float *y = rand_buf_((long)M * ldy), *r = malloc(sizeof(float) * ((size_t)M * ldy + 1));
+    memcpy(r, y, sizeof(float) * (size_t)M * ldy);
+    if (beta == 0.0f) for (long i = 0; i < (long)M * ldy; i++) if (i % ldy < N) y[i] = NAN;
+    k_set_threads(threads);
+    CHECKF(k_cpu_gemm_bf16w(y, ldy, x, K, wb, ldw, b, M, N, K, 0.5f, beta, act) == 0, "%s", k_error());
+    k_set_threads(0);
+    CHECK(k_ref_gemm(r, ldy, x, K, wf, ldw, b, M, N, K, 0.5f, beta, act) == 0);
+    char what[80];
+    snprintf(what, sizeof what, "gemm_bf16w %dx%dx%d beta %g %s t%d", M, N, K, (double)beta, k_act_name(act), threads);
+    CHECKF(t_allclose(what, y, r, (long)M * ldy, 1e-5, 1e-4), "%s", what);
+    free(x); free(wf); free(b); free(wb); free(y); free(r);
+}
+
+static void test_bf16_weights(void)
+{
+    bf16_case_(1, 1, 1, 0.0f, K_ACT_NONE, 1);
+    bf16_case_(37, 300, 65, 0.0f, K_ACT_GELU_TANH, 2);    /* 2 column tiles */
+    bf16_case_(300, 600, 33, 1.0f, K_ACT_NONE, 3);        /* 2 row tiles × 3 column tiles */
+    bf16_case_(5, 20, 0, 0.5f, K_ACT_SILU, 1);            /* K = 0 */
+    /* exact widening: 1.0, -2.5, the largest finite bf16, a NaN payload */
+    uint16_t h[4] = { 0x3f80, 0xc020, 0x7f7f, 0x7fc1 };
+    float f[4];
+    k_vmath_()->bf16_to_f32(f, h, 4);
+    CHECK(f[0] == 1.0f && f[1] == -2.5f && f[2] > 3.38e38f && isnan(f[3]));
+    /* thread-count invariance */
+    int M = 260, N = 520, K = 70;
+    float *x = rand_buf_((long)M * K), *y1 = malloc(sizeof(float) * M * N), *y2 = malloc(sizeof(float) * M * N);
+    uint16_t *w = malloc(sizeof(uint16_t) * N * K);
+    for (long i = 0; i < (long)N * K; i++) w[i] = to_bf16_(frand_());
+    k_set_threads(1);
+    CHECK(k_cpu_gemm_bf16w(y1, N, x, K, w, K, NULL, M, N, K, 1, 0, K_ACT_NONE) == 0);
+    k_set_threads(3);
+    CHECK(k_cpu_gemm_bf16w(y2, N, x, K, w, K, NULL, M, N, K, 1, 0, K_ACT_NONE) == 0);
+    k_set_threads(0);
+    CHECK(memcmp(y1, y2, sizeof(float) * M * N) == 0);
+    CHECK(k_cpu_gemm_bf16w(y1, N, x, K, w, K - 1, NULL, M, N, K, 1, 0, K_ACT_NONE) == -1);   /* ldw < K */
+    CHECK(k_cpu_gemm_bf16w(y1, N, x, K, NULL, K, NULL, M, N, K, 1, 0, K_ACT_NONE) == -1);
+    free(x); free(y1); free(y2); free(w);
+}
+
 typedef struct { int M, N, K, ok; } conc_arg_t;
 
 static void *conc_thread_(void *p)
@@ -161,6 +217,7 @@ int main(void)
     T_RUN(test_against_ref);
     T_RUN(test_row_parallel_split);
     T_RUN(test_thread_count_invariance);
+    T_RUN(test_bf16_weights);
     T_RUN(test_concurrent_callers);
     T_RUN(test_errors);
     T_DONE();

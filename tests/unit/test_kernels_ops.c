@@ -286,7 +286,7 @@ static void test_backend_table(void)
     CHECK(be->gelu_tanh == k_cpu_gelu_tanh && be->silu == k_cpu_silu && be->modulate == k_cpu_modulate);
     CHECK(be->gated_residual == k_cpu_gated_residual && be->rope == k_cpu_rope);
     CHECK(be->patch_embed == k_cpu_patch_embed && be->unpatchify == k_cpu_unpatchify);
-    CHECK(be->attention == k_cpu_attention);
+    CHECK(be->attention == k_cpu_attention && be->gemm_bf16w == k_cpu_gemm_bf16w);
     float src[5] = { 1, 2, 3, 4, 5 }, back[5] = { 0 };
     float *d = be->alloc(sizeof src);
     CHECK(d != NULL && ((uintptr_t)d & 63) == 0);
