@@ -48,15 +48,20 @@ static float *buf_(long n)
 }
 
 /* Best time of reps runs of one GEMM y (M, N) = x (M, K)·wᵀ + b. */
-static bench_time_t time_gemm_(int M, int N, int K, k_act_t act, int reps)
+/* Best time of reps runs of one GEMM y (M, N) = x (M, K)·wᵀ + b (bf16: weights stored as bf16). */
+static bench_time_t time_gemm_(int M, int N, int K, k_act_t act, int reps, int bf16)
 {
     float *x = buf_((long)M * K), *w = buf_((long)N * K), *b = buf_(N), *y = buf_((long)M * N);
+    uint16_t *wh = malloc(sizeof(uint16_t) * (size_t)N * K);
+    for (long i = 0; wh && i < (long)N * K; i++) { uint32_t u; memcpy(&u, &w[i], 4); wh[i] = (uint16_t)(u >> 16); }
     bench_time_t best = { 1e30, 0 };
-    for (int r = 0; r < reps; r++) {
+    for (int r = 0; r < reps && wh; r++) {
         double t0 = now_(), c0 = cpu_();
-        k_cpu_gemm(y, N, x, K, w, K, b, M, N, K, 1.0f, 0.0f, act);
+        if (bf16) k_cpu_gemm_bf16w(y, N, x, K, wh, K, b, M, N, K, 1.0f, 0.0f, act);
+        else      k_cpu_gemm(y, N, x, K, w, K, b, M, N, K, 1.0f, 0.0f, act);
         keep_best_(&best, t0, c0);
     }
+    free(wh);
     free(x); free(w); free(b); free(y);
     return best;
 }
@@ -101,13 +106,14 @@ static void run_(const bench_opt_t *o, int nt)
 {
     int S = o->seq, D = o->dim;
     k_set_threads(nt);
-    struct { const char *name; int M, N, K; k_act_t act; } g[] = {
-        { "gemm qkv (S, 3D, D)", S, 3 * D, D, K_ACT_NONE },
-        { "gemm ff1+gelu (S, 4D, D)", S, 4 * D, D, K_ACT_GELU_TANH },
-        { "gemm ff2 (S, D, 4D)", S, D, 4 * D, K_ACT_NONE },
+    struct { const char *name; int M, N, K; k_act_t act; int bf16; } g[] = {
+        { "gemm qkv (S, 3D, D)", S, 3 * D, D, K_ACT_NONE, 0 },
+        { "gemm ff1+gelu (S, 4D, D)", S, 4 * D, D, K_ACT_GELU_TANH, 0 },
+        { "gemm ff2 (S, D, 4D)", S, D, 4 * D, K_ACT_NONE, 0 },
+        { "gemm ff2, bf16 weights (S, D, 4D)", S, D, 4 * D, K_ACT_NONE, 1 },
     };
     for (unsigned i = 0; i < sizeof g / sizeof g[0]; i++) {
-        bench_time_t t = time_gemm_(g[i].M, g[i].N, g[i].K, g[i].act, o->reps);
+        bench_time_t t = time_gemm_(g[i].M, g[i].N, g[i].K, g[i].act, o->reps, g[i].bf16);
         double fl = 2.0 * g[i].M * g[i].N * g[i].K;
         printf("| %d | %s | %.3f s | %.1f GFLOP/s | %.1f GFLOP/CPU-s |\n", nt, g[i].name, t.wall,
                fl / t.wall / 1e9, fl / t.cpu / 1e9);
