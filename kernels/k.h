@@ -11,7 +11,8 @@
  * Callers pass raw pointers plus sizes and strides; every tensor argument carries a shape comment.
  *
  * Conventions (read once, they hold for every op):
- *  - All buffers are fp32 and live where the backend computes (host memory for CPU).
+ *  - All buffers are fp32 (except the bf16 weights of k_cpu_gemm_bf16w) and live where the
+ *    backend computes (host memory for CPU).
  *  - "Row-major with a row stride": a (rows, cols) matrix argument M comes with `ldm`, the distance
  *    in floats between consecutive rows (ldm >= cols). This lets callers pass a column slice of a
  *    wider buffer (one head range of (S, H*64), q inside a fused (S, 3D) qkv buffer, a row-parallel
@@ -32,7 +33,8 @@
  *    split across our own OpenMP threads, each calling single-threaded sgemm), so concurrent calls
  *    from several rank threads never fight over OpenBLAS's own thread pool.
  *  - Determinism: every op gives bit-identical results for any thread count (work is cut on
- *    fixed grids, never by thread), so a window re-renders identically on any worker.
+ *    fixed grids, never by thread), so a window re-renders identically on any worker with the
+ *    same CPU features (the AVX2 and scalar paths differ in the last bits).
  */
 #ifndef KERNELS_K_H
 #define KERNELS_K_H
