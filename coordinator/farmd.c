@@ -41,12 +41,77 @@ void coord_logf(const char *fmt, ...)
     fprintf(stderr, "%02d:%02d:%02d farmd: %s\n", tm.tm_hour, tm.tm_min, tm.tm_sec, buf);
 }
 
+/* Sends one encoded message; 0 ok, -1 with errno (EHOSTUNREACH for a gone peer, EAGAIN). */
+static int send_frames(coord_farmd_t *f, const coord_pending_t *p)
+{
+    const int more = ZMQ_SNDMORE | ZMQ_DONTWAIT;
+    if (zmq_send(f->router, p->env.rid, p->env.rid_len, more) < 0) return -1;
+    if (p->env.delim && zmq_send(f->router, "", 0, more) < 0) return -1;
+    if (zmq_send(f->router, p->hdr, PROTO_HEADER_BYTES, more) < 0) return -1;
+    return zmq_send(f->router, p->body, p->len, ZMQ_DONTWAIT) < 0 ? -1 : 0;
+}
+
 int coord_send(coord_farmd_t *f, const proto_env_t *env, const proto_msg_t *m)
 {
     char err[256];
-    if (proto_send(f->router, env, m, ZMQ_DONTWAIT, err, sizeof err) == 0) return 0;
-    coord_logf("%s", err);
-    return -1;
+    if (!f->batching) {
+        if (proto_send(f->router, env, m, ZMQ_DONTWAIT, err, sizeof err) == 0) return 0;
+        coord_logf("%s", err);
+        return -1;
+    }
+    if (f->n_out == f->cap_out) {
+        int cap = f->cap_out ? f->cap_out * 2 : 64;
+        coord_pending_t *p = realloc(f->out, (size_t)cap * sizeof *p);
+        if (!p) return -1;
+        f->out = p; f->cap_out = cap;
+    }
+    coord_pending_t *p = &f->out[f->n_out];
+    if (proto_encode(m, p->hdr, &p->body, &p->len, err, sizeof err) != 0) { coord_logf("%s", err); return -1; }
+    p->env = *env; p->type = m->type; p->attempt_id = (int64_t)m->attempt_id;
+    f->n_out++;
+    return 0;
+}
+
+/* After the commit: sends every held reply. An ASSIGN that cannot be delivered requeues its window. */
+static void flush_out(coord_farmd_t *f)
+{
+    int n = f->n_out;
+    f->n_out = 0;
+    for (int i = 0; i < n; i++) {
+        coord_pending_t *p = &f->out[i];
+        if (send_frames(f, p) != 0) {
+            coord_logf("send %s: %s", proto_type_name(p->type), zmq_strerror(errno));
+            if (p->type == PROTO_ASSIGN) {
+                coord_worker_t *w = coord_worker_by_attempt(f, p->attempt_id);
+                coord_attempt_lost(f, p->attempt_id, "ASSIGN could not be delivered");
+                if (w) coord_worker_remove(f, w);
+            }
+        }
+        free(p->body);
+    }
+}
+
+/* Ends a batch: commit, then the held replies go out. A failed commit rolls everything back and
+ * drops the replies; farmd then stops (its state in memory no longer matches the store). */
+static int batch_end(coord_farmd_t *f, char *err, size_t errlen)
+{
+    char e[512];
+    f->batching = 0;
+    if (store_batch_commit(f->st, e, sizeof e) != 0) {
+        for (int i = 0; i < f->n_out; i++) free(f->out[i].body);
+        f->n_out = 0;
+        snprintf(err, errlen, "store commit failed, stopping: %s", e);
+        return -1;
+    }
+    flush_out(f);
+    return 0;
+}
+
+static void batch_begin(coord_farmd_t *f)
+{
+    char e[512];
+    if (store_batch_begin(f->st, e, sizeof e) == 0) f->batching = 1;
+    else coord_logf("batch: %s", e);   /* falls back to one transaction per call */
 }
 
 int coord_mkdirs(const char *path, char *err, size_t errlen)
@@ -148,7 +213,7 @@ static void stop_all(coord_farmd_t *f)
     if (f->router) zmq_close(f->router);
     if (f->zctx) zmq_ctx_term(f->zctx);
     store_close(&f->st);
-    free(f->up); free(f->orphans);
+    free(f->up); free(f->orphans); free(f->out);
 }
 
 /* ---- loop ---- */
@@ -193,6 +258,7 @@ int coord_farmd_run(const coord_config_t *cfg, volatile sig_atomic_t *stop, char
                                     { NULL, coord_tasks_fd(f->atasks), ZMQ_POLLIN, 0 } };
         int n = zmq_poll(items, 3, TICK_MS);
         if (n < 0 && errno != EINTR) { snprintf(err, errlen, "zmq_poll: %s", zmq_strerror(errno)); goto out; }
+        batch_begin(f);
         if (n > 0 && (items[0].revents & ZMQ_POLLIN))
             for (int k = 0; k < 256 && !*stop; k++) {   /* drain a burst, then let timers run */
                 int ev = 0; size_t sz = sizeof ev;
@@ -202,6 +268,7 @@ int coord_farmd_run(const coord_config_t *cfg, volatile sig_atomic_t *stop, char
         if (n > 0 && (items[1].revents & ZMQ_POLLIN)) coord_tasks_drain(f->tasks, f);
         if (n > 0 && (items[2].revents & ZMQ_POLLIN)) coord_tasks_drain(f->atasks, f);
         timers(f);
+        if (batch_end(f, err, errlen) != 0) goto out;
     }
     coord_logf("stopping: assigned %lld, verified %lld, failed %lld, lost %lld, refused %lld, malformed %lld",
                (long long)f->stats.assigned, (long long)f->stats.verified, (long long)f->stats.failed,

@@ -44,6 +44,14 @@ typedef struct {
     int64_t assigned, verified, failed, lost, refused, malformed;
 } coord_stats_t;
 
+/* A reply held back until the batch that produced it is committed (nothing acknowledged is lost). */
+typedef struct {
+    proto_env_t env;
+    uint8_t hdr[PROTO_HEADER_BYTES];
+    uint8_t *body; size_t len;
+    int type; int64_t attempt_id;
+} coord_pending_t;
+
 typedef struct coord_farmd {
     coord_config_t cfg;
     store_t *st;
@@ -60,6 +68,8 @@ typedef struct coord_farmd {
     int64_t refused_ring[64]; int refused_at;
     struct { proto_env_t env; int64_t at; } unknown_ring[32]; int unknown_at;   /* UNKNOWN replies sent */
     coord_stats_t stats;
+    coord_pending_t *out; int n_out, cap_out;   /* replies waiting for the batch commit */
+    int batching;
     volatile sig_atomic_t *stop;
 } coord_farmd_t;
 
@@ -68,7 +78,9 @@ typedef struct coord_farmd {
 int     coord_farmd_run(const coord_config_t *cfg, volatile sig_atomic_t *stop, char *err, size_t errlen);
 int64_t coord_mono_ms(void);
 int64_t coord_wall_ms(void);
-/* Sends m to a peer; on failure logs and returns -1 (never blocks). */
+/* Sends m to a peer after the current store batch commits (immediately outside a batch); a
+ * failure to deliver is logged (an undeliverable ASSIGN requeues its window). 0 queued/sent, -1 error.
+ * Never blocks. */
 int     coord_send(coord_farmd_t *f, const proto_env_t *env, const proto_msg_t *m);
 void    coord_logf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

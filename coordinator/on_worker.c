@@ -298,9 +298,9 @@ static int assign_one(coord_farmd_t *f, coord_worker_t *w)
     coord_alog(f, a.attempt_id, "assigned job %lld shot %s window %d frames [%d,+%d) to worker %s",
                (long long)a.job_id, a.shot.name, a.window_index, a.first_frame, a.n_frames, w->caps.id);
     fill_assign(&m, &a);
-    rc = coord_send(f, &w->env, &m);
+    rc = coord_send(f, &w->env, &m);   /* delivered after the commit (flush_out handles a gone peer) */
     proto_msg_free(&m);
-    if (rc != 0) {   /* the peer is gone (ROUTER_MANDATORY): infrastructure, not the window's fault */
+    if (rc != 0) {   /* not even queued: infrastructure, not the window's fault */
         coord_attempt_lost(f, a.attempt_id, "ASSIGN could not be delivered");
         coord_worker_remove(f, w);
         return -1;

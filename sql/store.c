@@ -14,6 +14,7 @@
 
 static const char *const SQL[Q_N_] = {
     [Q_BEGIN] = "BEGIN IMMEDIATE", [Q_COMMIT] = "COMMIT", [Q_ROLLBACK] = "ROLLBACK",
+    [Q_SAVEPOINT] = "SAVEPOINT op", [Q_RELEASE] = "RELEASE op", [Q_ROLLBACK_TO] = "ROLLBACK TO op",
     [Q_EVENT] = "INSERT INTO event(ts_ms, job_id, window_id, attempt_id, worker_id, kind, detail) "
                 "VALUES (?,?,?,?,?,?,?)",
     [Q_JOB_INS] = "INSERT INTO job(file_name, state, created_ms, updated_ms, n_shots) VALUES (?,?,?,?,?)",
@@ -134,14 +135,20 @@ int store_exec(store_t *st, store_q_t q, char *err, size_t errlen)
     return 0;
 }
 
+/* Runs one no-row statement by id (prepared on first use). */
+static int run_q(store_t *st, store_q_t q, char *err, size_t errlen)
+{
+    return store_stmt(st, q, err, errlen) ? store_exec(st, q, err, errlen) : -1;
+}
+
 int store_tx_begin(store_t *st, char *err, size_t errlen)
 {
-    return store_stmt(st, Q_BEGIN, err, errlen) ? store_exec(st, Q_BEGIN, err, errlen) : -1;
+    return run_q(st, st->batch ? Q_SAVEPOINT : Q_BEGIN, err, errlen);
 }
 
 int store_tx_commit(store_t *st, char *err, size_t errlen)
 {
-    if (!store_stmt(st, Q_COMMIT, err, errlen) || store_exec(st, Q_COMMIT, err, errlen) != 0) {
+    if (run_q(st, st->batch ? Q_RELEASE : Q_COMMIT, err, errlen) != 0) {
         store_tx_rollback(st);
         return -1;
     }
@@ -151,7 +158,25 @@ int store_tx_commit(store_t *st, char *err, size_t errlen)
 void store_tx_rollback(store_t *st)
 {
     if (sqlite3_get_autocommit(st->db)) return;
-    if (store_stmt(st, Q_ROLLBACK, NULL, 0)) store_exec(st, Q_ROLLBACK, NULL, 0);
+    if (!st->batch) { run_q(st, Q_ROLLBACK, NULL, 0); return; }
+    if (run_q(st, Q_ROLLBACK_TO, NULL, 0) == 0) run_q(st, Q_RELEASE, NULL, 0);
+}
+
+int store_batch_begin(store_t *st, char *err, size_t errlen)
+{
+    if (st->batch) return 0;
+    if (run_q(st, Q_BEGIN, err, errlen) != 0) return -1;
+    st->batch = 1;
+    return 0;
+}
+
+int store_batch_commit(store_t *st, char *err, size_t errlen)
+{
+    if (!st->batch) return 0;
+    st->batch = 0;
+    if (run_q(st, Q_COMMIT, err, errlen) == 0) return 0;
+    if (!sqlite3_get_autocommit(st->db)) run_q(st, Q_ROLLBACK, NULL, 0);
+    return -1;
 }
 
 void store_text(sqlite3_stmt *s, int col, char *dst, size_t n)

@@ -4,7 +4,8 @@
  * the embedded numbered migrations (sql/NNN_*.sql) each in its own transaction. Every statement is
  * prepared once (cached) with bound parameters. Every state change asks sql/states.c first.
  * Each public call that changes anything is one transaction: it either happens whole or not at all,
- * and it is durable when the call returns (so farmd may acknowledge afterwards).
+ * and it is durable when the call returns (so farmd may acknowledge afterwards) — or, inside a
+ * batch (store_batch_begin), when the batch commits.
  * Not thread-safe: one thread (farmd's loop) owns a store_t.
  */
 #ifndef SQL_STORE_H
@@ -24,6 +25,12 @@ typedef struct {
 /* Opens (creating if needed) the database at path. 0 ok; -1 with err (integrity failure included). */
 int  store_open(const char *path, const store_opts_t *o, store_t **out, char *err, size_t errlen);
 void store_close(store_t **st);
+/* Group commit: between batch_begin and batch_commit every call below is a savepoint of one outer
+ * transaction (still all-or-nothing on its own), and nothing is durable until batch_commit returns
+ * 0: the caller must hold back every acknowledgement until then. One fsync per batch instead of one
+ * per call. -1 from batch_commit: the whole batch was rolled back. */
+int  store_batch_begin(store_t *st, char *err, size_t errlen);
+int  store_batch_commit(store_t *st, char *err, size_t errlen);
 /* Runs PRAGMA integrity_check; 0 when "ok", -1 with the first problem in err. */
 int  store_integrity(store_t *st, char *err, size_t errlen);
 int  store_schema_version(store_t *st);

@@ -8,7 +8,7 @@
 #include "sql/store.h"
 
 typedef enum {
-    Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_EVENT,
+    Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q_SAVEPOINT, Q_RELEASE, Q_ROLLBACK_TO, Q_EVENT,
     Q_JOB_INS, Q_SHOT_INS, Q_WIN_INS,
     Q_JOB_STATE, Q_JOB_SET, Q_SHOT_STATE, Q_SHOT_SET, Q_WIN_STATE, Q_WIN_SET, Q_ATT_STATE, Q_ATT_SET,
     Q_ATT_GET, Q_ATT_RUNNING, Q_ATT_INS, Q_ATT_END, Q_SCHED, Q_WIN_ASSIGN, Q_SHOT_GET,
@@ -25,6 +25,7 @@ struct store {
     sqlite3 *db;
     sqlite3_stmt *q[Q_N_];
     char logs_dir[1024];
+    int batch;          /* inside store_batch_begin/commit: each call is a savepoint of the batch */
 };
 
 /* Prepared (cached) statement, reset and with bindings cleared; NULL with err on failure. */

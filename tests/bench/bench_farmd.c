@@ -5,6 +5,7 @@
  * from a worker becoming ready (READY or DONE sent) to its next ASSIGN, and farmd's peak RSS.
  *
  * usage: bench_farmd [--bin DIR] [--workers N] [--windows W] [--sync full|normal] [--home DIR]
+ *                    [--render-ms MS]  (simulated render time per window; 0 = answer at once, saturating)
  * Not a test: it prints numbers, it does not judge them. */
 #include "proto/artifact.h"
 #include "proto/checksum.h"
@@ -22,7 +23,7 @@
 #define FRAMES_PER_SHOT 1000
 #define SIZE 16
 
-typedef struct { void *s; char id[32]; double ready_at; int busy; } sim_t;
+typedef struct { void *s; char id[32]; double ready_at, due; proto_msg_t assign; int busy; } sim_t;
 typedef struct { uint8_t *buf; size_t len; char manifest[PROTO_MANIFEST_MAX + 1]; } art_t;
 
 static double now_s(void)
@@ -117,13 +118,14 @@ static int submit(void *ctx, const char *ep, int windows)
 int main(int argc, char **argv)
 {
     const char *bin = getenv("FARM_BIN") ? getenv("FARM_BIN") : "bin", *sync = "full", *home_arg = NULL;
-    int nw = 200, windows = 10000;
+    int nw = 200, windows = 10000, render_ms = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--bin")) bin = argv[i + 1];
         else if (!strcmp(argv[i], "--workers")) nw = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--windows")) windows = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--sync")) sync = argv[i + 1];
         else if (!strcmp(argv[i], "--home")) home_arg = argv[i + 1];
+        else if (!strcmp(argv[i], "--render-ms")) render_ms = atoi(argv[i + 1]);
     }
     char tmp[] = "/tmp/bench_farmd.XXXXXX", home[600], ep[64], farmd[600], shm[] = "/dev/shm/bench_art.XXXXXX";
     if (!mkdtemp(tmp) || !mkdtemp(shm)) return 1;
@@ -132,7 +134,8 @@ int main(int argc, char **argv)
     snprintf(farmd, sizeof farmd, "%s/farmd", bin);
     pid_t pid = fork();
     if (pid == 0) {
-        freopen("/dev/null", "w", stderr);
+        const char *log = getenv("BENCH_FARMD_LOG");   /* farmd's own log, when wanted */
+        if (!freopen(log ? log : "/dev/null", "w", stderr)) _exit(126);
         execl(farmd, "farmd", "--bind", ep, "--home", home, "--sync", sync, "--heartbeat-ms", "1000", (char *)NULL);
         _exit(127);
     }
@@ -160,9 +163,9 @@ int main(int argc, char **argv)
         send_or_die(w[i].s, &m);
         w[i].ready_at = now_s();
     }
-    int assigned = 0;
+    int assigned = 0, refused = 0;
     while (done < windows && now_s() - t0 < 900) {
-        if (zmq_poll(items, nw, 100) < 0) break;
+        if (zmq_poll(items, nw, render_ms > 0 ? 5 : 100) < 0) break;
         for (int i = 0; i < nw; i++) {
             if (!(items[i].revents & ZMQ_POLLIN)) continue;
             proto_msg_t m; char err[256];
@@ -172,27 +175,37 @@ int main(int argc, char **argv)
                     lat[nlat++] = t - w[i].ready_at;
                     if (!assigned++) t_first = t;
                     t_last = t;
+                    if (render_ms > 0) { w[i].assign = m; w[i].busy = 1; w[i].due = t + render_ms / 1000.0; continue; }
                     answer_assign(&w[i], &m, cache, shm);
                 } else if (m.type == PROTO_ACK && !strcmp(m.what, "result")) done++;
-                else if (m.type == PROTO_ACK) fprintf(stderr, "bench: ACK %s\n", m.what);
+                else if (m.type == PROTO_ACK) refused++;
                 proto_msg_free(&m);
             }
         }
+        for (int i = 0; render_ms > 0 && i < nw; i++)   /* simulated renders that are due */
+            if (w[i].busy && now_s() >= w[i].due) { answer_assign(&w[i], &w[i].assign, cache, shm); proto_msg_free(&w[i].assign); w[i].busy = 0; }
         if (now_s() - last_hb > 0.5) {   /* keep every simulated worker's lease alive */
-            for (int i = 0; i < nw; i++) { proto_msg_t m; proto_msg_init(&m, PROTO_HEARTBEAT); send_or_die(w[i].s, &m); }
+            for (int i = 0; i < nw; i++) {
+                proto_msg_t m; proto_msg_init(&m, PROTO_HEARTBEAT);
+                m.attempt_id = w[i].busy ? w[i].assign.attempt_id : 0;
+                send_or_die(w[i].s, &m);
+            }
             last_hb = now_s();
         }
     }
     double span = t_last - t_first, total = now_s() - t0;
     long rss = peak_rss_kb(pid);
     qsort(lat, (size_t)nlat, sizeof *lat, cmp_d);
-    printf("farmd bench: %d simulated workers, %d one-frame windows (%dx%d), sync=%s\n", nw, windows, SIZE, SIZE, sync);
+    printf("farmd bench: %d simulated workers, %d one-frame windows (%dx%d), sync=%s, render %d ms\n", nw, windows,
+           SIZE, SIZE, sync, render_ms);
     printf("  windows verified+acknowledged: %d in %.1f s\n", done, total);
     printf("  assignments: %d, %.0f per second (first to last ASSIGN over %.1f s)\n", assigned,
            span > 0 ? (assigned - 1) / span : 0.0, span);
     if (nlat) printf("  ready->assigned latency: p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
                      lat[nlat / 2] * 1e3, lat[(int)(nlat * 0.99)] * 1e3, lat[nlat - 1] * 1e3);
     printf("  farmd peak RSS (VmHWM): %.1f MB\n", rss / 1024.0);
+    printf("  re-assignments (attempts beyond one per window): %d, ACKs other than result: %d\n",
+           assigned - windows, refused);
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
     for (int i = 0; i < nw; i++) zmq_close(w[i].s);
