@@ -180,6 +180,12 @@ static void shapes(void)
     const char *two[2] = { "vp9", "png16" };
     a = request(&s, "ov0", 9, 48, 32, two, 2, d);
     CHECKF(coord_assemble_shot(&a, &r, err, sizeof err) == 0, "%s", err);
+    /* a one-frame shot at an NTSC rate: every container keeps the rate (checked on decode-back) */
+    CHECK(make_shot(&s, d, 32, 16, 1, 9, 0) == 0);
+    a = request(&s, "still", 1, 32, 16, ALL, 8, d);
+    a.fps = 29.97;
+    CHECKF(coord_assemble_shot(&a, &r, err, sizeof err) == 0, "%s", err);
+    CHECK_EQ_INT(r.n, 8);
 }
 
 static void failures(void)
