@@ -21,7 +21,7 @@ trap 'rm -rf "$DIR"' EXIT
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs; load $(cut -d' ' -f1-3 /proc/loadavg)"
 for r in $(seq 1 "$ROUNDS"); do
   echo "== round $r: reference (transformers, $THREADS threads)"
-  OMP_NUM_THREADS=$THREADS "$PY" tests/reference/gen_t5.py --bench "$DIR" "$@" 2>/dev/null | grep -v '^Loading'
+  OMP_NUM_THREADS=$THREADS "$PY" tests/reference/gen_t5.py --bench "$DIR" --threads "$THREADS" "$@" 2>/dev/null | grep -v '^Loading'
   echo "== round $r: C (bench_t5, $THREADS threads)"
   OMP_NUM_THREADS=$THREADS "$C" "$DIR" 3 "$THREADS"
 done

@@ -18,7 +18,7 @@ buckets I64 [601]: torch's bidirectional bucket of rel = -300..300 at 32 buckets
 cases.json (prompts, shapes, max |out|), prompts_{main,short}.txt (one prompt per line).
 
 Bench:  gen_t5.py --bench DIR [--layers 8 --d-model 512 --d-ff 1024 --heads 8 --d-kv 64 --batch 2
-        --reps 3] saves a random model of that size into DIR/text_encoder (single file) with ids
+        --reps 3 --threads 2] saves a random model of that size into DIR/text_encoder (single file) with ids
         into DIR/bench_ids.safetensors (or re-uses them when DIR/text_encoder exists), times the
         transformers encoder (2 threads, best of reps) and writes DIR/bench_ref.json {ms,
         out_max_abs} and DIR/bench_out.safetensors.
@@ -49,8 +49,8 @@ PROMPTS_MAIN = [
 PROMPTS_SHORT = ["fire", "smoke and glass"]
 
 
-def setup_torch():
-    torch.set_num_threads(2)
+def setup_torch(threads=2):
+    torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True)
 
 
@@ -121,7 +121,7 @@ def golden():
 
 def bench(a):
     """Random model of the given size saved once into DIR (re-used by later rounds), timed."""
-    setup_torch()
+    setup_torch(a.threads)
     te = os.path.join(a.bench, "text_encoder")
     if os.path.isdir(te):
         model = T5EncoderModel.from_pretrained(te).float().eval()
@@ -160,6 +160,7 @@ def main():
     ap.add_argument("--d-kv", type=int, default=64)
     ap.add_argument("--batch", type=int, default=2)
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
     if a.bench:
         bench(a)

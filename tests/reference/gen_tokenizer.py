@@ -6,7 +6,7 @@ trainer on a generated caption corpus (T5-like: nmt_nfkc normalisation, pad 0, e
 bos), saves it as `spiece.model` plus the tokenizer_config.json that `T5Tokenizer.save_pretrained`
 writes (legacy=True, model_max_length=226, 100 <extra_id_*> tokens, like CogVideoX's tokenizer/),
 and records what `transformers.T5Tokenizer` (slow, loaded with from_pretrained from that folder)
-produces for >= 300 prompts exactly as the CogVideoX pipeline calls it:
+produces for >= 300 prompts (plus 300 random Unicode strings) exactly as the CogVideoX pipeline calls it:
     tokenizer(prompt, padding="max_length", max_length=L, truncation=True, add_special_tokens=True)
 
 Files:
@@ -135,6 +135,29 @@ def prompts():
     return out
 
 
+FUZZ_RANGES = [(0x20, 0x7e)] * 6 + [
+    (0x09, 0x0d), (0xa0, 0x17f), (0x300, 0x36f), (0x370, 0x3ff), (0x400, 0x4ff), (0x2000, 0x206f),
+    (0x2100, 0x218f), (0x2460, 0x24ff), (0x3000, 0x30ff), (0x4e00, 0x4fff), (0xac00, 0xacff), (0xff00, 0xffef),
+    (0x1f300, 0x1f64f), (0x1d400, 0x1d7ff), (0xfb00, 0xfb4f), (0x1100, 0x11ff), (0xe000, 0xe0ff)]
+FUZZ_WORDS = ["fire", "smoke", "<extra_id_3>", "</s>", "<pad>", "<unk>", " ", "  ", "\n", "a", "glass"]
+
+
+def fuzz_prompts(r, n):
+    """Random strings over many Unicode blocks (NFKC-sensitive ones included: fullwidth forms,
+    ligatures, math letters, compatibility jamo, combining marks), mixed with special tokens."""
+    out = []
+    for i in range(n):
+        s = []
+        for _ in range(r.randint(0, 30)):
+            if r.random() < 0.15:
+                s.append(r.choice(FUZZ_WORDS))
+                continue
+            lo, hi = r.choice(FUZZ_RANGES)
+            s.append(chr(r.randint(lo, hi)))
+        out.append(("fuzz_%03d" % i, "".join(s), 64))
+    return out
+
+
 def exact_length_prompts(tok, r):
     """Prompts whose sp length is 223..228 (around the truncation point at 225), and ones whose
     225th id is a literal </s> (then no second EOS is appended). " a" is one piece (▁a)."""
@@ -163,13 +186,18 @@ def main():
     lines = train_corpus()
     tdir = os.path.join(OUT, "tokenizer")
     shutil.rmtree(tdir, ignore_errors=True)
+    cwd = os.getcwd()
     with tempfile.TemporaryDirectory() as tmp:
-        train_model(lines, os.path.join(tmp, "spiece"))
+        os.chdir(tmp)   # the trainer stores model_prefix in the file: keep it "spiece" (byte-identical reruns)
+        try:
+            train_model(lines, "spiece")
+        finally:
+            os.chdir(cwd)
         base = T5Tokenizer(vocab_file=os.path.join(tmp, "spiece.model"), legacy=True, model_max_length=226)
         base.save_pretrained(tdir)
     tok = T5Tokenizer.from_pretrained(tdir)
     assert tok.legacy and len(tok.sp_model) == VOCAB and tok.pad_token_id == 0 and tok.eos_token_id == 1
-    cases = prompts() + exact_length_prompts(tok, random.Random(7))
+    cases = prompts() + exact_length_prompts(tok, random.Random(7)) + fuzz_prompts(random.Random(1), 300)
     res = []
     for name, text, L in cases:
         ids = tok(text, padding="max_length", max_length=L, truncation=True, add_special_tokens=True)["input_ids"]
