@@ -84,7 +84,7 @@ typedef struct { uint8_t *p; size_t n, cap; int oom; } wbuf_t;
 
 static void w_put(wbuf_t *b, const void *src, size_t n)
 {
-    if (b->oom) return;
+    if (b->oom || n == 0) return;
     if (b->n + n > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
         while (cap < b->n + n) cap *= 2;

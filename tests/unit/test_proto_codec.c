@@ -75,6 +75,7 @@ static void test_roundtrip_every_type(void)
         }
         CHECKF(bad == 0, "%s: %d truncations accepted", PROTO_MESSAGES[i].name, bad);
         /* one trailing byte is malformed */
+        proto_msg_free(&back);
         uint8_t *longer = malloc(n + 1); memcpy(longer, body, n); longer[n] = 0;
         CHECK(proto_decode(hdr, sizeof hdr, longer, n + 1, &back, err, sizeof err) == -2);
         free(longer); proto_msg_free(&back); free(body); proto_msg_free(&m);
