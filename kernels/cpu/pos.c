@@ -8,6 +8,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 int k_cpu_rope(float *x, int ld, long bs, int B, int S, int H, int head_dim,
                const float *cos, const float *sin, int ldt)
@@ -120,13 +121,18 @@ int k_rope_grid(float *pos_t, float *pos_h, float *pos_w, int T, int Hp, int Wp,
     return 0;
 }
 
-/* get_1d_sincos_pos_embed_from_grid(d, pos): fp64 ω_i = 1/10000^(i/(d/2)), [sin(pos·ω) | cos(pos·ω)]. */
-static void sincos_1d_(float *out, int d, double pos)
+/* get_1d_sincos_pos_embed_from_grid(d, pos) for n positions: out (n, d), fp64 ω_i = 1/10000^(i/(d/2)),
+ * row r = [sin(pos_r·ω) | cos(pos_r·ω)] rounded to fp32. Positions are fp32 (arange(n, float32) /
+ * scale, as diffusers computes them) before the fp64 outer product. */
+static void sincos_axis_(float *out, int d, int n, float scale)
 {
-    for (int i = 0; i < d / 2; i++) {
-        double a = pos * (1.0 / pow(10000.0, (double)i / (d / 2.0)));
-        out[i] = (float)sin(a);
-        out[d / 2 + i] = (float)cos(a);
+    for (int r = 0; r < n; r++) {
+        double pos = (double)((float)r / scale);
+        for (int i = 0; i < d / 2; i++) {
+            double a = pos * (1.0 / pow(10000.0, (double)i / (d / 2.0)));
+            out[(long)r * d + i] = (float)sin(a);
+            out[(long)r * d + d / 2 + i] = (float)cos(a);
+        }
     }
 }
 
@@ -138,16 +144,22 @@ int k_cpu_sincos_table_3d(float *out, int D, int T, int Hp, int Wp, float spatia
         return k_fail_("sincos_table_3d", "D %d (multiple of 16), grid %dx%dx%d, scales %g %g",
                        D, T, Hp, Wp, (double)spatial_interp, (double)temporal_interp);
     int dt = D / 4, ds = 3 * D / 8;
+    float *tt = malloc(sizeof(float) * ((size_t)T * dt + ((size_t)Wp + Hp) * ds + 1));
+    if (!tt) return k_fail_("sincos_table_3d", "out of memory");
+    float *tw = tt + (size_t)T * dt, *th = tw + (size_t)Wp * ds;
+    sincos_axis_(tt, dt, T, temporal_interp);
+    sincos_axis_(tw, ds, Wp, spatial_interp);
+    sincos_axis_(th, ds, Hp, spatial_interp);
     int nt = (long)T * Hp * Wp * D < 1L << 16 ? 1 : k_threads();
     #pragma omp parallel for num_threads(nt) schedule(static)
-    for (long n = 0; n < (long)T * Hp * Wp; n++) {
+    for (long n = 0; n < (long)T * Hp * Wp; n++) {   /* [temporal(t) | spatial(w) | spatial(h)] */
         long t = n / ((long)Hp * Wp), h = n / Wp % Hp, w = n % Wp;
         float *o = out + n * D;
-        /* grid positions are fp32 (arange(n, float32) / scale) before the fp64 outer product */
-        sincos_1d_(o, dt, (double)((float)t / temporal_interp));
-        sincos_1d_(o + dt, ds, (double)((float)w / spatial_interp));
-        sincos_1d_(o + dt + ds, ds, (double)((float)h / spatial_interp));
+        memcpy(o, tt + t * dt, sizeof(float) * dt);
+        memcpy(o + dt, tw + w * ds, sizeof(float) * ds);
+        memcpy(o + dt + ds, th + h * ds, sizeof(float) * ds);
     }
+    free(tt);
     return 0;
 }
 
