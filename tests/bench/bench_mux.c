@@ -170,6 +170,35 @@ static void ffmpeg_cmd(char *cmd, size_t len, const shot_t *s, const coord_forma
              f->sequence ? (f->ext[0] == 'e' ? "/x.%06d.exr" : "/x.%06d.png") : "");
 }
 
+/* Our own share of the work, without any encoder: stitching (read + blend) and pixel conversion. */
+static void overheads(const shot_t *s, int nf, const char *const *names)
+{
+    coord_stitch_t *st;
+    uint16_t *px = malloc((size_t)s->w * s->h * 8);
+    if (!px || coord_stitch_open(&st, s->frames, s->w, s->h, s->nw, s->pp, s->m, err, sizeof err) < 0) { free(px); return; }
+    double t0 = now();
+    for (int t = 0; t < s->frames; t++) coord_stitch_frame(st, t, px, err, sizeof err);
+    double dt = now() - t0;
+    coord_stitch_close(&st);
+    fprintf(stdout, "\n%dx%d, no encoder: stitch %.1f ms/frame (%.0f fps); conversion ms/frame:", s->w, s->h,
+            1e3 * dt / s->frames, s->frames / dt);
+    for (int i = 0; i < nf; i++) {
+        const coord_format_t *f = coord_format(names[i]);
+        const coord_pixfmt_t *pf = f ? coord_pixfmt(f->pix_fmt) : NULL;
+        AVFrame *fr = av_frame_alloc();
+        if (!pf || !fr) continue;
+        fr->format = f->pix_fmt; fr->width = s->w; fr->height = s->h;
+        if (av_frame_get_buffer(fr, 0) == 0) {
+            t0 = now();
+            for (int k = 0; k < 8; k++) pf->put(px, fr);
+            fprintf(stdout, " %s %.1f;", f->name, 1e3 * (now() - t0) / 8);
+        }
+        av_frame_free(&fr);
+    }
+    fprintf(stdout, "\n\n");
+    free(px);
+}
+
 static long long du(const char *path)
 {
     char cmd[1200]; long long kb = -1;
@@ -190,6 +219,8 @@ static void bench_size(int w, int h, int frames, int nf, const char *const *name
     snprintf(raw_s, sizeof raw_s, "%s/raw_%dx%d_straight.rgba64le", dir, w, h);
     snprintf(raw_p, sizeof raw_p, "%s/raw_%dx%d_premul.rgba64le", dir, w, h);
     if (make_shot(s) < 0 || write_raw(s, raw_s, raw_p) < 0) { fprintf(stderr, "setup: %s\n", err); exit(1); }
+    printf("| format | size | frames | ours fps (stitch+mux) | ffmpeg CLI fps | ours/ffmpeg speed | ours decode-back fps | KiB ours / ffmpeg | decode-back check |\n");
+    printf("|---|---|---|---|---|---|---|---|---|\n");
     for (int i = 0; i < nf; i++) {
         const coord_format_t *f = coord_format(names[i]);
         if (!f) { fprintf(stderr, "unknown format %s\n", names[i]); continue; }
@@ -221,6 +252,7 @@ static void bench_size(int w, int h, int frames, int nf, const char *const *name
         snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", ours, cli);
         if (system(cmd) != 0) fprintf(stderr, "cleanup failed\n");
     }
+    overheads(s, nf, names);
     for (int k = 0; k < s->nw; k++) unlink(s->paths[k]);
     unlink(raw_s); unlink(raw_p);
     free(s);
@@ -235,8 +267,6 @@ int main(int argc, char **argv)
     av_log_set_level(AV_LOG_ERROR);
     if (getenv("BENCH_REPS")) reps = atoi(getenv("BENCH_REPS")) > 0 ? atoi(getenv("BENCH_REPS")) : 1;
     if (!mkdtemp(dir)) { perror("mkdtemp"); return 1; }
-    printf("| format | size | frames | ours fps (stitch+mux) | ffmpeg CLI fps | ours/ffmpeg speed | ours decode-back fps | KiB ours / ffmpeg | decode-back check |\n");
-    printf("|---|---|---|---|---|---|---|---|---|\n");
     if (sd > 0) bench_size(720, 480, sd, nf, names);
     if (hd > 0) bench_size(1920, 1080, hd, nf, names);
     rmdir(dir);
