@@ -41,5 +41,8 @@ typedef struct {
 const k_vmath_t *k_vmath_(void);
 /* The scalar table, for tests comparing the two paths. */
 const k_vmath_t *k_vmath_scalar_(void);
+/* Tests only: make every op use the scalar table (on = 1) or the CPU's best again (on = 0), as on a
+ * CPU without AVX2. Process-wide; not for use while other threads run ops. */
+void k_vmath_force_scalar_(int on);
 
 #endif

@@ -257,3 +257,10 @@ const k_vmath_t *k_vmath_(void)
 }
 
 const k_vmath_t *k_vmath_scalar_(void) { return &vm_scalar_; }
+
+void k_vmath_force_scalar_(int on)
+{
+    pthread_once(&vm_once_, vm_pick_);
+    if (on) vm_sel_ = &vm_scalar_;
+    else { vm_sel_ = &vm_scalar_; vm_pick_(); }
+}

@@ -247,9 +247,21 @@ static void test_errors(void)
     CHECK(k_cpu_attention(&a) == 0);
 }
 
+/* As on a CPU without AVX2: scalar vector math, the blas engine picked by k_cpu_attention. */
+static void test_scalar_path(void)
+{
+    k_vmath_force_scalar_(1);
+    CHECK_STR(k_vmath_()->name, "scalar");
+    run_case_("scalar path -1", 2, 3, 64, 7, 150, -1.0f, 2);
+    run_case_("scalar path -inf", 1, 2, 64, 226, 140, -INFINITY, 3);
+    k_vmath_force_scalar_(0);
+    CHECK(strcmp(k_vmath_()->name, "scalar") != 0 || !__builtin_cpu_supports("avx2"));
+}
+
 int main(void)
 {
     T_RUN(test_bias_modes);
+    T_RUN(test_scalar_path);
     T_RUN(test_hard_mask_equivalence);
     T_RUN(test_strided_shard_extra);
     T_RUN(test_thread_count_invariance);

@@ -301,6 +301,15 @@ static void test_backend_table(void)
     CHECK_STR(k_act_name((k_act_t)42), "?");
 }
 
+/* The same checks with the scalar vector math (as on a CPU without AVX2). */
+static void test_scalar_path(void)
+{
+    k_vmath_force_scalar_(1);
+    test_layernorm();
+    test_activations();
+    k_vmath_force_scalar_(0);
+}
+
 int main(void)
 {
     T_RUN(test_layernorm);
@@ -310,5 +319,6 @@ int main(void)
     T_RUN(test_rope);
     T_RUN(test_patch);
     T_RUN(test_backend_table);
+    T_RUN(test_scalar_path);
     T_DONE();
 }
