@@ -1,0 +1,189 @@
+"""Stage 4: a tiny CogVideoX DiT (5B form: RoPE, head_dim 64) with the TransPixar RGBA extensions.
+
+The TransPixar model is tests/reference/ref_common.py's own implementation (imported): doubled
+sequence [text | RGB | alpha] on the frame axis, one RoPE table shared by both halves, the domain
+embedding added to alpha tokens after the patch embedding, LoRA (rank LORA_RANK, scale
+lora_alpha/rank) on to_q/to_k/to_v/to_out.0 at alpha rows, text-query -> alpha-key logits -1.
+Here the base transformer, the LoRA pairs and the domain embedding are trained jointly from scratch.
+
+Objective: CogVideoX v-prediction on the zero-terminal-SNR schedule of CogVideoXDPMScheduler
+(MODEL.md §3.1), t uniform in [0, 1000); the two halves share their noise half of the time (the
+pipeline starts alpha as a copy of the RGB noise) and get independent noise otherwise; the caption
+is replaced by "" with probability P_UNCOND for classifier-free guidance.
+
+Data: NCLIPS training clips encoded once by the trained VAE (posterior mode x scaling_factor), text
+embedded once by the frozen T5. Checkpoints every CKPT_EVERY steps; --max-minutes cuts a run short
+and still saves a usable model. Output: MODEL_DIR/transformer/, transpixar_lora.safetensors,
+scheduler/, model_index.json.
+
+Run: python ops/train/train_dit.py [--steps N] [--max-minutes M] [--clips N]
+"""
+import argparse
+import math
+import os
+import time
+
+import torch
+from diffusers import AutoencoderKLCogVideoX, CogVideoXDPMScheduler, CogVideoXTransformer3DModel
+from transformers import T5EncoderModel, T5Tokenizer
+
+import common as C
+import data
+import ref_common as R
+
+BATCH, LR, P_UNCOND, P_SHARED, CKPT_EVERY, LORA_LR_MULT = 32, 1e-3, 0.1, 0.5, 50, 4.0
+
+
+def embed_texts(prompts):
+    tok = T5Tokenizer.from_pretrained(os.path.join(C.MODEL_DIR, "tokenizer"))
+    t5 = T5EncoderModel.from_pretrained(os.path.join(C.MODEL_DIR, "text_encoder")).float().eval()
+    ids = tok(prompts, padding="max_length", max_length=C.TEXT_LEN, truncation=True,
+              add_special_tokens=True, return_tensors="pt").input_ids
+    with torch.no_grad():
+        return t5(input_ids=ids).last_hidden_state.float()   # [P, L, d_model], no attention mask
+
+
+def encode_clips(n, seed):
+    """n training clips -> latents [n, 2*LAT_FRAMES, 16, h, w] (RGB frames then alpha), captions."""
+    path = os.path.join(C.ensure_dir(C.WORK_DIR), f"latents_{n}_{seed}.pt")
+    if os.path.exists(path):
+        return torch.load(path)
+    vae = AutoencoderKLCogVideoX.from_pretrained(os.path.join(C.MODEL_DIR, "vae")).float().eval()
+    sf = vae.config.scaling_factor
+    lats, caps = [], []
+    t0 = time.time()
+    with torch.no_grad():
+        for i in range(0, n, 8):
+            vids = []
+            for j in range(i, min(n, i + 8)):
+                rgb, alpha, cap = data.train_clip(j, seed=seed)
+                vids += list(C.to_video(rgb, alpha))
+                caps.append(cap)
+            z = vae.encode(torch.stack(vids)).latent_dist.mode() * sf   # [2b, 16, f, h, w]
+            z = z.permute(0, 2, 1, 3, 4).reshape(-1, 2 * C.LAT_FRAMES, *z.shape[1:2], *z.shape[3:])
+            lats.append(z)
+            if i % 64 == 0:
+                C.log(f"dit: encoded {i + len(vids) // 2}/{n} clips, {time.time() - t0:.0f} s")
+    out = {"latents": torch.cat(lats), "captions": caps}
+    torch.save(out, path)
+    return out
+
+
+def build(seed):
+    torch.manual_seed(seed)
+    model = CogVideoXTransformer3DModel(**C.DIT_CFG).float()
+    d = C.DIT_CFG["num_attention_heads"] * C.DIT_CFG["attention_head_dim"]
+    lora = {}
+    for i in range(C.DIT_CFG["num_layers"]):
+        for t in R.LORA_TARGETS:
+            pre = f"transformer.transformer_blocks.{i}.attn1.{t}"
+            lora[f"{pre}.lora_A.weight"] = torch.nn.Parameter(torch.randn(C.LORA_RANK, d) / math.sqrt(d))
+            lora[f"{pre}.lora_B.weight"] = torch.nn.Parameter(torch.zeros(d, C.LORA_RANK))
+    lora["domain_emb"] = torch.nn.Parameter(torch.zeros(1, 1, d))  # zero-initialised, as in the paper
+    R.apply_transpixar(model, lora, C.LORA_ALPHA, C.TEXT_ALPHA_BIAS)
+    return model, lora
+
+
+def v_loss(model, rope, x0, text, alphas, gen):
+    """x0 [B, 2F, 16, h, w]; text [B, L, dt]. CogVideoX v-prediction MSE."""
+    b, f2 = x0.shape[:2]
+    t = torch.randint(0, 1000, (b,), generator=gen)
+    eps = torch.randn(x0.shape, generator=gen)
+    shared = (torch.rand(b, generator=gen) < P_SHARED).view(b, 1, 1, 1, 1)
+    eps_shared = torch.cat([eps[:, :f2 // 2], eps[:, :f2 // 2]], 1)
+    eps = torch.where(shared, eps_shared, eps)
+    a = alphas[t].view(b, 1, 1, 1, 1)
+    xt = a.sqrt() * x0 + (1 - a).sqrt() * eps
+    v = a.sqrt() * eps - (1 - a).sqrt() * x0
+    pred = model(hidden_states=xt, encoder_hidden_states=text, timestep=t,
+                 image_rotary_emb=rope, return_dict=False)[0]
+    return torch.nn.functional.mse_loss(pred, v)
+
+
+def lr_at(step, steps):
+    warm = 40
+    if step < warm:
+        return (step + 1) / warm
+    return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, steps - warm)))
+
+
+def save_all(model, lora, step):
+    model.save_pretrained(os.path.join(C.MODEL_DIR, "transformer"), safe_serialization=True)
+    R.save_tensors(os.path.join(C.MODEL_DIR, "transpixar_lora.safetensors"),
+                   {k: v.detach() for k, v in lora.items()})
+    sched = CogVideoXDPMScheduler(**C.SCHED_CFG)
+    sched.save_pretrained(os.path.join(C.MODEL_DIR, "scheduler"))
+    C.save_json(os.path.join(C.MODEL_DIR, "model_index.json"), {
+        "_class_name": "CogVideoXPipeline", "_diffusers_version": "0.32.0",
+        "scheduler": ["diffusers", "CogVideoXDPMScheduler"],
+        "text_encoder": ["transformers", "T5EncoderModel"],
+        "tokenizer": ["transformers", "T5Tokenizer"],
+        "transformer": ["diffusers", "CogVideoXTransformer3DModel"],
+        "vae": ["diffusers", "AutoencoderKLCogVideoX"]})
+    C.log(f"dit: saved model at step {step}")
+
+
+def train(a):
+    ds = encode_clips(a.clips, a.seed)
+    caps = sorted(set(ds["captions"]))
+    emb = embed_texts([""] + caps)                     # row 0 = unconditional
+    cap_idx = torch.tensor([1 + caps.index(c) for c in ds["captions"]])
+    lat = ds["latents"]
+    C.log(f"dit: {lat.shape[0]} clips, latents {tuple(lat.shape[1:])}, std {lat.std():.3f}")
+    model, lora = build(a.seed)
+    rope = R.pipeline_rotary(model, lat.shape[-2], lat.shape[-1], lat.shape[1] // 2)[:2]
+    alphas = torch.tensor(CogVideoXDPMScheduler(**C.SCHED_CFG).alphas_cumprod, dtype=torch.float32)
+    lora_params = list(lora.values())
+    opt = torch.optim.AdamW([{"params": list(model.parameters()), "lr": LR},
+                             {"params": lora_params, "lr": LR * LORA_LR_MULT}], weight_decay=0.0)
+    base_lr = [g["lr"] for g in opt.param_groups]
+    gen = torch.Generator().manual_seed(a.seed)
+    ckpt = os.path.join(C.WORK_DIR, "dit_ckpt.pt")
+    start, t0, avg = 0, time.time(), None
+    if os.path.exists(ckpt):
+        st = torch.load(ckpt)
+        model.load_state_dict(st["model"]), opt.load_state_dict(st["opt"])
+        with torch.no_grad():
+            for k, v in st["lora"].items():
+                lora[k].copy_(v)
+        start, gen = st["step"], torch.Generator().manual_seed(a.seed + st["step"])
+        C.log(f"dit: resumed at step {start}")
+    model.train()
+    for step in range(start, a.steps):
+        for g, lr in zip(opt.param_groups, base_lr):
+            g["lr"] = lr * lr_at(step, a.steps)
+        idx = torch.randint(0, lat.shape[0], (BATCH,), generator=gen)
+        ci = torch.where(torch.rand(BATCH, generator=gen) < P_UNCOND, 0, cap_idx[idx])
+        loss = v_loss(model, rope, lat[idx], emb[ci], alphas, gen)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(list(model.parameters()) + lora_params, 1.0)
+        opt.step()
+        avg = loss.item() if avg is None else 0.98 * avg + 0.02 * loss.item()
+        if step % 10 == 0:
+            C.log(f"dit: step {step} loss {loss.item():.4f} avg {avg:.4f} "
+                  f"{(time.time() - t0) / (step - start + 1):.2f} s/step")
+        last = step + 1 == a.steps or (a.max_minutes and time.time() - t0 > a.max_minutes * 60)
+        if (step + 1) % CKPT_EVERY == 0 or last:
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step + 1,
+                        "lora": {k: v.detach() for k, v in lora.items()}}, ckpt + ".tmp")
+            os.replace(ckpt + ".tmp", ckpt)
+            save_all(model.eval(), lora, step + 1)
+            model.train()
+        if last:
+            break
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--steps", type=int, default=1500)
+    ap.add_argument("--clips", type=int, default=1024)
+    ap.add_argument("--max-minutes", type=float, default=0)
+    ap.add_argument("--seed", type=int, default=2)
+    a = ap.parse_args()
+    C.setup_torch()
+    train(a)
+
+
+if __name__ == "__main__":
+    main()
