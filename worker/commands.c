@@ -9,6 +9,7 @@ const wrk_command_t WRK_COMMANDS[] = {
     { "sample", wrk_cmd_sample, "a whole DDIM/DPM sampler run with CFG over the DiT (model check, parity)" },
     { "encode", wrk_cmd_encode, "tokenize prompts and run the T5 text encoder (model check, parity)" },
     { "decode", wrk_cmd_decode, "decode DiT latents with the VAE to frames (model check, parity)" },
+    { "render", wrk_cmd_render, "render one RGBA window locally with a model directory to PNG frames (model check)" },
     { NULL, NULL, NULL },
 };
 

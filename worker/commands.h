@@ -31,4 +31,7 @@ int wrk_cmd_encode(int argc, char **argv);
 /* decode: VAE-decode latents from a safetensors to frames (worker/model/cmd_decode.c). */
 int wrk_cmd_decode(int argc, char **argv);
 
+/* render: one RGBA window through the whole pipeline to PNG frames (worker/model/cmd_render.c). */
+int wrk_cmd_render(int argc, char **argv);
+
 #endif
