@@ -1,7 +1,8 @@
-/* engine.c — the engine table (see engine.h): testcard renders procedurally frame by frame; dit is
- * listed with the reason it cannot run in this build, so its windows are refused, never faked. */
+/* engine.c — the engine table (see engine.h): testcard renders procedurally frame by frame; dit
+ * renders with the model pipeline (worker/model/pipeline.h). */
 #include "worker/engine.h"
 #include "worker/testcard.h"
+#include "worker/model/pipeline.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -47,19 +48,9 @@ static int testcard_render(const wrk_render_t *r, proto_frames_t *out, int *fail
     return WRK_RENDER_OK;
 }
 
-#define DIT_UNAVAILABLE "the dit engine is not available in this build: the model pipeline " \
-                        "(tokenizer, T5, VAE) is not implemented yet"
-
-static int dit_refuse(const wrk_render_t *r, proto_frames_t *out, int *fail_class, char *err, size_t errlen)
-{
-    *fail_class = PROTO_FAIL_MODEL;
-    snprintf(err, errlen, "%s", DIT_UNAVAILABLE);
-    return WRK_RENDER_FAILED;
-}
-
 const wrk_engine_t WRK_ENGINES[] = {
     { "testcard", NULL, testcard_render },
-    { "dit", DIT_UNAVAILABLE, dit_refuse },
+    { "dit", NULL, wrk_pipe_engine_render },   /* worker/model/pipeline.h */
     { NULL, NULL, NULL },
 };
 
