@@ -193,6 +193,7 @@ static void on_done(coord_farmd_t *f, const proto_env_t *env, coord_worker_t *w,
     store_attempt_t a; char err[256];
     if (!fence(f, env, w, m, &a)) return;
     if (store_attempt_get(f->st, a.id, &a, err, sizeof err) != 1) { coord_logf("DONE: %s", err); return; }
+    if (m->text && m->text[0]) coord_alog(f, a.id, "worker: %s", m->text);
     coord_upload_done(f, env, &a, m);
 }
 
