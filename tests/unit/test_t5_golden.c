@@ -168,8 +168,10 @@ static void replace(char *s, const char *from, const char *to)
 }
 
 /* Writes dir/config.json (golden with one text replacement) and dir/model.safetensors holding every
- * golden tensor except `drop`, in dtype dt. 0 / -1. */
-static int make_copy(const char *dir, const char *drop, wrk_st_dtype_t dt, const char *from, const char *to)
+ * golden tensor except `drop`, in dtype dt; shared.weight is stored as encoder.embed_tokens.weight
+ * when `embed_tokens` is set. 0 / -1. */
+static int make_copy_ex(const char *dir, const char *drop, wrk_st_dtype_t dt, const char *from, const char *to,
+                        int embed_tokens)
 {
     wrk_st_t *st = NULL;
     char err[256], path[512], *cfg = slurp(GOLD "/text_encoder/config.json");
@@ -194,6 +196,7 @@ static int make_copy(const char *dir, const char *drop, wrk_st_dtype_t dt, const
         for (int64_t j = 0; j < t->numel; j++) h[j] = wrk_st_f32_to_bf16(x[j]);
         if (dt == WRK_ST_BF16) free(x); else free(h);
         w[n] = (wrk_st_wtensor_t){ .name = t->name, .dtype = dt, .ndim = t->ndim, .data = bufs[n] };
+        if (embed_tokens && !strcmp(t->name, "shared.weight")) w[n].name = "encoder.embed_tokens.weight";
         memcpy(w[n].shape, t->shape, sizeof t->shape);
         n++;
     }
@@ -205,6 +208,11 @@ out:
     wrk_st_close(&st);
     free(cfg);
     return rc;
+}
+
+static int make_copy(const char *dir, const char *drop, wrk_st_dtype_t dt, const char *from, const char *to)
+{
+    return make_copy_ex(dir, drop, dt, from, to, 0);
 }
 
 static void expect_load_error(const char *dir, const char *n1, const char *n2)
@@ -238,6 +246,15 @@ static void test_copies_and_errors(void)
     CHECKF(wrk_t5_load(d, NULL, &t5, err, sizeof err) == 0, "%s", err);
     if (t5) check_outputs(t5, "bf16", 5e-2);
     wrk_t5_destroy(&t5);
+    /* the embedding under its tied name only (shared.weight absent): same outputs */
+    snprintf(d, sizeof d, "%s/tied", root);
+    CHECK(make_copy_ex(d, NULL, WRK_ST_F32, "", "", 1) == 0);
+    CHECKF(wrk_t5_load(d, NULL, &t5, err, sizeof err) == 0, "%s", err);
+    if (t5) check_outputs(t5, "embed_tokens", 1e-4);
+    wrk_t5_destroy(&t5);
+    snprintf(d, sizeof d, "%s/noemb", root);
+    CHECK(make_copy(d, "shared.weight", WRK_ST_F32, "", "") == 0);
+    expect_load_error(d, "shared.weight", "encoder.embed_tokens.weight");
     snprintf(d, sizeof d, "%s/drop", root);
     CHECK(make_copy(d, wo1, WRK_ST_F32, "", "") == 0);
     expect_load_error(d, wo1, NULL);

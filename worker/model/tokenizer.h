@@ -32,7 +32,8 @@ void wrk_tok_close(wrk_tok_t **tok);
 
 /* Encodes a NUL-terminated UTF-8 prompt into exactly max_len ids (max_len >= 2). Returns the
  * count of ids before the padding (content + EOS, 1..max_len), or -1 with err (invalid UTF-8,
- * bad max_len, SentencePiece failure). */
+ * bad max_len, SentencePiece failure). The handle is not modified (libsentencepiece's Encode is
+ * const), so one tokenizer may serve several threads. */
 int wrk_tok_encode(const wrk_tok_t *tok, const char *text, int max_len, int32_t *ids, char *err,
                    size_t errlen);
 
