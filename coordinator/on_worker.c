@@ -77,7 +77,7 @@ static void bind_attempt(coord_farmd_t *f, coord_worker_t *w, const store_attemp
     if (!w || (w->attempt_id && w->attempt_id != a->id)) return;
     w->attempt_id = a->id; w->job_id = a->job_id; w->window_id = a->window_id;
     w->n_frames = a->n_frames; w->width = a->width; w->height = a->height;
-    w->assigned_at = coord_mono_ms();
+    w->assigned_at = coord_mono_ms(); w->mismatch_since = 0;
 }
 
 /* ---- fencing ---- */
@@ -90,6 +90,7 @@ static int fence(coord_farmd_t *f, const proto_env_t *env, coord_worker_t *w, co
     if (sender_id(env, w, id, sizeof id) != 0) { reply(f, env, PROTO_HEARTBEAT, 0, "unknown"); return 0; }
     if (!w) reply(f, env, PROTO_HEARTBEAT, 0, "unknown");   /* ask for READY, but still hear it out */
     if (w && w->attempt_id == aid && aid) {
+        w->mismatch_since = 0;   /* it is working on what we think */
         memset(a, 0, sizeof *a);
         a->id = aid; a->job_id = w->job_id; a->window_id = w->window_id; snprintf(a->state, sizeof a->state, "running");
         snprintf(a->worker_id, sizeof a->worker_id, "%s", id);
@@ -159,13 +160,19 @@ static void on_ready(coord_farmd_t *f, const proto_env_t *env, coord_worker_t *w
     if (!w->attempt_id) coord_dispatch(f, w);
 }
 
-/* A worker's heartbeat names the window it renders. If, well after an ASSIGN, it names another one
- * and no upload of ours is under way, the ASSIGN was lost (e.g. in a reconnect): requeue it. */
+/* A worker's heartbeat names the window it renders. If for a whole lease its heartbeats name another
+ * one, nothing else about our attempt arrives and no upload of it is under way, the ASSIGN was lost
+ * (e.g. in a reconnect): requeue it. */
 static void on_heartbeat(coord_farmd_t *f, const proto_env_t *env, coord_worker_t *w, proto_msg_t *m)
 {
+    int64_t now = coord_mono_ms();
     if (!w) { reply(f, env, PROTO_HEARTBEAT, 0, "unknown"); return; }
-    if (w->attempt_id && (int64_t)m->attempt_id != w->attempt_id &&
-        coord_mono_ms() - w->assigned_at > f->cfg.lease_ms && !coord_upload_find(f, w->attempt_id))
+    if (!w->attempt_id || (int64_t)m->attempt_id == w->attempt_id || coord_upload_find(f, w->attempt_id)) {
+        w->mismatch_since = 0;
+        return;
+    }
+    if (!w->mismatch_since) w->mismatch_since = now;
+    if (now - w->mismatch_since > f->cfg.lease_ms && now - w->assigned_at > f->cfg.lease_ms)
         coord_attempt_lost(f, w->attempt_id, "the worker is not on its assigned window (ASSIGN lost)");
 }
 
@@ -294,7 +301,7 @@ static int assign_one(coord_farmd_t *f, coord_worker_t *w)
     if (rc <= 0) { if (rc < 0) coord_logf("schedule: %s", err); return rc; }
     w->attempt_id = a.attempt_id; w->job_id = a.job_id; w->window_id = a.window_id;
     w->n_frames = a.n_frames; w->width = a.shot.width; w->height = a.shot.height;
-    w->progress_written = 0; w->assigned_at = coord_mono_ms();
+    w->progress_written = 0; w->assigned_at = coord_mono_ms(); w->mismatch_since = 0;
     f->stats.assigned++;
     coord_alog(f, a.attempt_id, "assigned job %lld shot %s window %d frames [%d,+%d) to worker %s",
                (long long)a.job_id, a.shot.name, a.window_index, a.first_frame, a.n_frames, w->caps.id);
