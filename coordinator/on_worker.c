@@ -71,10 +71,26 @@ void coord_outcome(coord_farmd_t *f, const store_outcome_t *o)
         coord_logf("job %lld is %s", (long long)o->job_id, o->job_state);
 }
 
+/* An attempt no registered worker holds (after a restart, or a worker busy with a newer one) keeps
+ * an unbound lease here: renewed by each message about it, lost when it runs out. */
+static void orphan_renew(coord_farmd_t *f, int64_t attempt_id)
+{
+    int64_t until = coord_mono_ms() + f->cfg.lease_ms;
+    for (int i = 0; i < f->n_orphans; i++)
+        if (f->orphans[i].attempt_id == attempt_id) {
+            if (f->orphans[i].deadline < until) f->orphans[i].deadline = until;
+            return;
+        }
+    coord_orphan_t *p = realloc(f->orphans, (size_t)(f->n_orphans + 1) * sizeof *p);
+    if (!p) return;
+    f->orphans = p;
+    f->orphans[f->n_orphans++] = (coord_orphan_t){ attempt_id, until };
+}
+
 static void bind_attempt(coord_farmd_t *f, coord_worker_t *w, const store_attempt_t *a)
 {
+    if (!w || (w->attempt_id && w->attempt_id != a->id)) { orphan_renew(f, a->id); return; }
     orphan_forget(f, a->id);
-    if (!w || (w->attempt_id && w->attempt_id != a->id)) return;
     w->attempt_id = a->id; w->job_id = a->job_id; w->window_id = a->window_id;
     w->n_frames = a->n_frames; w->width = a->width; w->height = a->height;
     w->assigned_at = coord_mono_ms(); w->mismatch_since = 0;
@@ -269,8 +285,12 @@ void coord_orphans_expire(coord_farmd_t *f)
     for (int i = 0; i < f->n_orphans;) {
         if (now < f->orphans[i].deadline) { i++; continue; }
         int64_t id = f->orphans[i].attempt_id;
+        coord_upload_t *u = coord_upload_find(f, id);
+        if (u && u->verifying) { f->orphans[i].deadline = now + f->cfg.lease_ms; i++; continue; }
         f->orphans[i] = f->orphans[--f->n_orphans];
-        coord_attempt_lost(f, id, "farmd restarted and the worker did not report within the grace period");
+        store_attempt_t a; char err[256];
+        if (store_attempt_get(f->st, id, &a, err, sizeof err) == 1 && !strcmp(a.state, "running"))
+            coord_attempt_lost(f, id, "no worker reported on it within its lease (or the grace after a restart)");
     }
 }
 
