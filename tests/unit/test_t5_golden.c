@@ -215,14 +215,18 @@ static int make_copy(const char *dir, const char *drop, wrk_st_dtype_t dt, const
     return make_copy_ex(dir, drop, dt, from, to, 0);
 }
 
+/* Both loading modes must refuse the folder at load time with an error naming n1 (and n2). */
 static void expect_load_error(const char *dir, const char *n1, const char *n2)
 {
-    wrk_t5_t *t5 = NULL;
-    char err[512] = "";
-    CHECKF(wrk_t5_load(dir, NULL, &t5, err, sizeof err) == -1 && !t5, "%s loaded", dir);
-    CHECKF(strstr(err, n1) && (!n2 || strstr(err, n2)), "error \"%s\" lacks \"%s\" / \"%s\"", err, n1,
-           n2 ? n2 : "");
-    wrk_t5_destroy(&t5);
+    for (int stream = 0; stream < 2; stream++) {
+        wrk_t5_opts_t o = { .stream_weights = stream };
+        wrk_t5_t *t5 = NULL;
+        char err[512] = "";
+        CHECKF(wrk_t5_load(dir, &o, &t5, err, sizeof err) == -1 && !t5, "%s loaded (stream %d)", dir, stream);
+        CHECKF(strstr(err, n1) && (!n2 || strstr(err, n2)), "stream %d: error \"%s\" lacks \"%s\" / \"%s\"",
+               stream, err, n1, n2 ? n2 : "");
+        wrk_t5_destroy(&t5);
+    }
 }
 
 static void test_copies_and_errors(void)

@@ -280,6 +280,22 @@ static int read_globals(wrk_t5_t *t, const wrk_st_t *st, char *err, size_t errle
     return wrk_st_read_f32(st, t->emb_name, 2, emb_shape, t->emb, emb_shape[0] * emb_shape[1], err, errlen);
 }
 
+/* Streaming mode: a tensor read later must exist now with the shape config.json implies. */
+static int check_shape(const wrk_t5_t *t, const wrk_st_t *st, const char *name, t5_shape_t sh, char *err,
+                       size_t errlen)
+{
+    int64_t dims[2];
+    int nd = shape_of(&t->cfg, sh, dims);
+    const wrk_st_tensor_t *e = wrk_st_find(st, name);
+    if (!e) { snprintf(err, errlen, "%s: tensor %s missing", t->dir, name); return -1; }
+    if (e->ndim != nd || e->shape[0] != dims[0] || (nd == 2 && e->shape[1] != dims[1])) {
+        snprintf(err, errlen, "%s: tensor %s: shape does not match config.json (expected [%lld%s%lld])", e->file,
+                 name, (long long)dims[0], nd == 2 ? ", " : "", nd == 2 ? (long long)dims[1] : 0LL);
+        return -1;
+    }
+    return 0;
+}
+
 static int read_layers(wrk_t5_t *t, const wrk_st_t *st, char *err, size_t errlen)
 {
     int n = t->opts.stream_weights ? 1 : t->cfg.num_layers;
@@ -297,7 +313,7 @@ static int read_layers(wrk_t5_t *t, const wrk_st_t *st, char *err, size_t errlen
         }
         for (int i = 0; i < T5_NLAYER_TENSORS; i++) {
             snprintf(name, sizeof name, T5_LAYER_TENSORS[i].fmt, l);
-            if (!wrk_st_find(st, name)) { snprintf(err, errlen, "%s: tensor %s missing", t->dir, name); return -1; }
+            if (check_shape(t, st, name, T5_LAYER_TENSORS[i].shape, err, errlen)) return -1;
         }
     }
     return 0;
