@@ -235,20 +235,29 @@ static int q_logs(store_t *st, jw_t *w, int64_t job_id, const char *args, char *
     return 0;
 }
 
+/* ---- the query table: kind -> writer ---- */
+typedef struct { int64_t job_id, since; const char *args; } qargs_t;
+static int k_jobs(store_t *st, jw_t *w, const qargs_t *a, char *e, size_t n) { (void)a; return q_jobs(st, w, e, n); }
+static int k_job(store_t *st, jw_t *w, const qargs_t *a, char *e, size_t n) { return q_job(st, w, a->job_id, e, n); }
+static int k_workers(store_t *st, jw_t *w, const qargs_t *a, char *e, size_t n) { (void)a; return q_workers(st, w, e, n); }
+static int k_events(store_t *st, jw_t *w, const qargs_t *a, char *e, size_t n) { return q_events(st, w, a->job_id, a->since, e, n); }
+static int k_logs(store_t *st, jw_t *w, const qargs_t *a, char *e, size_t n) { return q_logs(st, w, a->job_id, a->args, e, n); }
+
+static const struct { const char *kind; int (*fn)(store_t *, jw_t *, const qargs_t *, char *, size_t); } QUERIES[] = {
+    { "jobs", k_jobs }, { "job", k_job }, { "workers", k_workers }, { "events", k_events }, { "logs", k_logs },
+};
+
 int store_query(store_t *st, const char *kind, int64_t job_id, int64_t since, const char *args,
                 char **out, char *err, size_t errlen)
 {
     jw_t w;
-    int rc;
+    int rc = store_fail(err, errlen, "unknown query '%s' (jobs, job, workers, events, logs)", kind);
+    qargs_t a = { job_id, since, args };
     *out = NULL;
     proto_json_w_init(&w, 0);
     proto_json_w_begin_object(&w);
-    if (!strcmp(kind, "jobs")) rc = q_jobs(st, &w, err, errlen);
-    else if (!strcmp(kind, "job")) rc = q_job(st, &w, job_id, err, errlen);
-    else if (!strcmp(kind, "workers")) rc = q_workers(st, &w, err, errlen);
-    else if (!strcmp(kind, "events")) rc = q_events(st, &w, job_id, since, err, errlen);
-    else if (!strcmp(kind, "logs")) rc = q_logs(st, &w, job_id, args, err, errlen);
-    else rc = store_fail(err, errlen, "unknown query '%s' (jobs, job, workers, events, logs)", kind);
+    for (size_t i = 0; i < sizeof QUERIES / sizeof QUERIES[0]; i++)
+        if (!strcmp(QUERIES[i].kind, kind)) rc = QUERIES[i].fn(st, &w, &a, err, errlen);
     proto_json_w_end_object(&w);
     if (rc == 0) {
         size_t len;
