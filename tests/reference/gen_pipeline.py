@@ -32,7 +32,9 @@ Files (tests/golden/pipeline/):
                                prompt_embeds, negative_prompt_embeds (1, 226, 32)
   <case>/expected.rgba         frames_u8 of the first `frames` frames, raw bytes (for the shell test)
   <case>/case.json             prompt, negative, frames, width, height, steps, guidance, ...
-Run:  $HOME/.cache/farm-refenv/bin/python tests/reference/gen_pipeline.py   (about 10 s)
+Run:  $HOME/.cache/farm-refenv/bin/python tests/reference/gen_pipeline.py   (about 30 s)
+Bench: gen_pipeline.py --bench DIR   (reference side of tests/bench/bench_pipeline.c: a mid-size
+       pipeline in DIR, 9 frames at 128x192, 10 steps, timed per stage with 2 threads)
 """
 import json
 import math
@@ -82,9 +84,20 @@ VAE_CFG = dict(
 )
 
 
-def t5_config(vocab):
-    return T5Config(vocab_size=vocab, d_model=32, d_kv=8, num_heads=4, d_ff=64, num_layers=2,
-                    num_decoder_layers=2, relative_attention_num_buckets=32,
+T5_CFG = dict(d_model=32, d_kv=8, num_heads=4, d_ff=64, num_layers=2)
+
+# Bench (--bench DIR): a mid-size pipeline, 9 frames at 128x192, 10 DPM steps with CFG, LoRA rank 32.
+BENCH_DIT = dict(DIT_CFG, num_attention_heads=8, num_layers=4, text_embed_dim=256, time_embed_dim=512)
+BENCH_VAE = dict(VAE_CFG, block_out_channels=[32, 64, 64, 128], layers_per_block=2, norm_num_groups=16,
+                 sample_height=480, sample_width=720)
+BENCH_T5 = dict(d_model=256, d_kv=32, num_heads=8, d_ff=512, num_layers=4)
+BENCH_CASE = dict(name="bench", frames=9, seed=81, prompt="a glass jellyfish drifting through dark water, isolated background",
+                  negative="", width=192, height=128)
+
+
+def t5_config(vocab, d_model, d_kv, num_heads, d_ff, num_layers):
+    return T5Config(vocab_size=vocab, d_model=d_model, d_kv=d_kv, num_heads=num_heads, d_ff=d_ff,
+                    num_layers=num_layers, num_decoder_layers=num_layers, relative_attention_num_buckets=32,
                     relative_attention_max_distance=128, dropout_rate=0.0, layer_norm_epsilon=1e-6,
                     feed_forward_proj="gated-gelu", tie_word_embeddings=False, is_encoder_decoder=True,
                     pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)
@@ -97,10 +110,10 @@ def round_bf16_(model):
     return model
 
 
-def build_components():
+def build_components(dit_cfg=DIT_CFG, vae_cfg=VAE_CFG, t5_cfg=T5_CFG):
     tok = T5Tokenizer.from_pretrained(TOKENIZER)
     torch.manual_seed(5)
-    te = T5EncoderModel(t5_config(len(tok))).float().eval()
+    te = T5EncoderModel(t5_config(len(tok), **t5_cfg)).float().eval()
     g = torch.Generator().manual_seed(6)
     with torch.no_grad():
         for name, p in te.named_parameters():
@@ -108,9 +121,9 @@ def build_components():
                 p.copy_(1.0 + 0.25 * torch.randn(p.shape, generator=g))
             elif "relative_attention_bias" in name:
                 p.copy_(torch.randn(p.shape, generator=g))
-    dit = CogVideoXTransformer3DModel(**DIT_CFG).float().eval()
+    dit = CogVideoXTransformer3DModel(**dit_cfg).float().eval()
     rc.reinit_(dit, torch.Generator().manual_seed(7))
-    vae = AutoencoderKLCogVideoX(**VAE_CFG).float().eval()
+    vae = AutoencoderKLCogVideoX(**vae_cfg).float().eval()
     g = torch.Generator().manual_seed(8)
     with torch.no_grad():
         for name, p in vae.named_parameters():
@@ -129,8 +142,8 @@ def build_components():
     return CogVideoXPipeline(tokenizer=tok, text_encoder=te, vae=vae, transformer=dit, scheduler=sched)
 
 
-def lora_tensors(dit):
-    t = rc.random_lora(dit, LORA_RANK, 9)
+def lora_tensors(dit, rank=LORA_RANK):
+    t = rc.random_lora(dit, rank, 9)
     return {k: v.to(torch.bfloat16) for k, v in t.items()}
 
 
@@ -153,7 +166,7 @@ def dynamic_w(t, n):
 
 def denoise(pipe, case, prompt_embeds, neg_embeds, rope):
     f_lat = (case["frames"] - 1) // 4 + 1
-    h, w = HEIGHT // 8, WIDTH // 8
+    h, w = case.get("height", HEIGHT) // 8, case.get("width", WIDTH) // 8
     gen = torch.Generator().manual_seed(case["seed"])
     init = torch.randn((1, f_lat, 16, h, w), generator=gen).repeat(1, 2, 1, 1, 1)  # RGB, alpha = copy
     sched = pipe.scheduler
@@ -220,7 +233,59 @@ def run_case(pipe, case, lora_file):
           f"[{alpha.min():.3f}, {alpha.max():.3f}], rgb mean {rgb.mean():.3f}")
 
 
+def bench(d):
+    """Mid-size pipeline in D/model (+ D/lora.safetensors, D/bench/noise.safetensors and expected
+    frames), timed per stage with 2 threads: D/bench_ref.json {text_s, denoise_s, decode_s, total_s}."""
+    import time
+    global OUT
+    rc.setup_torch()
+    OUT = d
+    os.makedirs(d, exist_ok=True)
+    model_dir = os.path.join(d, "model")
+    if not os.path.isdir(model_dir):
+        build_components(BENCH_DIT, BENCH_VAE, BENCH_T5).save_pretrained(model_dir, safe_serialization=True)
+    pipe = CogVideoXPipeline.from_pretrained(model_dir, torch_dtype=torch.float32)
+    pipe.vae.enable_tiling()
+    lora = lora_tensors(pipe.transformer, 32)
+    lora_file = os.path.join(d, "lora.safetensors")
+    save_file({k: v.contiguous() for k, v in lora.items()}, lora_file)
+    rc.apply_transpixar(pipe.transformer, {k: v.float() for k, v in lora.items()}, 1.0, TEXT_ALPHA_BIAS)
+    case, dev = BENCH_CASE, torch.device("cpu")
+    saved = dpm_mod.randn_tensor
+    try:
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            pe, ne = pipe.encode_prompt(case["prompt"], case["negative"], do_classifier_free_guidance=True,
+                                        num_videos_per_prompt=1, max_sequence_length=226, device=dev)
+        t1 = time.perf_counter()
+        f_lat = (case["frames"] - 1) // 4 + 1
+        rope = pipe._prepare_rotary_positional_embeddings(case["height"], case["width"], f_lat, dev)
+        init, lat, noise, ts, ws = denoise(pipe, case, pe, ne, rope)
+        t2 = time.perf_counter()
+        rgb_lat, alpha_lat = lat.chunk(2, dim=1)
+        rgb, a3 = decode(pipe, rgb_lat), decode(pipe, alpha_lat)
+        alpha = np.max(a3, axis=-1, keepdims=True)
+        premul = rgb * np.repeat(alpha, 3, axis=-1)
+        t3 = time.perf_counter()
+    finally:
+        dpm_mod.randn_tensor = saved
+    u8 = np.concatenate([(premul * 255).astype(np.uint8), (alpha * 255).astype(np.uint8)], axis=-1)
+    save_file({"latents": init.contiguous(), "step_noise": noise.contiguous()},
+              os.path.join(d, "noise.safetensors"), metadata={"format": "pt"})
+    with open(os.path.join(d, "expected.rgba"), "wb") as f:
+        f.write(np.ascontiguousarray(u8[:case["frames"]]).tobytes())
+    res = dict(text_s=t1 - t0, denoise_s=t2 - t1, decode_s=t3 - t2, total_s=t3 - t0, threads=torch.get_num_threads(),
+               steps=STEPS, guidance=GUIDANCE, case=case, dit=BENCH_DIT, vae=BENCH_VAE, t5=BENCH_T5, lora_rank=32)
+    with open(os.path.join(d, "bench_ref.json"), "w") as f:
+        json.dump(res, f, indent=1)
+    print("reference pipeline: text %.3f s, denoise %.3f s (%d steps, CFG), decode %.3f s, total %.3f s" %
+          (res["text_s"], res["denoise_s"], STEPS, res["decode_s"], res["total_s"]))
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--bench":
+        bench(sys.argv[2])
+        return
     rc.setup_torch()
     shutil.rmtree(OUT, ignore_errors=True)
     os.makedirs(OUT)

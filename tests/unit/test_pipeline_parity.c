@@ -107,6 +107,9 @@ static void parity_case(const char *name)
     if (rc != WRK_PIPE_OK || !want) { free(want); wrk_pipe_noise_free(&nz); return; }
     CHECK_EQ_INT(fr.n, c.frames);
     CHECK(g_progress_calls == c.steps + 1 && g_progress_last == g_progress_total);
+    const wrk_pipe_stats_t *st = wrk_pipe_stats(g_pipe);
+    CHECK(st->steps == c.steps && st->dit_calls == c.steps && st->total_s > 0 &&
+          st->total_s >= st->text_s + st->denoise_s + st->decode_s - 1e-6);
     int64_t n = (int64_t)fr.n * fr.h * fr.w * 4, bad = 0, maxd = 0;
     CHECK(n <= ne);
     for (int64_t i = 0; i < n && n <= ne; i++) {

@@ -118,6 +118,17 @@ int  wrk_pipe_render(wrk_pipe_t *p, const wrk_pipe_req_t *r, wrk_pipe_frames_t *
                      char *err, size_t errlen);
 void wrk_pipe_frames_free(wrk_pipe_frames_t *f);
 
+/* Where the last wrk_pipe_render spent its wall time, seconds. */
+typedef struct {
+    double text_s;       /* tokenizer + T5 (cache hits cost ~0) */
+    double denoise_s;    /* the sampler loop: every DiT call and step update */
+    double decode_s;     /* both VAE decodes, postprocess and composition */
+    double total_s;
+    int    steps;        /* sampler steps taken */
+    int    dit_calls;    /* DiT forwards (one per step; batch 2 with CFG) */
+} wrk_pipe_stats_t;
+const wrk_pipe_stats_t *wrk_pipe_stats(const wrk_pipe_t *p);
+
 /* Float frames → the window artifact's premultiplied uint16 frames (round to nearest), frame 0 at
  * shot frame `first`. 0 / -1 with err (out of memory). */
 int  wrk_pipe_to_proto(const wrk_pipe_frames_t *f, int first, proto_frames_t *out, char *err, size_t errlen);

@@ -23,6 +23,7 @@ struct wrk_pipe {
     int             patch;        /* DiT spatial patch */
     int             rgba;         /* LoRA loaded: latents hold RGB then alpha frames */
     int             vae_scale;    /* pixels per latent: 2^(VAE blocks - 1) */
+    wrk_pipe_stats_t stats;       /* of the last render */
 };
 
 #endif

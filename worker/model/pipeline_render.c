@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "kernels/k.h"
 #include "proto/proto.h"
@@ -30,6 +31,13 @@ typedef struct {
     float   *text;          /* (2, L, Dt): [negative, prompt] */
     int      cancelled;
 } pipe_run_t;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
 
 static void run_free(pipe_run_t *u)
 {
@@ -142,6 +150,7 @@ static int pipe_denoise(void *ctx, const float *x, int64_t t, int step, int batc
     int64_t ts[2] = { t, t };
     const float *text = batch == 2 ? u->text : u->text + (size_t)L * Dt;
     for (int b = 0; b < batch; b++) memcpy(u->xb + (size_t)b * u->n, x, (size_t)u->n * sizeof *x);
+    u->p->stats.dit_calls++;
     return wrk_dit_forward(u->p->dit, batch, u->nF, u->h, u->w, u->xb, L, text, ts, out, err, errlen);
 }
 
@@ -165,6 +174,7 @@ static int pipe_noise(void *ctx, int step, float *eps, int64_t n, char *err, siz
 static int pipe_on_step(void *ctx, int step, int64_t t, const float *x, const float *x0, int64_t n)
 {
     pipe_run_t *u = ctx;
+    u->p->stats.steps = step + 1;
     if (u->r->progress) u->r->progress(u->r->ctx, step + 1, u->cnt + 1);
     if (u->r->cancel && atomic_load(u->r->cancel)) { u->cancelled = 1; return 1; }
     return 0;
@@ -249,17 +259,26 @@ int wrk_pipe_render(wrk_pipe_t *p, const wrk_pipe_req_t *r, wrk_pipe_frames_t *o
 {
     pipe_run_t u = { .p = p, .r = r };
     int rc;
+    double t0 = now_s(), t1 = t0, t2 = t0;
     memset(out, 0, sizeof *out);
+    memset(&p->stats, 0, sizeof p->stats);
     *fail_class = PROTO_FAIL_MODEL;
     if (p->o.threads > 0) k_set_threads(p->o.threads);
-    if ((rc = setup(&u, fail_class, err, errlen)) == 0 && (rc = sample(&u, fail_class, err, errlen)) == 0) {
+    if ((rc = setup(&u, fail_class, err, errlen)) == 0 && (t1 = now_s(), rc = sample(&u, fail_class, err, errlen)) == 0) {
+        t2 = now_s();
         if (r->cancel && atomic_load(r->cancel)) rc = WRK_PIPE_CANCELLED;
         else rc = decode(&u, out, fail_class, err, errlen);
     }
+    double t3 = now_s();
+    p->stats.total_s = t3 - t0;
+    p->stats.text_s = t1 - t0;
+    if (t2 > t1) { p->stats.denoise_s = t2 - t1; p->stats.decode_s = t3 - t2; }
     if (rc == WRK_PIPE_OK && r->progress) r->progress(r->ctx, u.cnt + 1, u.cnt + 1);
     run_free(&u);
     return rc;
 }
+
+const wrk_pipe_stats_t *wrk_pipe_stats(const wrk_pipe_t *p) { return &p->stats; }
 
 void wrk_pipe_frames_free(wrk_pipe_frames_t *f)
 {
