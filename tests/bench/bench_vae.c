@@ -29,8 +29,15 @@ static double now_s(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* Runs the reference generator; returns its decode time in seconds or -1. */
-static double run_reference(const char *dir, int F, int h, int w, int tiled)
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Runs the reference generator; returns its decode time in seconds or -1 (*cpu: its CPU time). */
+static double run_reference(const char *dir, int F, int h, int w, int tiled, double *cpu)
 {
     const char *env = getenv("FARM_REFENV");
     char py[1024], cmd[4096], line[256];
@@ -43,6 +50,7 @@ static double run_reference(const char *dir, int F, int h, int w, int tiled)
     double t = -1;
     while (p && fgets(line, sizeof line, p)) {
         if (sscanf(line, "ref_seconds %lf", &t) == 1) continue;
+        if (sscanf(line, "ref_cpu_seconds %lf", cpu) == 1) continue;
         fputs(line, stdout);
     }
     if (!p || pclose(p) != 0) return -1;
@@ -81,7 +89,7 @@ int main(int argc, char **argv)
     if (F < 1 || h < 1 || w < 1 || threads < 1) { fprintf(stderr, "bad sizes\n"); return 2; }
     if (!dir[0]) { snprintf(dir, sizeof dir, "/tmp/bench_vae.XXXXXX"); if (!mkdtemp(dir)) { perror("mkdtemp"); return 1; } }
     printf("bench_vae: latents (1, %d, 16, %d, %d)%s, %d threads, dir %s\n", F, h, w, tiled ? " tiled" : "", threads, dir);
-    double t_ref = run_reference(dir, F, h, w, tiled);
+    double c_ref = 0, t_ref = run_reference(dir, F, h, w, tiled, &c_ref);
     if (t_ref < 0) { printf("skip: the reference run failed or is unavailable\n"); return 77; }
 
     char err[512], path[600];
@@ -106,15 +114,16 @@ int main(int argc, char **argv)
     float *warm = malloc((size_t)T1 * H1 * W1 * 3 * sizeof(float));
     if (!warm || wrk_vae_decode(vae, z, 1, 1, h, w, tiled, warm, err, sizeof err)) fprintf(stderr, "warm-up failed: %s\n", err);
     free(warm);
-    double t0 = now_s();
+    double t0 = now_s(), c0 = cpu_s();
     if (wrk_vae_decode(vae, z, 1, F, h, w, tiled, out, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
-    double t_c = now_s() - t0, maxref;
+    double t_c = now_s() - t0, c_c = cpu_s() - c0, maxref;
     double e = max_err(out, ref, 1, T, H, W, &maxref);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("output %d frames %dx%d\n", T, H, W);
-    printf("diffusers (torch, %d threads): %8.3f s  %6.2f frames/s\n", 2, t_ref, T / t_ref);
-    printf("ours      (C, %d threads):     %8.3f s  %6.2f frames/s  (%.2fx the reference)\n", threads, t_c, T / t_c, t_ref / t_c);
+    printf("diffusers (torch, %d threads): %8.3f s wall %8.3f s CPU  %6.2f frames/s\n", 2, t_ref, c_ref, T / t_ref);
+    printf("ours      (C, %d threads):     %8.3f s wall %8.3f s CPU  %6.2f frames/s  (%.2fx the reference's wall, %.2fx its CPU)\n",
+           threads, t_c, c_c, T / t_c, t_ref / t_c, c_ref / c_c);
     printf("max |ours - diffusers| = %.3g (%.2g of max |ref| %.3g); our peak RSS %.0f MiB\n", e, e / maxref, maxref,
            ru.ru_maxrss / 1024.0);
     free(z); free(ref); free(out);

@@ -16,6 +16,9 @@ TMP=$(mktemp -d /tmp/parity_vae.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 fails=0
 
+# the goldens are the files gen_vae.py wrote (manifest written with them)
+if (cd "$G" && sha256sum --quiet -c SHA256SUMS); then echo "ok   golden manifest"; else echo "FAIL golden manifest"; fails=$((fails+1)); fi
+
 header() { local f=$1 n; n=$(od -An -v -t u8 -N 8 "$f" | tr -d ' '); head -c $((8 + n)) "$f" | tail -c "$n"; }
 
 # dump FILE TENSOR: the float32 values of one tensor of a safetensors file, one per line.
@@ -74,7 +77,7 @@ expect_fail() {  # label needle args...
   local label=$1 needle=$2; shift 2
   if "$W" decode "$@" > /dev/null 2> "$TMP/err"; then echo "FAIL $label: succeeded"; fails=$((fails+1))
   elif ! grep -q -- "$needle" "$TMP/err"; then echo "FAIL $label: message lacks '$needle':"; cat "$TMP/err"; fails=$((fails+1))
-  else echo "ok   $label: $(head -n1 "$TMP/err")"; fi
+  else echo "ok   $label: $(tail -n1 "$TMP/err")"; fi
 }
 expect_fail "missing model" "config.json" --model "$TMP/none" --latents "$G/cases.safetensors" --tensor f2.latents --out "$TMP/x.safetensors"
 expect_fail "missing tensor" "nope.latents" --model "$G" --latents "$G/cases.safetensors" --tensor nope.latents --out "$TMP/x.safetensors"

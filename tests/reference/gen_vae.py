@@ -18,7 +18,8 @@ sample_width // 2); the tiny config's sample size (96 x 80) gives 48 x 40 pixel 
 
 Bench mode (tests/bench/bench_vae.c calls it):  gen_vae.py --bench DIR --frames F --height h
 --width w [--tiled]: builds a mid-size model in DIR/vae, writes DIR/bench.safetensors (latents,
-reference output) and prints "ref_seconds <s>" for the diffusers decode with 2 threads.
+reference output) and prints "ref_seconds <s>" and "ref_cpu_seconds <s>" (process CPU time) for
+the diffusers decode with 2 threads.
 """
 import argparse
 import json
@@ -53,6 +54,7 @@ CASES = [
     ("f5", 1, 5, 4, 6, False),
     ("tiled_f3", 1, 3, 8, 7, True),
     ("tiled_f4", 1, 4, 8, 7, True),
+    ("f1", 1, 1, 4, 6, False),        # a single latent frame: the T == 1 paths
 ]
 
 
@@ -107,6 +109,23 @@ def gen_goldens():
         tensors[f"{name}.out"] = out
         meta.append({"name": name, "tiled": tiled})
     save_file(tensors, os.path.join(GOLDEN, "cases.safetensors"), metadata={"cases": json.dumps(meta)})
+    write_manifest()
+
+
+def write_manifest():
+    """SHA256SUMS over every golden file (checked by tests/integration/parity_vae.sh)."""
+    import hashlib
+    lines = []
+    for root, _, files in os.walk(GOLDEN):
+        for f in files:
+            rel = os.path.relpath(os.path.join(root, f), GOLDEN)
+            if rel == "SHA256SUMS":
+                continue
+            with open(os.path.join(root, f), "rb") as fh:
+                lines.append((rel, hashlib.sha256(fh.read()).hexdigest()))
+    with open(os.path.join(GOLDEN, "SHA256SUMS"), "w") as fh:
+        for rel, h in sorted(lines, key=lambda x: "./" + x[0]):
+            fh.write(f"{h}  ./{rel}\n")
 
 
 def gen_bench(d, frames, h, w, tiled):
@@ -115,11 +134,12 @@ def gen_bench(d, frames, h, w, tiled):
     save_model(model, os.path.join(d, "vae"))
     lat = torch.randn((1, frames, MID["latent_channels"], h, w), generator=torch.Generator().manual_seed(5))
     decode(model, lat[:, :1], tiled)  # warm-up (allocator, one-frame graph)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     out = decode(model, lat, tiled)
-    dt = time.perf_counter() - t0
+    dt, dc = time.perf_counter() - t0, time.process_time() - c0
     save_file({"latents": lat.contiguous(), "out": out}, os.path.join(d, "bench.safetensors"))
     print(f"ref_seconds {dt:.3f}")
+    print(f"ref_cpu_seconds {dc:.3f}")
     print(f"ref_torch_threads {torch.get_num_threads()}")
 
 
