@@ -233,11 +233,26 @@ static void on_message(coord_farmd_t *f)
     proto_msg_free(&m);
 }
 
+static int input_pending(coord_farmd_t *f)
+{
+    int ev = 0; size_t sz = sizeof ev;
+    return zmq_getsockopt(f->router, ZMQ_EVENTS, &ev, &sz) == 0 && (ev & ZMQ_POLLIN);
+}
+
+/* Leases end on the workers' silence, not on ours: after the loop itself stalled (a huge SUBMIT, a
+ * slow disk) the backlog of their messages is heard for one lease before anyone expires. */
 static void timers(coord_farmd_t *f)
 {
     int64_t now = coord_mono_ms();
-    coord_workers_expire(f);
-    coord_orphans_expire(f);
+    if (f->t_last_timers && now - f->t_last_timers > f->cfg.lease_ms / 2) {
+        f->t_expiry_hold = now + f->cfg.lease_ms;
+        coord_logf("loop stalled for %lld ms: leases held for %ld ms", (long long)(now - f->t_last_timers), f->cfg.lease_ms);
+    }
+    f->t_last_timers = now;
+    if (now >= f->t_expiry_hold) {
+        coord_workers_expire(f);
+        coord_orphans_expire(f);
+    }
     if (now >= f->t_heartbeat) { coord_workers_heartbeat(f); f->t_heartbeat = now + f->cfg.heartbeat_ms; }
     if (now >= f->t_touch) { coord_workers_flush(f); f->t_touch = now + TOUCH_MS; }
     if (now >= f->t_sched || f->want_dispatch) {
@@ -260,11 +275,8 @@ int coord_farmd_run(const coord_config_t *cfg, volatile sig_atomic_t *stop, char
         if (n < 0 && errno != EINTR) { snprintf(err, errlen, "zmq_poll: %s", zmq_strerror(errno)); goto out; }
         batch_begin(f);
         if (n > 0 && (items[0].revents & ZMQ_POLLIN))
-            for (int k = 0; k < 256 && !*stop; k++) {   /* drain a burst, then let timers run */
-                int ev = 0; size_t sz = sizeof ev;
-                if (zmq_getsockopt(f->router, ZMQ_EVENTS, &ev, &sz) != 0 || !(ev & ZMQ_POLLIN)) break;
+            for (int k = 0; k < 256 && !*stop && input_pending(f); k++)   /* a burst, then timers */
                 on_message(f);
-            }
         if (n > 0 && (items[1].revents & ZMQ_POLLIN)) coord_tasks_drain(f->tasks, f);
         if (n > 0 && (items[2].revents & ZMQ_POLLIN)) coord_tasks_drain(f->atasks, f);
         timers(f);

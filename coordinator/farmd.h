@@ -65,6 +65,7 @@ typedef struct coord_farmd {
     coord_orphan_t *orphans; int n_orphans;
     char dir_art[600], dir_tmp[640], dir_out[600], dir_logs[600];
     int64_t t_heartbeat, t_touch, t_sched;   /* monotonic deadlines of the timers */
+    int64_t t_last_timers, t_expiry_hold;    /* stall detection: no lease ends before t_expiry_hold */
     int want_dispatch;
     int64_t refused_ring[64]; int refused_at;
     struct { proto_env_t env; int64_t at; } unknown_ring[32]; int unknown_at;   /* UNKNOWN replies sent */
