@@ -29,9 +29,17 @@
  *             its outbox), what="fail" for a recorded FAIL, what="refused" for a stale/unknown attempt
  *             (drop it, never resend), what="resend" when the upload was incomplete or corrupt (send
  *             every RESULT chunk again from offset 0, then DONE again).
- *   farmd  -> CANCEL (stop that attempt; no result is wanted).
- *   Any worker message renews its lease. A draining worker hands its window back with FAIL class
- *   "infra" (uses no attempt budget). Worker HEARTBEAT carries attempt_id (current, 0 when idle).
+ *             A DONE whose artifact fails verification is recorded as a window failure: ACK "fail".
+ *   farmd  -> CANCEL (stop that attempt; no result is wanted). After CANCEL farmd treats the worker as
+ *             idle and may ASSIGN again; a worker still busy answers FAIL "infra" (farmd then waits a
+ *             heartbeat before offering it another window).
+ *   Any worker message renews its lease (lease = heartbeat_ms * liveness unless set). A draining
+ *   worker hands its window back with FAIL class "infra" (uses no attempt budget). Worker HEARTBEAT
+ *   carries attempt_id (the window it renders, 0 when idle): if for a whole lease it names another
+ *   attempt than farmd assigned and no upload of that attempt is under way, farmd deems the ASSIGN lost
+ *   and requeues the window.
+ *   farmd answers only after the state change is committed to SQLite (replies are held until the
+ *   loop's batch commits), so an ACK/SUBMIT_REPLY/CONTROL_REPLY is never lost by a farmd crash.
  *
  * Client (farm CLI; DEALER or REQ): SUBMIT -> SUBMIT_REPLY, QUERY -> QUERY_REPLY (JSON text),
  * CONTROL -> CONTROL_REPLY. Replies carry status 0 ok, else an error with text saying why.
