@@ -19,6 +19,7 @@ scheduler/, model_index.json.
 Run: python ops/train/train_dit.py [--steps N] [--max-minutes M] [--clips N]
 """
 import argparse
+import hashlib
 import math
 import os
 import time
@@ -45,7 +46,9 @@ def embed_texts(prompts):
 
 def encode_clips(n, seed):
     """n training clips -> latents [n, 2*LAT_FRAMES, 16, h, w] (RGB frames then alpha), captions."""
-    path = os.path.join(C.ensure_dir(C.WORK_DIR), f"latents_{n}_{seed}.pt")
+    with open(os.path.join(C.MODEL_DIR, "vae", "diffusion_pytorch_model.safetensors"), "rb") as f:
+        vae_hash = hashlib.sha256(f.read()).hexdigest()[:12]       # a retrained VAE re-encodes
+    path = os.path.join(C.ensure_dir(C.WORK_DIR), f"latents_{n}_{seed}_{vae_hash}.pt")
     if os.path.exists(path):
         return torch.load(path)
     vae = AutoencoderKLCogVideoX.from_pretrained(os.path.join(C.MODEL_DIR, "vae")).float().eval()
