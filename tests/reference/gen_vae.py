@@ -4,7 +4,7 @@ Builds a tiny random AutoencoderKLCogVideoX with diffusers 0.32.0, saves it with
 (weights rounded to bf16 and stored as bf16, like the released vae/ folder, so the fp32 reference
 and the C decoder see exactly the same numbers), and decodes a set of latents the way the
 CogVideoX pipeline does: latents (B, F, C, h, w) as the DiT produces them -> permute to
-(B, C, F, h, w) -> divide by scaling_factor -> vae.decode (temporal chunks of 2 latent frames, 3
+(B, C, F, h, w) -> multiply by 1 / scaling_factor (CogVideoXPipeline.decode_latents) -> vae.decode (temporal chunks of 2 latent frames, 3
 in the first when F is odd, conv caches carried, optional spatial tiling).
 
 Output: tests/golden/vae/vae/{config.json, diffusion_pytorch_model.safetensors}
@@ -90,7 +90,7 @@ def decode(model, latents, tiled):
         model.enable_tiling()
     else:
         model.disable_tiling()
-    z = latents.permute(0, 2, 1, 3, 4) / model.config.scaling_factor
+    z = 1 / model.config.scaling_factor * latents.permute(0, 2, 1, 3, 4)   # as decode_latents does
     with torch.no_grad():
         return model.decode(z).sample.float().contiguous()
 

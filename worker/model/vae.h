@@ -1,6 +1,6 @@
 /* vae.h — the CogVideoX 3D causal VAE decoder (diffusers 0.32.0 AutoencoderKLCogVideoX, decoder
  * only) on the CPU, fp32, numerically the reference's algorithm (MODEL.md §4):
- *   latents (B, F, C, h, w) as the DiT produces them → divided by scaling_factor → decoded in
+ *   latents (B, F, C, h, w) as the DiT produces them → times 1/scaling_factor → decoded in
  *   temporal chunks of 2 latent frames (3 in the first when F is odd, F itself when F < 2) with
  *   every causal conv's last 2 input frames carried to the next chunk, GroupNorm statistics per
  *   chunk → optional spatial tiling with the reference's in-place blend → frames.
@@ -65,9 +65,11 @@ int wrk_vae_frames(const wrk_vae_t *vae, int latent_frames);
  * (like diffusers). 0 / -1. */
 int wrk_vae_out_dims(const wrk_vae_t *vae, int F, int h, int w, int tiled, int *T, int *H, int *W);
 
-/* Decodes latents (B, F, C, h, w) (C = latent_channels, the DiT's layout, NOT yet divided by
- * scaling_factor) into out (B, T, H, W, out_channels) with (T, H, W) from wrk_vae_out_dims.
- * Threads: the kernels' k_threads() of the calling thread. 0 / -1 with err. */
+/* Decodes latents (B, F, C, h, w) (C = latent_channels, the DiT's layout, NOT yet scaled: this
+ * applies 1/scaling_factor like the pipeline's decode_latents) into out (B, T, H, W, out_channels)
+ * with (T, H, W) from wrk_vae_out_dims. Threads: the kernels' k_threads() of the calling thread.
+ * vae is not modified (the causal caches live in the call), so several threads may decode with
+ * one loaded VAE at once (RGB and alpha videos). 0 / -1 with err. */
 int wrk_vae_decode(const wrk_vae_t *vae, const float *latents, int B, int F, int h, int w, int tiled,
                    float *out, char *err, size_t errlen);
 

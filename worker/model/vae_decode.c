@@ -486,13 +486,14 @@ static int decode_tiled_(const wrk_vae_t *v, const tiles_t *g, const float *z, i
 
 /* ---------------- public API ---------------- */
 
-/* z (F, h, w, Cz) = latents[b] (F, Cz, h, w) / scaling_factor. */
-static void to_channels_last_(float *z, const float *lat, int F, int Cz, int h, int w, float sf)
+/* z (F, h, w, Cz) = inv_sf · latents[b] (F, Cz, h, w); the pipeline's decode_latents computes
+ * `1 / scaling_factor * latents` (a double reciprocal applied as an fp32 scalar), so do we. */
+static void to_channels_last_(float *z, const float *lat, int F, int Cz, int h, int w, float inv_sf)
 {
     for (int f = 0; f < F; f++)
         for (int c = 0; c < Cz; c++)
             for (int p = 0; p < h * w; p++)
-                z[((size_t)f * h * w + p) * Cz + c] = lat[((size_t)f * Cz + c) * h * w + p] / sf;
+                z[((size_t)f * h * w + p) * Cz + c] = inv_sf * lat[((size_t)f * Cz + c) * h * w + p];
 }
 
 int wrk_vae_decode(const wrk_vae_t *v, const float *latents, int B, int F, int h, int w, int tiled,
@@ -511,7 +512,7 @@ int wrk_vae_decode(const wrk_vae_t *v, const float *latents, int B, int F, int h
     if (!z) { snprintf(err, errlen, "vae: out of memory"); return -1; }
     int use_t = use_tiles_(v, tiled, h, w, &g);
     for (int b = 0; b < B; b++) {
-        to_channels_last_(z, latents + (size_t)b * zn, F, Cz, h, w, (float)v->cfg.scaling_factor);
+        to_channels_last_(z, latents + (size_t)b * zn, F, Cz, h, w, (float)(1.0 / v->cfg.scaling_factor));
         if (use_t ? decode_tiled_(v, &g, z, F, h, w, out + b * on, H, W, err, errlen)
                   : decode_video_(v, z, F, h, w, out + b * on, err, errlen)) goto out;
     }
