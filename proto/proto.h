@@ -51,10 +51,10 @@
  *              "windows":{"<state>":n...,"total":n},"attempts":n}
  *     job:     {"job":JOB + "shots":[{"id","idx","name","state","frames","fps","width","height","engine",
  *              "window","overlap","priority","outputs":[..],"result":[paths..],"error",
- *              "windows":[{"idx","first","n","state","attempts" (= "attempts_total": every attempt
- *              started, infrastructure losses included),"budget_used" (window-class failures since the
- *              last resume),"worker","attempt_id","progress_done","progress_total","not_before_ms",
- *              "artifact"}]}]}
+ *              "windows":[{"idx","first","n","state","attempts" (= "budget_used": failed attempts
+ *              counted against the budget since the last resume),"attempts_total" (every attempt started,
+ *              infrastructure losses included),"worker","attempt_id","progress_done","progress_total",
+ *              "not_before_ms","artifact"}]}]}
  *     workers: {"workers":[{"id","name","engines","n_gpus","mem_mb","state","first_seen_ms","last_seen_ms",
  *              "attempt_id"}]}
  *     events:  {"events":[{"id","ts_ms","job_id","window_id","attempt_id","worker","kind","detail"}],"last":id}

@@ -89,7 +89,7 @@ static void windows_of(store_t *st, jw_t *w, int64_t shot_id)
             proto_json_w_begin_object(w);
             kv_int(w, "idx", sqlite3_column_int64(s, 0)); kv_int(w, "first", sqlite3_column_int64(s, 1));
             kv_int(w, "n", sqlite3_column_int64(s, 2)); kv_col(w, "state", s, 3);
-            kv_int(w, "attempts", sqlite3_column_int64(s, 5)); kv_int(w, "attempts_total", sqlite3_column_int64(s, 5));
+            kv_int(w, "attempts", sqlite3_column_int64(s, 4)); kv_int(w, "attempts_total", sqlite3_column_int64(s, 5));
             kv_int(w, "budget_used", sqlite3_column_int64(s, 4));
             kv_col(w, "worker", s, 6); kv_int(w, "attempt_id", sqlite3_column_int64(s, 7));
             kv_int(w, "progress_done", sqlite3_column_int64(s, 8));
