@@ -13,6 +13,7 @@
 #include "kernels/k.h"
 #include "worker/model/safetensors.h"
 #include "worker/model/vae.h"
+#include "worker/model/vae_impl.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -55,6 +56,34 @@ static double run_reference(const char *dir, int F, int h, int w, int tiled, dou
     }
     if (!p || pclose(p) != 0) return -1;
     return t;
+}
+
+/* Multiply-adds x2 of the convolutions we run for one chunk of Tz latent frames at h x w (the
+ * upsampler's Conv2d counted once per source frame, as vae_decode.c runs it). */
+static double conv_flop(const vae_conv_t *c, double pix) { return c->w ? 2.0 * pix * c->co * c->ci * c->kt * c->kh * c->kw : 0; }
+static double res_flop(const vae_res_t *r, double pix) { return conv_flop(&r->c1, pix) + conv_flop(&r->c2, pix) + conv_flop(&r->sc, pix); }
+static double chunk_flop(const wrk_vae_t *v, int Tz, int h, int w)
+{
+    int T = Tz, H = h, W = w;
+    double f = conv_flop(&v->conv_in, (double)T * H * W) + res_flop(&v->mid[0], (double)T * H * W) + res_flop(&v->mid[1], (double)T * H * W);
+    for (int b = 0; b < v->n_up; b++) {
+        const vae_up_t *u = &v->up[b];
+        for (int k = 0; k < u->nres; k++) f += res_flop(&u->res[k], (double)T * H * W);
+        if (!u->has_up) continue;
+        H *= 2; W *= 2;
+        f += conv_flop(&u->up, (double)T * H * W);
+        T = !u->compress_time || T == 1 ? T : T % 2 ? 1 + 2 * (T - 1) : 2 * T;
+    }
+    return f + conv_flop(&v->conv_out, (double)T * H * W);
+}
+static double decode_gflop(const wrk_vae_t *v, int F, int h, int w)
+{
+    double f = 0;   /* chunks as diffusers' _decode: 2 latent frames, 3 in the first when F is odd */
+    for (int k = 0; k < (F / 2 > 1 ? F / 2 : 1); k++) {
+        int s = 2 * k + (k ? F % 2 : 0), e = 2 * (k + 1) + F % 2;
+        f += chunk_flop(v, (e < F ? e : F) - s, h, w);
+    }
+    return f * 1e-9;
 }
 
 static double max_err(const float *got, const float *ref, int B, int T, int H, int W, double *maxref)
@@ -124,6 +153,8 @@ int main(int argc, char **argv)
     printf("diffusers (torch, %d threads): %8.3f s wall %8.3f s CPU  %6.2f frames/s\n", 2, t_ref, c_ref, T / t_ref);
     printf("ours      (C, %d threads):     %8.3f s wall %8.3f s CPU  %6.2f frames/s  (%.2fx the reference's wall, %.2fx its CPU)\n",
            threads, t_c, c_c, T / t_c, t_ref / t_c, c_ref / c_c);
+    double gf = decode_gflop(vae, F, h, w);
+    printf("our conv work %.1f GFLOP: %.1f GFLOP/s wall, %.1f GFLOP per CPU-s\n", gf, gf / t_c, gf / c_c);
     printf("max |ours - diffusers| = %.3g (%.2g of max |ref| %.3g); our peak RSS %.0f MiB\n", e, e / maxref, maxref,
            ru.ru_maxrss / 1024.0);
     free(z); free(ref); free(out);

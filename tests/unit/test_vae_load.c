@@ -155,6 +155,12 @@ static void test_sizes(void)
     CHECK(wrk_vae_tiling_set(v, &bad, err, sizeof err) == 0);
     CHECK(wrk_vae_out_dims(v, 2, 5, 4, 1, &T, &H, &W) == 0 && H == 20 + 20 + 8 && W == 32);
     CHECK(wrk_vae_out_dims(v, 0, 5, 4, 0, &T, &H, &W) == -1);
+    /* the released geometry (MODEL.md 4.5): 240x360 px tiles over 60x90 latents, stride 25 x 36
+     * latents, crops 200 x 288 px: rows 200+200+80, cols 288+288+144 -> exactly 480 x 720 */
+    wrk_vae_tiling_t rel = { 240, 360, 1.0 / 6.0, 1.0 / 5.0 };
+    CHECK(wrk_vae_tiling_set(v, &rel, err, sizeof err) == 0);
+    CHECK(wrk_vae_out_dims(v, 13, 60, 90, 1, &T, &H, &W) == 0 && T == 49 && H == 480 && W == 720);
+    CHECK(wrk_vae_out_dims(v, 13, 30, 45, 1, &T, &H, &W) == 0 && H == 240 && W == 360);   /* one tile: untiled */
     float px[4] = { -3.0f, -1.0f, 0.5f, 2.0f };
     wrk_vae_postprocess(px, 4);
     CHECK(px[0] == 0.0f && px[1] == 0.0f && px[2] == 0.75f && px[3] == 1.0f);
