@@ -1,0 +1,302 @@
+/* cuda_elementwise.cu — the memory-bound ops of the CUDA backend, fp32 in and out (k.h contract):
+ * layer norm (per group), RMS norm, GELU-tanh, SiLU, adaLN modulate, gated residual, interleaved
+ * RoPE, patch embed (gather + GEMM) and unpatchify (scatter).
+ * Each launcher checks its arguments exactly like the CPU op (same helpers), launches on this
+ * thread's stream and checks cudaGetLastError. Version 1 of each kernel (plain grid-stride or one
+ * warp per vector); none has been run on a GPU yet.
+ */
+#include "kernels/cuda/kc_internal.cuh"
+
+#include <math.h>
+
+/* ---------------- norms: one warp per vector ---------------- */
+
+__global__ void kc_layernorm_k(float *y, int ldy, const float *x, int ldx, long nvec, int groups,
+                               int dim, const float *w, const float *b, float eps)
+{
+    long v = (long)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+    int lane = threadIdx.x & 31;
+    if (v >= nvec) return;
+    long r = v / groups, g = v % groups;
+    const float *xr = x + r * ldx + g * dim;
+    float *yr = y + r * ldy + g * dim;
+    float s = 0.0f, q = 0.0f;
+    for (int j = lane; j < dim; j += 32) s += xr[j];
+    float mean = kc_warp_sum_(s) / (float)dim;
+    for (int j = lane; j < dim; j += 32) { float d = xr[j] - mean; q += d * d; }
+    float rstd = rsqrtf(kc_warp_sum_(q) / (float)dim + eps);
+    __syncwarp();                       /* every lane has read its x before y (maybe == x) is written */
+    for (int j = lane; j < dim; j += 32) {
+        float t = (xr[j] - mean) * rstd;
+        if (w) t *= w[j];
+        if (b) t += b[j];
+        yr[j] = t;
+    }
+}
+
+extern "C" int k_cuda_layernorm(float *y, int ldy, const float *x, int ldx, int rows, int groups,
+                                int dim, const float *w, const float *b, float eps)
+{
+    const char *op = "layernorm";
+    if (groups < 1 || dim < 1) return k_fail_(op, "groups %d, dim %d must be >= 1", groups, dim);
+    if (k_chk_mat_(op, "x", x, rows, (long)groups * dim, ldx) ||
+        k_chk_mat_(op, "y", y, rows, (long)groups * dim, ldy))
+        return -1;
+    if (!(eps >= 0)) return k_fail_(op, "eps %g must be >= 0", (double)eps);
+    long nvec = (long)rows * groups;
+    if (nvec == 0) return 0;
+    kc_ctx_t *c = kc_ctx_(op);
+    if (!c) return -1;
+    kc_layernorm_k<<<(unsigned)((nvec + 7) / 8), 256, 0, c->stream>>>(y, ldy, x, ldx, nvec, groups, dim, w, b, eps);
+    KC_LAUNCHED(op);
+    return 0;
+}
+
+__global__ void kc_rmsnorm_k(float *y, int ldy, const float *x, int ldx, int rows, int dim,
+                             const float *w, float eps)
+{
+    long r = (long)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+    int lane = threadIdx.x & 31;
+    if (r >= rows) return;
+    const float *xr = x + r * ldx;
+    float *yr = y + r * ldy;
+    float q = 0.0f;
+    for (int j = lane; j < dim; j += 32) q += xr[j] * xr[j];
+    float rs = rsqrtf(kc_warp_sum_(q) / (float)dim + eps);
+    __syncwarp();
+    for (int j = lane; j < dim; j += 32) yr[j] = w ? xr[j] * rs * w[j] : xr[j] * rs;
+}
+
+extern "C" int k_cuda_rmsnorm(float *y, int ldy, const float *x, int ldx, int rows, int dim,
+                              const float *w, float eps)
+{
+    const char *op = "rmsnorm";
+    if (dim < 1) return k_fail_(op, "dim %d must be >= 1", dim);
+    if (k_chk_mat_(op, "x", x, rows, dim, ldx) || k_chk_mat_(op, "y", y, rows, dim, ldy)) return -1;
+    if (!(eps >= 0)) return k_fail_(op, "eps %g must be >= 0", (double)eps);
+    if (rows == 0) return 0;
+    kc_ctx_t *c = kc_ctx_(op);
+    if (!c) return -1;
+    kc_rmsnorm_k<<<(unsigned)((rows + 7) / 8), 256, 0, c->stream>>>(y, ldy, x, ldx, rows, dim, w, eps);
+    KC_LAUNCHED(op);
+    return 0;
+}
+
+/* ---------------- activations ---------------- */
+
+static __device__ __forceinline__ float kc_gelu_(float v)
+{
+    const float k0 = 0.7978845608028654f, k1 = 0.044715f;
+    return 0.5f * v * (1.0f + tanhf(k0 * (v + k1 * v * v * v)));
+}
+static __device__ __forceinline__ float kc_silu_(float v) { return v / (1.0f + expf(-v)); }
+
+__global__ void kc_act_k(float *y, const float *x, long n, int act)
+{
+    KC_FOR(i, n) y[i] = act == K_ACT_GELU_TANH ? kc_gelu_(x[i]) : kc_silu_(x[i]);
+}
+
+/* y (M, N) row stride ldy, in place. */
+__global__ void kc_act_rows_k(float *y, int ldy, int N, long n, int act)
+{
+    KC_FOR(i, n) {
+        float *p = y + (i / N) * ldy + i % N;
+        *p = act == K_ACT_GELU_TANH ? kc_gelu_(*p) : kc_silu_(*p);
+    }
+}
+
+int kc_act_rows_(kc_ctx_t *c, float *y, int ldy, int M, int N, k_act_t act)
+{
+    long n = (long)M * N;
+    if (act == K_ACT_NONE || n == 0) return 0;
+    kc_act_rows_k<<<kc_blocks_(n, 256), 256, 0, c->stream>>>(y, ldy, N, n, (int)act);
+    KC_LAUNCHED("activation");
+    return 0;
+}
+
+static int kc_act_(const char *op, float *y, const float *x, long n, k_act_t act)
+{
+    if (n < 0) return k_fail_(op, "negative size %ld", n);
+    if (n == 0) return 0;
+    if (!x || !y) return k_fail_(op, "NULL buffer");
+    kc_ctx_t *c = kc_ctx_(op);
+    if (!c) return -1;
+    kc_act_k<<<kc_blocks_(n, 256), 256, 0, c->stream>>>(y, x, n, (int)act);
+    KC_LAUNCHED(op);
+    return 0;
+}
+
+extern "C" int k_cuda_gelu_tanh(float *y, const float *x, long n) { return kc_act_("gelu_tanh", y, x, n, K_ACT_GELU_TANH); }
+extern "C" int k_cuda_silu(float *y, const float *x, long n) { return kc_act_("silu", y, x, n, K_ACT_SILU); }
+
+/* ---------------- adaLN modulate, gated residual ---------------- */
+
+/* y[b,s,d] = x[b,s,d]·(1 + scale[b,d]) + shift[b,d] */
+__global__ void kc_modulate_k(float *y, int ldy, long bsy, const float *x, int ldx, long bsx,
+                              const float *shift, const float *scale, int ldm, int S, int D, long n)
+{
+    KC_FOR(i, n) {
+        long d = i % D, s = i / D % S, b = i / D / S;
+        float v = x[b * bsx + s * ldx + d];
+        y[b * bsy + s * ldy + d] = v * (1.0f + scale[b * ldm + d]) + shift[b * ldm + d];
+    }
+}
+
+extern "C" int k_cuda_modulate(float *y, int ldy, long bsy, const float *x, int ldx, long bsx,
+                               const float *shift, const float *scale, int ldm, int B, int S, int D)
+{
+    const char *op = "modulate";
+    if (k_chk_bsd_(op, "x", x, B, S, D, ldx, bsx) || k_chk_bsd_(op, "y", y, B, S, D, ldy, bsy) ||
+        k_chk_mat_(op, "shift", shift, B, D, ldm) || k_chk_mat_(op, "scale", scale, B, D, ldm))
+        return -1;
+    long n = (long)B * S * D;
+    if (n == 0) return 0;
+    kc_ctx_t *c = kc_ctx_(op);
+    if (!c) return -1;
+    kc_modulate_k<<<kc_blocks_(n, 256), 256, 0, c->stream>>>(y, ldy, bsy, x, ldx, bsx, shift, scale, ldm, S, D, n);
+    KC_LAUNCHED(op);
+    return 0;
+}
+
+/* x[b,s,d] += gate[b,d]·y[b,s,d] */
+__global__ void kc_gated_residual_k(float *x, int ldx, long bsx, const float *y, int ldy, long bsy,
+                                    const float *gate, int ldg, int S, int D, long n)
+{
+    KC_FOR(i, n) {
+        long d = i % D, s = i / D % S, b = i / D / S;
+        x[b * bsx + s * ldx + d] += gate[b * ldg + d] * y[b * bsy + s * ldy + d];
+    }
+}
+
+extern "C" int k_cuda_gated_residual(float *x, int ldx, long bsx, const float *y, int ldy, long bsy,
+                                     const float *gate, int ldg, int B, int S, int D)
+{
+    const char *op = "gated_residual";
+    if (k_chk_bsd_(op, "x", x, B, S, D, ldx, bsx) || k_chk_bsd_(op, "y", y, B, S, D, ldy, bsy) ||
+        k_chk_mat_(op, "gate", gate, B, D, ldg))
+        return -1;
+    long n = (long)B * S * D;
+    if (n == 0) return 0;
+    kc_ctx_t *c = kc_ctx_(op);
+    if (!c) return -1;
+    kc_gated_residual_k<<<kc_blocks_(n, 256), 256, 0, c->stream>>>(x, ldx, bsx, y, ldy, bsy, gate, ldg, S, D, n);
+    KC_LAUNCHED(op);
+    return 0;
+}
+
+/* ---------------- RoPE (interleaved pairs), in place ---------------- */
+
+__global__ void kc_rope_k(float *x, int ld, long bs, int S, int H, int hd, const float *cs,
+                          const float *sn, int ldt, long n)
+{
+    int half = hd / 2;
+    KC_FOR(t, n) {
+        long i = 2 * (t % half), h = t / half % H, s = t / half / H % S, b = t / half / H / S;
+        float *v = x + b * bs + s * ld + h * hd;
+        const float *c = cs + s * ldt, *si = sn + s * ldt;
+        float x0 = v[i], x1 = v[i + 1];
+        v[i] = x0 * c[i] - x1 * si[i];
+        v[i + 1] = x1 * c[i + 1] + x0 * si[i + 1];
+    }
+}
+
+extern "C" int k_cuda_rope(float *x, int ld, long bs, int B, int S, int H, int head_dim,
+                           const float *cos, const float *sin, int ldt)
+{
+    const char *op = "rope";
+    if (H < 0 || head_dim < 2 || head_dim % 2)
+        return k_fail_(op, "H %d, head_dim %d (must be even)", H, head_dim);
+    if (k_chk_bsd_(op, "x", x, B, S, (long)H * head_dim, ld, bs) ||
+        k_chk_mat_(op, "cos", cos, S, head_dim, ldt) || k_chk_mat_(op, "sin", sin, S, head_dim, ldt))
+        return -1;
+    long n = (long)B * S * H * (head_dim / 2);
+    if (n == 0) return 0;
+    kc_ctx_t *c = kc_ctx_(op);
+    if (!c) return -1;
+    kc_rope_k<<<kc_blocks_(n, 256), 256, 0, c->stream>>>(x, ld, bs, S, H, head_dim, cos, sin, ldt, n);
+    KC_LAUNCHED(op);
+    return 0;
+}
+
+/* ---------------- patch embed / unpatchify ---------------- */
+
+typedef struct {
+    int F, C, H, W, p, pt;
+    int Tq, Hq, Wq;     /* tokens per axis: F/pt, H/p, W/p */
+    int K;              /* features per patch: C·pt·p·p */
+} kc_patch_t;
+
+static int kc_patch_geom_(const char *op, kc_patch_t *g, int B, int F, int C, int H, int W, int p, int pt)
+{
+    if (B < 0 || F < 1 || C < 1 || H < 1 || W < 1 || p < 1 || pt < 1 || F % pt || H % p || W % p)
+        return k_fail_(op, "bad geometry B %d F %d C %d H %d W %d p %d pt %d", B, F, C, H, W, p, pt);
+    *g = (kc_patch_t){ F, C, H, W, p, pt, F / pt, H / p, W / p, C * pt * p * p };
+    return 0;
+}
+
+/* Offset in the (F, C, H, W) latent of feature k of token n (the CPU op's index, patch.c). */
+static __device__ __forceinline__ long kc_latent_index_(kc_patch_t g, long n, int k)
+{
+    long tq = n / ((long)g.Hq * g.Wq), hq = n / g.Wq % g.Hq, wq = n % g.Wq;
+    int x = k % g.p, y = k / g.p % g.p, t = k / (g.p * g.p) % g.pt, c = k / (g.p * g.p * g.pt);
+    long f = tq * g.pt + t, h = hq * g.p + y, w = wq * g.p + x;
+    return ((f * g.C + c) * g.H + h) * g.W + w;
+}
+
+/* cols (ntok, K) = the patches of one (F, C, H, W) latent. */
+__global__ void kc_patch_gather_k(float *cols, const float *xb, kc_patch_t g, long n)
+{
+    KC_FOR(i, n) cols[i] = xb[kc_latent_index_(g, i / g.K, (int)(i % g.K))];
+}
+
+extern "C" int k_cuda_patch_embed(float *out, int ld, long bs, const float *x, int B, int F, int C,
+                                  int H, int W, int p, int pt, const float *w, const float *b, int D)
+{
+    const char *op = "patch_embed";
+    kc_patch_t g;
+    if (kc_patch_geom_(op, &g, B, F, C, H, W, p, pt)) return -1;
+    long ntok = (long)g.Tq * g.Hq * g.Wq, per_b = (long)F * C * H * W;
+    if (ntok > 0x7fffffff) return k_fail_(op, "%ld tokens", ntok);
+    if (k_chk_bsd_(op, "out", out, B, ntok, D, ld, bs) || k_chk_mat_(op, "w", w, D, g.K, g.K)) return -1;
+    if (B > 0 && !x) return k_fail_(op, "x: NULL buffer");
+    if (B == 0 || ntok == 0 || D == 0) return 0;
+    kc_ctx_t *c = kc_ctx_(op);
+    if (!c) return -1;
+    float *cols = (float *)kc_scratch_(c, 1, sizeof(float) * (size_t)ntok * g.K, op);
+    if (!cols) return -1;
+    for (int bi = 0; bi < B; bi++) {
+        long n = ntok * g.K;
+        kc_patch_gather_k<<<kc_blocks_(n, 256), 256, 0, c->stream>>>(cols, x + bi * per_b, g, n);
+        KC_LAUNCHED(op);
+        if (kc_gemm_f32_(c, out + bi * bs, ld, cols, g.K, w, g.K, b, (int)ntok, D, g.K, 1.0f, 0.0f, K_ACT_NONE))
+            return -1;
+    }
+    return 0;
+}
+
+__global__ void kc_unpatchify_k(float *out, const float *y, int ld, long bs, kc_patch_t g, long ntok,
+                                long per_b, long n)
+{
+    KC_FOR(i, n) {
+        long r = i / g.K, bi = r / ntok, t = r % ntok;
+        int k = (int)(i % g.K);
+        out[bi * per_b + kc_latent_index_(g, t, k)] = y[bi * bs + t * ld + k];
+    }
+}
+
+extern "C" int k_cuda_unpatchify(float *out, const float *y, int ld, long bs, int B, int F, int C,
+                                 int H, int W, int p, int pt)
+{
+    const char *op = "unpatchify";
+    kc_patch_t g;
+    if (kc_patch_geom_(op, &g, B, F, C, H, W, p, pt)) return -1;
+    long ntok = (long)g.Tq * g.Hq * g.Wq, per_b = (long)F * C * H * W;
+    if (k_chk_bsd_(op, "y", y, B, ntok, g.K, ld, bs) || (B > 0 && !out)) return -1;
+    long n = (long)B * ntok * g.K;
+    if (n == 0) return 0;
+    kc_ctx_t *c = kc_ctx_(op);
+    if (!c) return -1;
+    kc_unpatchify_k<<<kc_blocks_(n, 256), 256, 0, c->stream>>>(out, y, ld, bs, g, ntok, per_b, n);
+    KC_LAUNCHED(op);
+    return 0;
+}
