@@ -27,6 +27,7 @@ static size_t kc_in_use_, kc_peak_;
 int kc_fail_cuda_(const char *op, cudaError_t e, const char *file, int line)
 {
     const char *base = strrchr(file, '/');
+    cudaGetLastError();                     /* clear a non-sticky error so the next launch check is clean */
     if (e == cudaErrorMemoryAllocation) kc_oom_ = 1;
     return k_fail_(op, "%s%s (%s:%d)", e == cudaErrorMemoryAllocation ? "out of memory: " : "",
                    cudaGetErrorString(e), base ? base + 1 : file, line);
@@ -132,8 +133,10 @@ static void *kc_alloc_(size_t nbytes)
     size_t n = (nbytes + 255) & ~(size_t)255;
     cudaError_t e = cudaMalloc(&p, n ? n : 256);
     if (e != cudaSuccess) {
-        kc_fail_cuda_("alloc", e, __FILE__, __LINE__);
-        k_fail_("alloc", "%s (%.1f MiB requested)", k_error(), (double)nbytes / 1048576.0);
+        cudaGetLastError();
+        if (e == cudaErrorMemoryAllocation) kc_oom_ = 1;
+        k_fail_("alloc", "%s%s (%.1f MiB requested, cuda_ctx.cu:%d)", e == cudaErrorMemoryAllocation ?
+                "out of memory: " : "", cudaGetErrorString(e), (double)nbytes / 1048576.0, __LINE__);
         return NULL;
     }
     kc_oom_ = 0;
