@@ -207,6 +207,49 @@ static void test_protocol(void)
     zmq_close(cl); zmq_close(a); zmq_close(b); zmq_close(c);
 }
 
+/* Hostile input: random frames and well-formed messages with random fields from several peers;
+ * farmd must keep answering and its database must stay consistent. */
+static void test_hostile_input(void)
+{
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    void *p[3] = { dealer("fz1"), dealer(NULL), dealer("wa") };
+    for (int i = 0; i < 3000; i++) {
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        void *s = p[x % 3];
+        if (x % 4 == 0) {   /* raw garbage: 1..4 frames */
+            uint8_t buf[64];
+            int nf = 1 + (int)(x >> 8) % 4;
+            for (int k = 0; k < nf; k++) {
+                size_t n = (x >> (k * 5)) % sizeof buf;
+                for (size_t b = 0; b < n; b++) buf[b] = (uint8_t)(x >> (b % 56));
+                zmq_send(s, buf, n, k + 1 < nf ? ZMQ_SNDMORE : 0);
+            }
+            continue;
+        }
+        proto_msg_t m;
+        proto_msg_init(&m, PROTO_MESSAGES[(x >> 3) % PROTO_N_MESSAGES].type);
+        m.attempt_id = (x >> 11) % 8; m.job_id = (x >> 17) % 4; m.offset = (x >> 23) % 3;
+        m.total_size = (x >> 29) % 5000; m.done = (uint32_t)(x >> 31); m.total = 9;
+        m.fail_class = (uint8_t)((x >> 37) % PROTO_FAIL_N_);
+        snprintf(m.worker_id, sizeof m.worker_id, "fz%d", (int)((x >> 41) % 3));
+        snprintf(m.kind, sizeof m.kind, "%s", (x >> 43) % 2 ? "job" : "events");
+        snprintf(m.verb, sizeof m.verb, "%s", (x >> 45) % 2 ? "resume" : "pause");
+        snprintf(m.engines, sizeof m.engines, "testcard");
+        snprintf(m.manifest, sizeof m.manifest, "first=0 n=1 w=32 h=32 conv=1 bytes=%d sha256=00", (int)(x % 999));
+        if (m.type == PROTO_SUBMIT) proto_msg_set_text(&m, (x >> 47) % 2 ? "name,frames\nq,1\n" : "\xff\xfe");
+        if (m.type == PROTO_RESULT) proto_msg_set_data(&m, "abcdef", (size_t)(x >> 51) % 6);
+        proto_send(s, NULL, &m, ZMQ_DONTWAIT, err, sizeof err);
+        proto_msg_free(&m);
+    }
+    usleep(500000);
+    void *cl = dealer(NULL);
+    char *jobs = query(cl, "jobs", 0);
+    CHECKF(strstr(jobs, "\"jobs\":[") != NULL, "farmd stopped answering: %.200s", jobs);
+    free(jobs);
+    for (int i = 0; i < 3; i++) zmq_close(p[i]);
+    zmq_close(cl);
+}
+
 int main(void)
 {
     snprintf(home, sizeof home, "/tmp/test_fence.XXXXXX");
@@ -220,9 +263,17 @@ int main(void)
     pthread_create(&th, NULL, farmd_thread, NULL);
     usleep(300000);
     T_RUN(test_protocol);
+    T_RUN(test_hostile_input);
     stop_flag = 1;
     pthread_join(th, NULL);
     zmq_ctx_term(zctx);
+    {   /* the database survived everything above */
+        char path[128]; store_t *st;
+        snprintf(path, sizeof path, "%s/farm.db", home);
+        CHECKF(store_open(path, NULL, &st, err, sizeof err) == 0, "%s", err);
+        if (st) CHECK(store_integrity(st, err, sizeof err) == 0);
+        store_close(&st);
+    }
     char cmd[128]; snprintf(cmd, sizeof cmd, "rm -rf %s", home);
     if (system(cmd) != 0) fprintf(stderr, "cleanup failed\n");
     T_DONE();
