@@ -3,7 +3,8 @@
  * gemm_bf16w: fp32 x is rounded to bf16 one row chunk at a time (bounded scratch), bf16 w, fp32
  *             accumulate, fp32 y — the big GEMMs (q/k/v, to_out, FFN).
  * Bias and GELU-tanh run in the cuBLASLt epilogue (BIAS, GELU_BIAS), which applies them after
- * alpha·AB + beta·C, the CPU op's order; SiLU has no epilogue and takes one extra pass.
+ * alpha·AB + beta·C, the CPU op's order; SiLU has no epilogue and takes one extra pass, and so do
+ * bias/GELU when cuBLASLt offers no fused kernel for the case (checked per call through the heuristic).
  * Row-major y = x·wᵀ is column-major yᵀ = w·xᵀ: A = w (K×N col-major, ldw, transposed),
  * B = x (K×M col-major, ldx), D = yᵀ (N×M col-major, ldy); m = N, n = M, k = K; the bias runs along
  * D's rows = N. Alignment preferences are set from the real pointers and strides, so column slices
@@ -41,9 +42,29 @@ typedef struct {
     k_act_t act;                  /* NONE or GELU_TANH (fused); SiLU is applied by the caller */
 } kc_mm_t;
 
+/* y (M, N) = act(y + b) row by row: the epilogue when cuBLASLt has no fused kernel for it. */
+__global__ void kc_bias_act_k(float *y, int ldy, const float *b, int N, long n, int act)
+{
+    KC_FOR(i, n) {
+        float *p = y + (i / N) * ldy + i % N;
+        float v = *p + (b ? b[i % N] : 0.0f);
+        if (act == K_ACT_GELU_TANH) v = 0.5f * v * (1.0f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
+        *p = v;
+    }
+}
+
+static int kc_bias_act_(kc_ctx_t *c, float *y, int ldy, const float *b, int M, int N, k_act_t act)
+{
+    long n = (long)M * N;
+    kc_bias_act_k<<<kc_blocks_(n, 256), 256, 0, c->stream>>>(y, ldy, b, N, n, (int)act);
+    KC_LAUNCHED("gemm epilogue");
+    return 0;
+}
+
 static int kc_matmul_(kc_ctx_t *c, const kc_mm_t *g, const char *op)
 {
-    int rc = -1, found = 0;
+    int rc = -1, found = 0, unfused = 0;
+    cudaDataType_t bias_type = CUDA_R_32F;
     size_t es = g->ab == CUDA_R_16BF ? 2 : 4;
     cublasLtMatmulDesc_t d = NULL;
     cublasLtMatrixLayout_t la = NULL, lb = NULL, lc = NULL;
@@ -59,7 +80,10 @@ static int kc_matmul_(kc_ctx_t *c, const kc_mm_t *g, const char *op)
     KC_LT(op, cublasLtMatmulDescSetAttribute(d, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta));
     KC_LT(op, cublasLtMatmulDescSetAttribute(d, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb));
     KC_LT(op, cublasLtMatmulDescSetAttribute(d, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
-    if (g->b) KC_LT(op, cublasLtMatmulDescSetAttribute(d, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &g->b, sizeof g->b));
+    if (g->b) {
+        KC_LT(op, cublasLtMatmulDescSetAttribute(d, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &g->b, sizeof g->b));
+        KC_LT(op, cublasLtMatmulDescSetAttribute(d, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type, sizeof bias_type));
+    }
     KC_LT(op, cublasLtMatrixLayoutCreate(&la, g->ab, g->K, g->N, g->ldw));
     KC_LT(op, cublasLtMatrixLayoutCreate(&lb, g->ab, g->K, g->M, g->ldx));
     KC_LT(op, cublasLtMatrixLayoutCreate(&lc, CUDA_R_32F, g->N, g->M, g->ldy));
@@ -69,11 +93,18 @@ static int kc_matmul_(kc_ctx_t *c, const kc_mm_t *g, const char *op)
     KC_LT(op, cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al_b, sizeof al_b));
     KC_LT(op, cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al_c, sizeof al_c));
     KC_LT(op, cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al_c, sizeof al_c));
-    KC_LT(op, cublasLtMatmulAlgoGetHeuristic((cublasLtHandle_t)c->lt, d, la, lb, lc, lc, pref, 1, &heur, &found));
+    if (cublasLtMatmulAlgoGetHeuristic((cublasLtHandle_t)c->lt, d, la, lb, lc, lc, pref, 1, &heur, &found) !=
+            CUBLAS_STATUS_SUCCESS || found < 1) {
+        /* no kernel with this epilogue (bias type, alignment): plain matmul, then bias/act pass */
+        epi = CUBLASLT_EPILOGUE_DEFAULT;
+        unfused = g->b || g->act != K_ACT_NONE;
+        KC_LT(op, cublasLtMatmulDescSetAttribute(d, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
+        KC_LT(op, cublasLtMatmulAlgoGetHeuristic((cublasLtHandle_t)c->lt, d, la, lb, lc, lc, pref, 1, &heur, &found));
+    }
     if (found < 1) { rc = k_fail_(op, "cuBLASLt: no algorithm for M %d N %d K %d", g->M, g->N, g->K); goto out; }
     KC_LT(op, cublasLtMatmul((cublasLtHandle_t)c->lt, d, &g->alpha, g->w, la, g->x, lb, &g->beta, g->y, lc,
                              g->y, lc, &heur.algo, c->ws, c->ws_bytes, c->stream));
-    rc = 0;
+    rc = unfused ? kc_bias_act_(c, g->y, g->ldy, g->b, g->M, g->N, g->act) : 0;
 out:
     if (pref) cublasLtMatmulPreferenceDestroy(pref);
     if (lc) cublasLtMatrixLayoutDestroy(lc);
