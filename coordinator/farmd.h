@@ -27,6 +27,7 @@ typedef struct coord_worker {
     int64_t assigned_at;                /* monotonic ms the current attempt was assigned or bound */
     int64_t hold_until;                 /* no new ASSIGN before this (after it handed one back) */
     int64_t mismatch_since;             /* heartbeats name another attempt since (0: they agree) */
+    int resends;                        /* ACK "resend" answers for the current attempt */
     int dirty;                          /* last_seen not yet flushed to the store */
     struct coord_worker *prev, *next;   /* ordered by last_seen, oldest first */
 } coord_worker_t;

@@ -93,7 +93,7 @@ static void bind_attempt(coord_farmd_t *f, coord_worker_t *w, const store_attemp
     orphan_forget(f, a->id);
     w->attempt_id = a->id; w->job_id = a->job_id; w->window_id = a->window_id;
     w->n_frames = a->n_frames; w->width = a->width; w->height = a->height;
-    w->assigned_at = coord_mono_ms(); w->mismatch_since = 0;
+    w->assigned_at = coord_mono_ms(); w->mismatch_since = 0; w->resends = 0;
 }
 
 /* ---- fencing ---- */
@@ -321,7 +321,7 @@ static int assign_one(coord_farmd_t *f, coord_worker_t *w)
     if (rc <= 0) { if (rc < 0) coord_logf("schedule: %s", err); return rc; }
     w->attempt_id = a.attempt_id; w->job_id = a.job_id; w->window_id = a.window_id;
     w->n_frames = a.n_frames; w->width = a.shot.width; w->height = a.shot.height;
-    w->progress_written = 0; w->assigned_at = coord_mono_ms(); w->mismatch_since = 0;
+    w->progress_written = 0; w->assigned_at = coord_mono_ms(); w->mismatch_since = 0; w->resends = 0;
     f->stats.assigned++;
     coord_alog(f, a.attempt_id, "assigned job %lld shot %s window %d frames [%d,+%d) to worker %s",
                (long long)a.job_id, a.shot.name, a.window_index, a.first_frame, a.n_frames, w->caps.id);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #define HEADER_SLACK (64u * 1024)
+#define UPLOAD_RESENDS 3   /* broken uploads of one attempt answered with "resend" before it fails */
 
 typedef struct {
     int64_t attempt_id;
@@ -160,15 +161,37 @@ static int manifest_matches(const proto_manifest_t *m, const store_attempt_t *a,
     return -1;
 }
 
+/* A worker whose uploads keep arriving broken: the attempt fails (window class, uses budget). */
+static void upload_give_up(coord_farmd_t *f, const proto_env_t *env, coord_worker_t *w, int64_t attempt_id)
+{
+    store_outcome_t o; char err[256], why[96];
+    proto_msg_t ack;
+    snprintf(why, sizeof why, "upload arrived incomplete or corrupt %d times", w->resends);
+    if (store_attempt_fail(f->st, attempt_id, "window", why, (int)f->cfg.max_attempts, f->cfg.backoff_ms,
+                           f->cfg.backoff_max_ms, coord_wall_ms(), &o, err, sizeof err) != 0) {
+        coord_logf("attempt %lld: %s", (long long)attempt_id, err);
+        return;
+    }
+    coord_alog(f, attempt_id, "FAIL: %s", why);
+    f->stats.failed++;
+    proto_msg_init(&ack, PROTO_ACK); ack.attempt_id = (uint64_t)attempt_id; snprintf(ack.what, sizeof ack.what, "fail");
+    coord_send(f, env, &ack);
+    w->attempt_id = 0;
+    coord_outcome(f, &o);
+    f->want_dispatch = 1;
+}
+
 void coord_upload_done(coord_farmd_t *f, const proto_env_t *env, const store_attempt_t *a, const proto_msg_t *m)
 {
     coord_upload_t *u = coord_upload_find(f, a->id);
     proto_msg_t ack;
     if (u && u->verifying) return;   /* a repeated DONE while we verify */
     if (!u || u->broken || u->total == 0 || u->received != u->total) {
-        coord_alog(f, a->id, "DONE with an incomplete upload (%llu of %llu bytes): resend",
+        coord_worker_t *w = coord_worker_by_attempt(f, a->id);
+        coord_alog(f, a->id, "DONE with an incomplete or corrupt upload (%llu of %llu bytes): resend",
                    u ? (unsigned long long)u->received : 0ull, u ? (unsigned long long)u->total : 0ull);
         coord_upload_drop(f, a->id);
+        if (w && ++w->resends > UPLOAD_RESENDS) { upload_give_up(f, env, w, a->id); return; }
         proto_msg_init(&ack, PROTO_ACK); ack.attempt_id = (uint64_t)a->id; snprintf(ack.what, sizeof ack.what, "resend");
         coord_send(f, env, &ack);
         return;

@@ -207,6 +207,31 @@ static void test_protocol(void)
     zmq_close(cl); zmq_close(a); zmq_close(b); zmq_close(c);
 }
 
+/* A worker whose uploads keep arriving corrupt gets "resend" three times, then its attempt fails. */
+static void test_resend_limit(void)
+{
+    void *d = dealer("wd");
+    proto_msg_t as, r;
+    ready(d, "wd");
+    int got = 0;
+    for (int i = 0; i < 60 && !got; i++) {   /* stay alive until farmd has a window for us */
+        got = expect(d, PROTO_ASSIGN, &as, 100) == 0;
+        proto_msg_t hb; proto_msg_init(&hb, PROTO_HEARTBEAT); send_msg(d, &hb);
+    }
+    CHECK(got);
+    if (!got) { zmq_close(d); return; }
+    size_t len; char man[PROTO_MANIFEST_MAX + 1];
+    uint8_t *file = artifact(&as, &len, man, sizeof man);
+    const char *want[] = { "resend", "resend", "resend", "fail" };
+    for (int k = 0; k < 4; k++) {
+        upload(d, as.attempt_id, file, len, man, 1);
+        CHECK(expect(d, PROTO_ACK, &r, 3000) == 0 && !strcmp(r.what, want[k]));
+        proto_msg_free(&r);
+    }
+    free(file); proto_msg_free(&as);
+    zmq_close(d);
+}
+
 /* Hostile input: random frames and well-formed messages with random fields from several peers;
  * farmd must keep answering and its database must stay consistent. */
 static void test_hostile_input(void)
@@ -264,6 +289,7 @@ int main(void)
     usleep(300000);
     T_RUN(test_protocol);
     T_RUN(test_hostile_input);
+    T_RUN(test_resend_limit);
     stop_flag = 1;
     pthread_join(th, NULL);
     zmq_ctx_term(zctx);
