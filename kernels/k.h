@@ -49,6 +49,10 @@ const char *k_error(void);
 /* Threads the ops called from this thread may use; n <= 0 restores the default. */
 void k_set_threads(int n);
 int k_threads(void);
+/* Pins OpenBLAS to one internal thread (once per process; idempotent). Every op that uses BLAS
+ * and k_threads() do it, so code that sizes its own OpenMP team with k_threads() and calls cblas
+ * inside it is covered; call this first if you call cblas from your own threads otherwise. */
+void k_cpu_init(void);
 
 /* ---------------- activations ---------------- */
 

@@ -58,9 +58,12 @@ void k_set_threads(int n) { k_threads_ = n > 0 ? n : 0; }
 
 int k_threads(void)
 {
+    k_blas_init_();   /* whoever sizes an OpenMP team with this may call sgemm inside it */
     int n = k_threads_ > 0 ? k_threads_ : omp_get_max_threads();
     return n > 0 ? n : 1;
 }
+
+void k_cpu_init(void) { k_blas_init_(); }
 
 static void k_blas_pin_(void) { openblas_set_num_threads(1); }
 

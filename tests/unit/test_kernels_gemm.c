@@ -6,6 +6,7 @@
 #include "kernels/cpu/k_cpu_internal.h"
 #include "tests/test.h"
 
+#include <cblas.h>
 #include <pthread.h>
 #include <stdint.h>
 
@@ -187,6 +188,8 @@ static void test_concurrent_callers(void)
     for (int i = 0; i < 3; i++) pthread_create(&th[i], NULL, conc_thread_, &a[i]);
     for (int i = 0; i < 3; i++) pthread_join(th[i], NULL);
     for (int i = 0; i < 3; i++) CHECKF(a[i].ok, "thread %d", i);
+    k_cpu_init();
+    CHECK_EQ_INT(openblas_get_num_threads(), 1);   /* pinned */
     k_set_threads(2);
     CHECK_EQ_INT(k_threads(), 2);
     k_set_threads(0);
