@@ -218,6 +218,7 @@ static int upsample_(run_t *r, const vae_up_t *u, act_t *x, act_t *out)
     c2.cache_id = -1;
     if (cconv_(r, &c2, &up, &cv)) goto out;   /* kt = 1: no time padding */
     free_act_(&up);
+    if (T2 == x->T) { *out = cv; return 0; }   /* no time duplication: the conv output is the result */
     if (!alloc_act_(r, out, T2, H2, W2, cv.C)) goto out;
     size_t fs = (size_t)H2 * W2 * cv.C;
     for (int j = 0; j < T2; j++) memcpy(out->p + j * fs, cv.p + (size_t)up_src_(u->compress_time, x->T, j) * fs, fs * sizeof(float));
