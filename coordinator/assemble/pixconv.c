@@ -31,13 +31,6 @@ void coord_unpremultiply(const uint16_t *premul, uint16_t *straight, size_t npx)
     }
 }
 
-/* straight RGB of one premultiplied pixel, in [0, 1] */
-static inline void straight_rgb(const uint16_t *p, double rgb[3])
-{
-    uint64_t inv = coord_unpremul_inv(p[3]);
-    for (int c = 0; c < 3; c++) rgb[c] = coord_unpremul(p[c], inv) / 65535.0;
-}
-
 /* ---- packed RGB writers/readers ---- */
 
 /* order[k] = which RGBA channel goes to byte k */
@@ -164,6 +157,20 @@ static inline void yuv_of(const double rgb[3], double s, double out[3])
     out[2] = (128 + 224 * (rgb[0] - yl) / (2 * (1 - KR))) * s;
 }
 
+/* Float version for the encoders' per-pixel path: straight colour of a premultiplied pixel -> Y'CbCr
+ * at scale s (lossy formats only, so it need not round exactly like coord_unpremul). */
+static inline void yuv_of_px(const uint16_t *p, float s, float out[3])
+{
+    float inv = p[3] ? 1.0f / p[3] : 0.0f;
+    float r = fminf(1.0f, p[0] * inv), g = fminf(1.0f, p[1] * inv), b = fminf(1.0f, p[2] * inv);
+    float yl = (float)KR * r + (float)KG * g + (float)KB * b;
+    out[0] = (16.0f + 219.0f * yl) * s;
+    out[1] = (128.0f + (float)(224 / (2 * (1 - KB))) * (b - yl)) * s;
+    out[2] = (128.0f + (float)(224 / (2 * (1 - KR))) * (r - yl)) * s;
+}
+
+static inline int clampf(float v, int mx) { return v <= 0 ? 0 : (v >= mx ? mx : (int)(v + 0.5f)); }
+
 static inline void rgb16_of(double y, double cb, double cr, double s, uint16_t *d)
 {
     double yl = (y / s - 16) / 219, pb = (cb / s - 128) / 224, pr = (cr / s - 128) / 224;
@@ -181,10 +188,9 @@ static void put_yuva444p10(const uint16_t *src, AVFrame *f)
         for (int c = 0; c < 4; c++) pl[c] = row16(f, c, y);
         const uint16_t *p = src + (size_t)y * f->width * 4;
         for (int x = 0; x < f->width; x++, p += 4) {
-            double rgb[3], v[3];
-            straight_rgb(p, rgb);
-            yuv_of(rgb, 4.0, v);
-            for (int c = 0; c < 3; c++) pl[c][x] = (uint16_t)clampi(v[c], mx);
+            float v[3];
+            yuv_of_px(p, 4.0f, v);
+            for (int c = 0; c < 3; c++) pl[c][x] = (uint16_t)clampf(v[c], mx);
             pl[3][x] = (uint16_t)qbits(p[3], (uint32_t)mx);
         }
     }
@@ -227,10 +233,9 @@ static void put_yuva420p(const uint16_t *src, AVFrame *f)
         uint8_t *Y = row8(f, 0, y), *A = row8(f, 3, y);
         const uint16_t *p = src + (size_t)y * w * 4;
         for (int x = 0; x < w; x++, p += 4) {
-            double rgb[3], v[3];
-            straight_rgb(p, rgb);
-            yuv_of(rgb, 1.0, v);
-            Y[x] = (uint8_t)clampi(v[0], 255);
+            float v[3];
+            yuv_of_px(p, 1.0f, v);
+            Y[x] = (uint8_t)clampf(v[0], 255);
             A[x] = (uint8_t)q8(p[3]);
         }
     }

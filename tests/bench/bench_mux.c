@@ -171,7 +171,7 @@ static void ffmpeg_cmd(char *cmd, size_t len, const shot_t *s, const coord_forma
 }
 
 /* Our own share of the work, without any encoder: stitching (read + blend) and pixel conversion. */
-static void overheads(const shot_t *s, int nf, const char *const *names)
+static void overheads(const shot_t *s)
 {
     coord_stitch_t *st;
     uint16_t *px = malloc((size_t)s->w * s->h * 8);
@@ -182,9 +182,9 @@ static void overheads(const shot_t *s, int nf, const char *const *names)
     coord_stitch_close(&st);
     fprintf(stdout, "\n%dx%d, no encoder: stitch %.1f ms/frame (%.0f fps); conversion ms/frame:", s->w, s->h,
             1e3 * dt / s->frames, s->frames / dt);
-    for (int i = 0; i < nf; i++) {
-        const coord_format_t *f = coord_format(names[i]);
-        const coord_pixfmt_t *pf = f ? coord_pixfmt(f->pix_fmt) : NULL;
+    for (int i = 0; COORD_FORMATS[i].name; i++) {
+        const coord_format_t *f = &COORD_FORMATS[i];
+        const coord_pixfmt_t *pf = coord_pixfmt(f->pix_fmt);
         AVFrame *fr = av_frame_alloc();
         if (!pf || !fr) continue;
         fr->format = f->pix_fmt; fr->width = s->w; fr->height = s->h;
@@ -252,7 +252,7 @@ static void bench_size(int w, int h, int frames, int nf, const char *const *name
         snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", ours, cli);
         if (system(cmd) != 0) fprintf(stderr, "cleanup failed\n");
     }
-    overheads(s, nf, names);
+    overheads(s);
     for (int k = 0; k < s->nw; k++) unlink(s->paths[k]);
     unlink(raw_s); unlink(raw_p);
     free(s);
