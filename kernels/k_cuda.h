@@ -82,6 +82,8 @@ typedef enum {
     K_CUDA_ATTN_AUTO = 0,   /* tensor-core kernel for head_dim 64, fp32 kernel otherwise */
     K_CUDA_ATTN_SIMT,       /* v1: one warp per query row, fp32, any head_dim <= 256 */
     K_CUDA_ATTN_WMMA64,     /* v2: 64×64 tiles, bf16 WMMA, online softmax in shared memory */
+    K_CUDA_ATTN_MMA64,      /* v3: mma.sync m16n8k16, accumulators in registers (FA2 layout); needs
+                               16-byte aligned q/k/v/o (and k2/v2) and strides that are multiples of 4 */
 } k_cuda_attn_kind_t;
 /* Attention with a chosen engine (the table's attention is K_CUDA_ATTN_AUTO). */
 int k_cuda_attention_with(const k_attn_t *a, k_cuda_attn_kind_t kind);

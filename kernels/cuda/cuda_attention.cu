@@ -7,7 +7,12 @@
  *              bf16 in shared memory, QKᵀ and PV on the tensor cores (WMMA 16×16×16, fp32
  *              accumulate), logits/softmax/output in fp32; per-row max and sum in registers of the
  *              two lanes that own the row. ~70 KB of dynamic shared memory per block.
- * The table's attention (AUTO) uses v2 for head_dim 64 and v1 otherwise. NOT RUN ON A GPU YET: the
+ *   v3 MMA64   head_dim 64, FA2 register layout: mma.sync m16n8k16 bf16 (PTX), Q fragments, S and O
+ *              accumulators in registers, P reused from the S accumulators as the A operand, K
+ *              row-major and V transposed in shared memory (conflict-free 32-bit fragment loads),
+ *              float4 tile loads; needs 16-byte aligned buffers and strides % 4. 27 KB smem.
+ * The table's attention (AUTO) uses v2 for head_dim 64 and v1 otherwise; v3 is to be promoted once
+ * test_cuda_ops has passed it on a GPU and bench_cuda_step has timed it against v2. NOT RUN ON A GPU YET: the
  * fragment addressing was checked by review only (all fragment pointers 32-byte aligned, ldm 72
  * bf16 / 68 fp32). v2 loads tiles with scalar 4-byte loads and keeps S/O in shared memory: expect
  * it well under the 400 TFLOP/s goal; a wgmma (sm_90a) version with register accumulators and
@@ -215,6 +220,168 @@ __global__ void __launch_bounds__(128) kc_attn_wmma64_k(kc_attn_p a)
     for (int c = 0; c < 32; c++) orow[c] = Os[r * W_LDF + half * 32 + c] * inv;
 }
 
+
+/* ---------------- v3: mma.sync m16n8k16, registers (FA2 layout), head_dim 64 ---------------- */
+
+/* Fragment layouts of mma.m16n8k16 (PTX ISA), g = lane / 4, c = lane % 4:
+ *   A (16×16, row):  a0 = A[g][2c..2c+1], a1 = A[g+8][2c..], a2 = A[g][2c+8..], a3 = A[g+8][2c+8..]
+ *   B (16×8, col):   b0 = B[2c..2c+1][g], b1 = B[2c+8..2c+9][g]
+ *   C/D (16×8 fp32): c0, c1 = C[g][2c, 2c+1]; c2, c3 = C[g+8][2c, 2c+1]
+ * Q·Kᵀ: B[k=d][n=key] = K[key][d] → two consecutive bf16 of a K row (Ks[key][d], row-major).
+ * P·V:  B[k=key][n=d] = V[key][d] → stored transposed (Vt[d][key]) so the pair is consecutive too.
+ * The S accumulators of key tiles 2kk and 2kk+1 are exactly the A fragment of P for k-step kk. */
+#define M_LDH 72
+
+static __device__ __forceinline__ void kc_mma_(float *d, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
+                                               uint32_t b0, uint32_t b1)
+{
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+                 "{%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+static __device__ __forceinline__ uint32_t kc_pack_(float lo, float hi)
+{
+    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);     /* .x (low 16 bits) = lo */
+    return *(uint32_t *)&v;
+}
+
+static __device__ __forceinline__ uint32_t kc_ld32_(const __nv_bfloat16 *p) { return *(const uint32_t *)p; }
+
+/* 64 rows × 64 fp32 from `row(r)` (NULL = zeros) into bf16 smem, float4 loads; transposed when vt. */
+template <bool VT, typename RowFn>
+static __device__ __forceinline__ void kc_tile_f4_(__nv_bfloat16 *dst, RowFn row)
+{
+    for (int e = threadIdx.x; e < 64 * 16; e += blockDim.x) {
+        int r = e >> 4, d = (e & 15) * 4;
+        const float *src = row(r);
+        float4 v = src ? *(const float4 *)(src + d) : make_float4(0.f, 0.f, 0.f, 0.f);
+        if (VT) {
+            dst[(d + 0) * M_LDH + r] = __float2bfloat16_rn(v.x);
+            dst[(d + 1) * M_LDH + r] = __float2bfloat16_rn(v.y);
+            dst[(d + 2) * M_LDH + r] = __float2bfloat16_rn(v.z);
+            dst[(d + 3) * M_LDH + r] = __float2bfloat16_rn(v.w);
+        } else {
+            uint2 u = make_uint2(kc_pack_(v.x, v.y), kc_pack_(v.z, v.w));
+            *(uint2 *)(dst + r * M_LDH + d) = u;
+        }
+    }
+}
+
+/* Online softmax of one 64-key tile for rows g (half 0) and g+8 (half 1) of this warp: scales the
+ * logits in s, turns them into probabilities, rescales o, keeps m and the lane's partial l. */
+static __device__ __forceinline__ void kc_mma_softmax_(const kc_attn_p &a, float (&s)[8][4], float (&o)[8][4],
+                                                       float (&m)[2], float (&l)[2], int j0, int c,
+                                                       const bool (&biased)[2])
+{
+    float mx[2] = { -INFINITY, -INFINITY };
+    #pragma unroll
+    for (int nt = 0; nt < 8; nt++)
+        #pragma unroll
+        for (int e = 0; e < 4; e++) {
+            int j = j0 + nt * 8 + 2 * c + (e & 1), hf = e >> 1;
+            float v = s[nt][e] * a.scale_log2;
+            if (j >= a.Sk + a.Sk2) v = -INFINITY;
+            else if (biased[hf] && kc_key_biased_(a, j)) v += a.bias_log2;
+            s[nt][e] = v;
+            mx[hf] = fmaxf(mx[hf], v);
+        }
+    #pragma unroll
+    for (int hf = 0; hf < 2; hf++) {
+        mx[hf] = fmaxf(mx[hf], __shfl_xor_sync(0xffffffffu, mx[hf], 1));
+        mx[hf] = fmaxf(mx[hf], __shfl_xor_sync(0xffffffffu, mx[hf], 2));
+        float mn = fmaxf(m[hf], mx[hf]), al = mn == -INFINITY ? 1.0f : exp2f(m[hf] - mn);
+        m[hf] = mn;
+        l[hf] *= al;
+        #pragma unroll
+        for (int nt = 0; nt < 8; nt++) {
+            o[nt][2 * hf] *= al;
+            o[nt][2 * hf + 1] *= al;
+            #pragma unroll
+            for (int e = 2 * hf; e < 2 * hf + 2; e++) {
+                float p = mn == -INFINITY ? 0.0f : exp2f(s[nt][e] - mn);
+                s[nt][e] = p;
+                l[hf] += p;
+            }
+        }
+    }
+}
+
+__global__ void __launch_bounds__(128) kc_attn_mma64_k(kc_attn_p a)
+{
+    __shared__ __align__(16) __nv_bfloat16 Qs[64 * M_LDH], Ks[64 * M_LDH], Vt[64 * M_LDH];
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c = lane & 3;
+    int h = blockIdx.y, b = blockIdx.z, i0 = blockIdx.x * 64, nkeys = a.Sk + a.Sk2;
+    int rw = warp * 16 + g;                                   /* this lane's rows: rw, rw + 8 */
+    bool biased[2] = { i0 + rw >= a.q0 && i0 + rw < a.q1, i0 + rw + 8 >= a.q0 && i0 + rw + 8 < a.q1 };
+    float m[2] = { -INFINITY, -INFINITY }, l[2] = { 0.0f, 0.0f }, o[8][4], s[8][4];
+    uint32_t qa[4][4];
+    kc_tile_f4_<false>(Qs, [&](int r) -> const float * {
+        int i = i0 + r;
+        return i < a.Sq ? a.q + b * a.q_bs + (long)i * a.q_ld + (long)h * 64 : (const float *)NULL; });
+    __syncthreads();
+    #pragma unroll
+    for (int kk = 0; kk < 4; kk++) {
+        const __nv_bfloat16 *q = Qs + rw * M_LDH + kk * 16 + 2 * c;
+        qa[kk][0] = kc_ld32_(q);
+        qa[kk][1] = kc_ld32_(q + 8 * M_LDH);
+        qa[kk][2] = kc_ld32_(q + 8);
+        qa[kk][3] = kc_ld32_(q + 8 * M_LDH + 8);
+    }
+    #pragma unroll
+    for (int nt = 0; nt < 8; nt++) o[nt][0] = o[nt][1] = o[nt][2] = o[nt][3] = 0.0f;
+    for (int j0 = 0; j0 < nkeys; j0 += 64) {
+        __syncthreads();                                      /* every warp is done with the last tile */
+        kc_tile_f4_<false>(Ks, [&](int r) { return kc_kv_row_(a, b, h, j0 + r, 0); });
+        kc_tile_f4_<true>(Vt, [&](int r) { return kc_kv_row_(a, b, h, j0 + r, 1); });
+        __syncthreads();
+        #pragma unroll
+        for (int nt = 0; nt < 8; nt++) {
+            s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
+            #pragma unroll
+            for (int kk = 0; kk < 4; kk++) {
+                const __nv_bfloat16 *k = Ks + (nt * 8 + g) * M_LDH + kk * 16 + 2 * c;
+                kc_mma_(s[nt], qa[kk][0], qa[kk][1], qa[kk][2], qa[kk][3], kc_ld32_(k), kc_ld32_(k + 8));
+            }
+        }
+        kc_mma_softmax_(a, s, o, m, l, j0, c, biased);
+        #pragma unroll
+        for (int kk = 0; kk < 4; kk++) {
+            uint32_t p0 = kc_pack_(s[2 * kk][0], s[2 * kk][1]), p1 = kc_pack_(s[2 * kk][2], s[2 * kk][3]);
+            uint32_t p2 = kc_pack_(s[2 * kk + 1][0], s[2 * kk + 1][1]), p3 = kc_pack_(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+            #pragma unroll
+            for (int nt = 0; nt < 8; nt++) {
+                const __nv_bfloat16 *v = Vt + (nt * 8 + g) * M_LDH + kk * 16 + 2 * c;
+                kc_mma_(o[nt], p0, p1, p2, p3, kc_ld32_(v), kc_ld32_(v + 8));
+            }
+        }
+    }
+    #pragma unroll
+    for (int hf = 0; hf < 2; hf++) {
+        float lt = l[hf] + __shfl_xor_sync(0xffffffffu, l[hf], 1);
+        lt += __shfl_xor_sync(0xffffffffu, lt, 2);
+        int i = i0 + rw + 8 * hf;
+        float inv = lt > 0.0f ? 1.0f / lt : 0.0f;
+        if (i >= a.Sq) continue;
+        float *orow = a.o + b * a.o_bs + (long)i * a.o_ld + (long)h * 64 + 2 * c;
+        #pragma unroll
+        for (int nt = 0; nt < 8; nt++)
+            *(float2 *)(orow + nt * 8) = make_float2(o[nt][2 * hf] * inv, o[nt][2 * hf + 1] * inv);
+    }
+}
+
+/* v3 reads rows as float4 and writes float2: every base pointer 16-byte aligned, strides % 4. */
+static bool kc_mma_aligned_(const k_attn_t *a)
+{
+    const void *p[] = { a->q, a->k, a->v, a->o, a->k2, a->v2 };
+    long st[] = { a->q_ld, a->k_ld, a->v_ld, a->o_ld, a->k2_ld, a->v2_ld, a->q_bs, a->k_bs, a->v_bs, a->o_bs,
+                  a->k2_bs, a->v2_bs };
+    for (size_t i = 0; i < sizeof p / sizeof *p; i++) if ((uintptr_t)p[i] % 16) return false;
+    for (size_t i = 0; i < sizeof st / sizeof *st; i++) if (st[i] % 4) return false;
+    return true;
+}
+
 /* ---------------- launcher ---------------- */
 
 static int kc_attn_check_(const char *op, const k_attn_t *a)
@@ -254,13 +421,19 @@ extern "C" int k_cuda_attention_with(const k_attn_t *a, k_cuda_attn_kind_t kind)
     const char *op = "attention";
     if (kc_attn_check_(op, a)) return -1;
     if (a->B == 0 || a->H == 0 || a->Sq == 0) return 0;
+    if (kind < K_CUDA_ATTN_AUTO || kind > K_CUDA_ATTN_MMA64) return k_fail_(op, "unknown engine %d", (int)kind);
     if (kind == K_CUDA_ATTN_AUTO) kind = a->head_dim == 64 ? K_CUDA_ATTN_WMMA64 : K_CUDA_ATTN_SIMT;
     if (kind == K_CUDA_ATTN_WMMA64 && a->head_dim != 64) return k_fail_(op, "WMMA64 needs head_dim 64, not %d", a->head_dim);
     if (kind == K_CUDA_ATTN_SIMT && a->head_dim > KC_HD_MAX) return k_fail_(op, "head_dim %d > %d", a->head_dim, KC_HD_MAX);
     kc_ctx_t *c = kc_ctx_(op);
     if (!c) return -1;
     kc_attn_p p = kc_attn_params_(a);
-    if (kind == K_CUDA_ATTN_WMMA64) {
+    if (kind == K_CUDA_ATTN_MMA64 && (a->head_dim != 64 || !kc_mma_aligned_(a)))
+        return k_fail_(op, "MMA64 needs head_dim 64 (got %d), 16-byte aligned buffers and strides %% 4", a->head_dim);
+    if (kind == K_CUDA_ATTN_MMA64) {
+        dim3 grid((unsigned)((a->Sq + 63) / 64), (unsigned)a->H, (unsigned)a->B);
+        kc_attn_mma64_k<<<grid, 128, 0, c->stream>>>(p);
+    } else if (kind == K_CUDA_ATTN_WMMA64) {
         KC_CHECK(op, cudaFuncSetAttribute(kc_attn_wmma64_k, cudaFuncAttributeMaxDynamicSharedMemorySize, W_SMEM));
         dim3 grid((unsigned)((a->Sq + W_BQ - 1) / W_BQ), (unsigned)a->H, (unsigned)a->B);
         kc_attn_wmma64_k<<<grid, 128, W_SMEM, c->stream>>>(p);

@@ -15,6 +15,7 @@
  * `make test`. NOT RUN YET (written in a session without a GPU).
  *
  * usage: bench_cuda_step [--layers 42] [--frames 13] [--lh 60] [--lw 90] [--steps 3] [--peak 989]
+ *                        [--attn auto|v1|v2|v3]   (attention version; auto = the table's choice)
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -49,6 +50,7 @@ typedef struct {
     blk_t *blk;
     float *h, *n, *y, *qkv, *ff, *lt, *stemb, *mod, *cs, *sn;
     double attn_s, gemm_flop, attn_flop;
+    k_cuda_attn_kind_t attn_kind;   /* --attn v1|v2|v3|auto */
 } bench_t;
 
 static double now_(void)
@@ -169,7 +171,7 @@ static int attention(bench_t *b)
                    .q = b->qkv, .q_bs = bs, .q_ld = ld, .k = b->qkv + D, .k_bs = bs, .k_ld = ld,
                    .v = b->qkv + 2 * D, .v_bs = bs, .v_ld = ld, .o = b->n, .o_bs = (long)b->S * D, .o_ld = D,
                    .scale = 0.125f, .bias = -1.0f, .q0 = 0, .q1 = L, .k0 = L + b->Nf, .k1 = L + 2 * b->Nf };
-    TRY(b->kb->attention(&a));
+    TRY(k_cuda_attention_with(&a, b->attn_kind));
     b->attn_flop += 4.0 * b->B * HEADS * HD * (double)b->S * b->S;
     return 0;
 }
@@ -214,9 +216,14 @@ static int parse(bench_t *b, int argc, char **argv)
 {
     *b = (bench_t){ .layers = 42, .frames = 13, .lh = 60, .lw = 90, .steps = 3, .peak = 989.0, .B = 2 };
     for (int i = 1; i + 1 < argc; i += 2) {
-        const char *o = argv[i];
+        const char *o = argv[i], *kinds[] = { "auto", "v1", "v2", "v3" };
         double v = atof(argv[i + 1]);
-        if (!strcmp(o, "--layers")) b->layers = (int)v;
+        if (!strcmp(o, "--attn")) {
+            int k = 0;
+            while (k < 4 && strcmp(argv[i + 1], kinds[k])) k++;
+            if (k == 4) { fprintf(stderr, "bench_cuda_step: --attn auto|v1|v2|v3\n"); return -1; }
+            b->attn_kind = (k_cuda_attn_kind_t)k;
+        } else if (!strcmp(o, "--layers")) b->layers = (int)v;
         else if (!strcmp(o, "--frames")) b->frames = (int)v;
         else if (!strcmp(o, "--lh")) b->lh = (int)v;
         else if (!strcmp(o, "--lw")) b->lw = (int)v;
