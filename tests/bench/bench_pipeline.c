@@ -26,6 +26,13 @@ static double now_s(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 static char *slurp(const char *path, size_t *n)
 {
     FILE *f = fopen(path, "rb");
@@ -64,12 +71,14 @@ static void print_ref(const char *dir)
     proto_json_t *j = NULL;
     snprintf(path, sizeof path, "%s/bench_ref.json", dir);
     char *text = slurp(path, &n);
-    double t = 0, d = 0, v = 0, a = 0;
+    double t = 0, d = 0, v = 0, a = 0, c = -1;
     if (text && proto_json_parse(text, n, NULL, &j, NULL, err, sizeof err) == 0 &&
         !proto_json_get_num(j, "text_s", &t) && !proto_json_get_num(j, "denoise_s", &d) &&
-        !proto_json_get_num(j, "decode_s", &v) && !proto_json_get_num(j, "total_s", &a))
+        !proto_json_get_num(j, "decode_s", &v) && !proto_json_get_num(j, "total_s", &a)) {
+        proto_json_get_num(j, "total_cpu_s", &c);
         printf("reference (diffusers 0.32 + our TransPixar, torch 2 threads): text %.3f s, denoise %.3f s, "
-               "decode %.3f s, total %.3f s\n", t, d, v, a);
+               "decode %.3f s, total %.3f s, process CPU %.3f s\n", t, d, v, a, c);
+    }
     else
         printf("reference: %s unreadable\n", path);
     proto_json_free(&j);
@@ -106,10 +115,12 @@ int main(int argc, char **argv)
         int cls;
         wrk_pipe_frames_free(&fr);
         wrk_pipe_text_cache_clear(p);
+        double c0 = cpu_s();
         if (wrk_pipe_render(p, &q, &fr, &cls, err, sizeof err)) { fprintf(stderr, "bench_pipeline: %s\n", err); return 1; }
         const wrk_pipe_stats_t *s = wrk_pipe_stats(p);
-        printf("run %d: text %.3f s, denoise %.3f s (%d steps, %d DiT calls), decode %.3f s, total %.3f s\n", r + 1,
-               s->text_s, s->denoise_s, s->steps, s->dit_calls, s->decode_s, s->total_s);
+        printf("run %d: text %.3f s, denoise %.3f s (%d steps, %d DiT calls), decode %.3f s, total %.3f s, "
+               "process CPU %.3f s\n", r + 1, s->text_s, s->denoise_s, s->steps, s->dit_calls, s->decode_s,
+               s->total_s, cpu_s() - c0);
         if (r == 0 || s->total_s < best.total_s) best = *s;
     }
     int maxd = 0;

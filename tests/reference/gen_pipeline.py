@@ -253,20 +253,20 @@ def bench(d):
     case, dev = BENCH_CASE, torch.device("cpu")
     saved = dpm_mod.randn_tensor
     try:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         with torch.no_grad():
             pe, ne = pipe.encode_prompt(case["prompt"], case["negative"], do_classifier_free_guidance=True,
                                         num_videos_per_prompt=1, max_sequence_length=226, device=dev)
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         f_lat = (case["frames"] - 1) // 4 + 1
         rope = pipe._prepare_rotary_positional_embeddings(case["height"], case["width"], f_lat, dev)
         init, lat, noise, ts, ws = denoise(pipe, case, pe, ne, rope)
-        t2 = time.perf_counter()
+        t2, c2 = time.perf_counter(), time.process_time()
         rgb_lat, alpha_lat = lat.chunk(2, dim=1)
         rgb, a3 = decode(pipe, rgb_lat), decode(pipe, alpha_lat)
         alpha = np.max(a3, axis=-1, keepdims=True)
         premul = rgb * np.repeat(alpha, 3, axis=-1)
-        t3 = time.perf_counter()
+        t3, c3 = time.perf_counter(), time.process_time()
     finally:
         dpm_mod.randn_tensor = saved
     u8 = np.concatenate([(premul * 255).astype(np.uint8), (alpha * 255).astype(np.uint8)], axis=-1)
@@ -274,12 +274,16 @@ def bench(d):
               os.path.join(d, "noise.safetensors"), metadata={"format": "pt"})
     with open(os.path.join(d, "expected.rgba"), "wb") as f:
         f.write(np.ascontiguousarray(u8[:case["frames"]]).tobytes())
-    res = dict(text_s=t1 - t0, denoise_s=t2 - t1, decode_s=t3 - t2, total_s=t3 - t0, threads=torch.get_num_threads(),
+    res = dict(text_s=t1 - t0, denoise_s=t2 - t1, decode_s=t3 - t2, total_s=t3 - t0,
+               text_cpu_s=c1 - c0, denoise_cpu_s=c2 - c1, decode_cpu_s=c3 - c2, total_cpu_s=c3 - c0,
+               threads=torch.get_num_threads(),
                steps=STEPS, guidance=GUIDANCE, case=case, dit=BENCH_DIT, vae=BENCH_VAE, t5=BENCH_T5, lora_rank=32)
     with open(os.path.join(d, "bench_ref.json"), "w") as f:
         json.dump(res, f, indent=1)
-    print("reference pipeline: text %.3f s, denoise %.3f s (%d steps, CFG), decode %.3f s, total %.3f s" %
-          (res["text_s"], res["denoise_s"], STEPS, res["decode_s"], res["total_s"]))
+    print("reference pipeline: text %.3f s, denoise %.3f s (%d steps, CFG), decode %.3f s, total %.3f s "
+          "(process CPU %.3f / %.3f / %.3f / %.3f s)" %
+          (res["text_s"], res["denoise_s"], STEPS, res["decode_s"], res["total_s"], res["text_cpu_s"],
+           res["denoise_cpu_s"], res["decode_cpu_s"], res["total_cpu_s"]))
 
 
 def main():

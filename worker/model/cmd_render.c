@@ -125,7 +125,7 @@ static void on_progress(void *ctx, int done, int total)
 static int write_pngs(const char *dir, const proto_frames_t *f, char *err, size_t errlen)
 {
     char path[4200];
-    if (mkdir(dir, 0777) && errno != EEXIST) { snprintf(err, errlen, "%s: %s", dir, strerror(errno)); return -1; }
+    if (mkdir(dir, 0777) && errno != EEXIST) { snprintf(err, errlen, "%.1000s: %s", dir, strerror(errno)); return -1; }
     for (int i = 0; i < f->n; i++) {
         snprintf(path, sizeof path, "%s/frame_%05d.png", dir, i);
         if (wrk_pipe_png_write(path, proto_frame(f, i), f->w, f->h, err, errlen)) return -1;
@@ -133,7 +133,7 @@ static int write_pngs(const char *dir, const proto_frames_t *f, char *err, size_
     return 0;
 }
 
-static int run(const rnd_cli_t *c, char *err, size_t errlen)
+static int run(const rnd_cli_t *c, int *cls_out, char *err, size_t errlen)
 {
     wrk_pipe_req_t q;
     wrk_pipe_opts_t o;
@@ -155,11 +155,7 @@ static int run(const rnd_cli_t *c, char *err, size_t errlen)
            wrk_pipe_rgba(p) ? "RGBA" : "RGB, opaque", now_s() - t1, t1 - t0, c->out);
     rc = 0;
 out:
-    if (rc) {
-        char tmp[1024];
-        snprintf(tmp, sizeof tmp, "%s", err);
-        snprintf(err, errlen, "%s (class %s)", tmp, proto_fail_class_name(cls));
-    }
+    *cls_out = cls;
     proto_frames_free(&pf);
     wrk_pipe_frames_free(&fr);
     wrk_pipe_destroy(&p);
@@ -181,8 +177,9 @@ int wrk_cmd_render(int argc, char **argv)
         wrk_opts_help(stdout, RND_USAGE, RND_OPTS, N_RND_OPTS);
         return (fflush(stdout) != 0 || ferror(stdout)) ? 1 : 0;
     }
-    int rc = run(&c, err, sizeof err);
-    if (rc) fprintf(stderr, "render: %s\n", err);
+    int cls = PROTO_FAIL_MODEL, rc = run(&c, &cls, err, sizeof err);
+    if (rc == 2) fprintf(stderr, "render: %s\n", err);
+    else if (rc) fprintf(stderr, "render: %s (class %s)\n", err, proto_fail_class_name(cls));
     if (fflush(stdout) != 0 || ferror(stdout)) rc = 1;
     return rc;
 }
