@@ -53,12 +53,15 @@ static void pad_frame_(float *dst, const float *src, int H, int W, int C, int ph
     }
 }
 
-/* Pixel rows per work item: a (block, Co) tile of about 512 KiB (fewer, larger sgemm calls: each
- * call re-packs its operands; measured flat between 256 KiB and 4 MiB). */
-static int block_rows_(int Co)
+/* Pixel rows per work item: a (block, Co) tile of at most about 512 KiB (fewer, larger sgemm
+ * calls: each call re-packs its operands; measured flat between 256 KiB and 4 MiB), but small
+ * enough that a frame splits into at least 4 items per thread (low-resolution layers would
+ * otherwise run on one thread). */
+static int block_rows_(int Co, long M, int nth)
 {
-    int mb = 131072 / Co;
-    return mb < 32 ? 32 : mb > 2048 ? 2048 : mb;
+    long mb = 131072 / Co, share = (M + 4L * nth - 1) / (4L * nth);
+    if (share < mb) mb = share;
+    return mb < 32 ? 32 : mb > 2048 ? 2048 : (int)mb;
 }
 
 typedef struct {
@@ -126,7 +129,7 @@ int k_cpu_conv3d(float *y, const float *const *x, int T_in, int H, int W, int Ci
     if (conv_args_("conv3d", y, x, T_in, H, W, Ci, Co, kt, kh, kw, wp)) return -1;
     k_blas_init_();
     int ph = (kh - 1) / 2, pw = (kw - 1) / 2, Wp = W + 2 * pw, nth = k_threads();
-    int padded = ph || pw, mb = block_rows_(Co), rc = -1;
+    int padded = ph || pw, mb = block_rows_(Co, (long)H * Wp - 2 * pw, nth), rc = -1;
     size_t fsz = (size_t)(H + 2 * ph) * Wp * Ci;
     float *ring = padded ? malloc((size_t)kt * fsz * sizeof(float)) : NULL;
     float *tiles = padded ? malloc((size_t)nth * mb * Co * sizeof(float)) : NULL;
