@@ -161,8 +161,9 @@ static inline void yuv_of(const double rgb[3], double s, double out[3])
  * at scale s (lossy formats only, so it need not round exactly like coord_unpremul). */
 static inline void yuv_of_px(const uint16_t *p, float s, float out[3])
 {
-    float inv = p[3] ? 1.0f / p[3] : 0.0f;
-    float r = fminf(1.0f, p[0] * inv), g = fminf(1.0f, p[1] * inv), b = fminf(1.0f, p[2] * inv);
+    float inv = p[3] == 65535 ? 1.0f / 65535 : (p[3] ? 1.0f / p[3] : 0.0f);
+    float r = p[0] * inv, g = p[1] * inv, b = p[2] * inv;
+    r = r > 1.0f ? 1.0f : r; g = g > 1.0f ? 1.0f : g; b = b > 1.0f ? 1.0f : b;
     float yl = (float)KR * r + (float)KG * g + (float)KB * b;
     out[0] = (16.0f + 219.0f * yl) * s;
     out[1] = (128.0f + (float)(224 / (2 * (1 - KB))) * (b - yl)) * s;
@@ -222,7 +223,8 @@ static void block_chroma(const uint16_t *src, int w, int h, int cx, int cy, doub
             const uint16_t *p = src + ((size_t)y * w + x) * 4;
             for (int c = 0; c < 4; c++) sum[c] += p[c];
         }
-    for (int c = 0; c < 3; c++) rgb[c] = sum[3] > 0 ? fmin(1.0, sum[c] / sum[3]) : 0;
+    double inv = sum[3] > 0 ? 1.0 / sum[3] : 0;
+    for (int c = 0; c < 3; c++) { rgb[c] = sum[c] * inv; if (rgb[c] > 1) rgb[c] = 1; }
     yuv_of(rgb, 1.0, out);
 }
 
