@@ -1,7 +1,8 @@
 /* test_cuda_plan.c — the GPU memory plan of the DiT (kernels/cuda/cuda_plan.cu): pure arithmetic,
  * so it runs without a GPU. Checks the 5B RGBA sequence length, the parameter count against the
  * known CogVideoX-5B size, that the reference configuration fits one 80 GB GPU at TP=1, that TP
- * splits what it should, and that bad configurations are refused. Skips (77) when built without nvcc.
+ * splits what it should, that bad configurations are refused, and the run-time backend choice
+ * (k_select.h: CPU with a clear line when no GPU is visible). Skips (77) when built without nvcc.
  */
 #include "tests/test.h"
 
@@ -9,6 +10,7 @@
 int main(void) { printf("skip: built without nvcc (no CUDA backend)\n"); return 77; }
 #else
 #include "kernels/k_cuda.h"
+#include "kernels/k_select.h"
 
 #define GIB (1024.0 * 1024.0 * 1024.0)
 
@@ -61,8 +63,21 @@ static void test_tp_and_limits(void)
     CHECK(k_cuda_plan_dit(NULL, &p1, err, sizeof err) == -1);
 }
 
+/* Backend choice: CUDA exactly when a device is visible, with the log line saying so. */
+static void test_select(void)
+{
+    char line[128] = "";
+    int n = -1;
+    const k_backend_t *b = k_backend_auto(&n, line, sizeof line);
+    CHECK_EQ_INT(n, k_cuda_device_count());
+    if (n > 0) CHECK(b == k_backend_cuda() && strstr(line, "backend cuda"));
+    else CHECK(b == k_backend_cpu() && strstr(line, "no CUDA device visible"));
+    printf("%s\n", line);
+}
+
 int main(void)
 {
+    T_RUN(test_select);
     T_RUN(test_5b_rgba);
     T_RUN(test_tp_and_limits);
     T_DONE();
