@@ -84,6 +84,8 @@ typedef enum {
     K_CUDA_ATTN_WMMA64,     /* v2: 64×64 tiles, bf16 WMMA, online softmax in shared memory */
     K_CUDA_ATTN_MMA64,      /* v3: mma.sync m16n8k16, accumulators in registers (FA2 layout); needs
                                16-byte aligned q/k/v/o (and k2/v2) and strides that are multiples of 4 */
+    K_CUDA_ATTN_MMA64B,     /* v4: bf16 pre-pass of q/k/v into scratch + v3's math on 128-row blocks;
+                               any strides; scratch 2·B·H·(Sq + 2·(Sk+Sk2))·64 bytes (1.3 GiB at 5B) */
 } k_cuda_attn_kind_t;
 /* Attention with a chosen engine (the table's attention is K_CUDA_ATTN_AUTO). */
 int k_cuda_attention_with(const k_attn_t *a, k_cuda_attn_kind_t kind);

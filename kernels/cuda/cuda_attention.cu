@@ -11,6 +11,9 @@
  *              accumulators in registers, P reused from the S accumulators as the A operand, K
  *              row-major and V transposed in shared memory (conflict-free 32-bit fragment loads),
  *              float4 tile loads; needs 16-byte aligned buffers and strides % 4. 27 KB smem.
+ *   v4 MMA64B  head_dim 64: a pre-pass packs q, the joint K and the tile-transposed V in bf16 (scratch
+ *              2·(Sq + 2·(Sk+Sk2))·64 bytes per (b, h)); the kernel is v3's math on 128-row blocks
+ *              (8 warps) with 16-byte tile copies: a quarter of v3's load bytes. Any strides.
  * The table's attention (AUTO) uses v2 for head_dim 64 and v1 otherwise; v3 is to be promoted once
  * test_cuda_ops has passed it on a GPU and bench_cuda_step has timed it against v2. NOT RUN ON A GPU YET: the
  * fragment addressing was checked by review only (all fragment pointers 32-byte aligned, ldm 72
@@ -371,6 +374,136 @@ __global__ void __launch_bounds__(128) kc_attn_mma64_k(kc_attn_p a)
     }
 }
 
+
+/* ---------------- v4: bf16 pre-pass + mma.sync, 128-row blocks, head_dim 64 ---------------- */
+
+/* The pre-pass packs q, the joint key list and the joint value list of every (b, h) into bf16
+ * scratch, zero-padded, so the kernel's tile loads are plain 16-byte copies:
+ *   Qb  (B, H, Sqp, 64)              Sqp = Sq rounded up to 128
+ *   Kb  (B, H, Skp, 64)              Skp = Sk + Sk2 rounded up to 64 (main keys, then extra keys)
+ *   Vtb (B, H, Skp/64, 64 d, 64 key) each 64-key tile of V stored transposed (what PV's B operand reads)
+ * Same numerics as v3 (q/k/v rounded to bf16 once); a quarter of v3's tile bytes per query row
+ * (bf16, and 128 instead of 64 query rows share each K/V tile). */
+typedef struct { __nv_bfloat16 *q, *k, *vt; int Sqp, Skp; } kc_pack_t;
+
+__global__ void kc_pack_q_k(kc_attn_p a, kc_pack_t pk, int H, long n)
+{
+    KC_FOR(e, n) {                                     /* e = ((b·H + h)·Sqp + i)·64 + d */
+        int d = (int)(e & 63), i = (int)(e >> 6) % pk.Sqp;
+        long bh = (e >> 6) / pk.Sqp;
+        int h = (int)(bh % H), b = (int)(bh / H);
+        float v = i < a.Sq ? a.q[b * a.q_bs + (long)i * a.q_ld + (long)h * 64 + d] : 0.0f;
+        pk.q[e] = __float2bfloat16_rn(v);
+    }
+}
+
+__global__ void kc_pack_kv_k(kc_attn_p a, kc_pack_t pk, int H, long n)
+{
+    KC_FOR(e, n) {                                     /* e = ((b·H + h)·Skp + j)·64 + d */
+        int d = (int)(e & 63), j = (int)(e >> 6) % pk.Skp;
+        long bh = (e >> 6) / pk.Skp;
+        int h = (int)(bh % H), b = (int)(bh / H);
+        const float *kr = kc_kv_row_(a, b, h, j, 0), *vr = kc_kv_row_(a, b, h, j, 1);
+        pk.k[e] = __float2bfloat16_rn(kr ? kr[d] : 0.0f);
+        long t = bh * (pk.Skp / 64) + j / 64;
+        pk.vt[(t * 64 + d) * 64 + (j & 63)] = __float2bfloat16_rn(vr ? vr[d] : 0.0f);
+    }
+}
+
+/* 64 rows of 64 bf16 (contiguous, 8 KB) → smem rows of pitch M_LDH, 16-byte copies. */
+static __device__ __forceinline__ void kc_copy_tile_(__nv_bfloat16 *dst, const __nv_bfloat16 *src)
+{
+    for (int e = threadIdx.x; e < 64 * 8; e += blockDim.x) {
+        int r = e >> 3, c8 = (e & 7) * 8;
+        *(uint4 *)(dst + r * M_LDH + c8) = *(const uint4 *)(src + r * 64 + c8);
+    }
+}
+
+__global__ void __launch_bounds__(256) kc_attn_mma64b_k(kc_attn_p a, kc_pack_t pk, int H)
+{
+    __shared__ __align__(16) __nv_bfloat16 Ks[64 * M_LDH], Vt[64 * M_LDH];
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c = lane & 3;
+    int h = blockIdx.y, b = blockIdx.z, i0 = blockIdx.x * 128, nkeys = a.Sk + a.Sk2;
+    int rw = warp * 16 + g;                                   /* this lane's rows: i0 + rw, + 8 */
+    long bh = (long)b * H + h;
+    bool biased[2] = { i0 + rw >= a.q0 && i0 + rw < a.q1, i0 + rw + 8 >= a.q0 && i0 + rw + 8 < a.q1 };
+    float m[2] = { -INFINITY, -INFINITY }, l[2] = { 0.0f, 0.0f }, o[8][4], s[8][4];
+    uint32_t qa[4][4];
+    const __nv_bfloat16 *qrow = pk.q + (bh * pk.Sqp + i0 + rw) * 64 + 2 * c;
+    #pragma unroll
+    for (int kk = 0; kk < 4; kk++) {
+        qa[kk][0] = kc_ld32_(qrow + kk * 16);
+        qa[kk][1] = kc_ld32_(qrow + 8 * 64 + kk * 16);
+        qa[kk][2] = kc_ld32_(qrow + kk * 16 + 8);
+        qa[kk][3] = kc_ld32_(qrow + 8 * 64 + kk * 16 + 8);
+    }
+    #pragma unroll
+    for (int nt = 0; nt < 8; nt++) o[nt][0] = o[nt][1] = o[nt][2] = o[nt][3] = 0.0f;
+    for (int j0 = 0; j0 < nkeys; j0 += 64) {
+        __syncthreads();                                      /* every warp is done with the last tile */
+        kc_copy_tile_(Ks, pk.k + (bh * pk.Skp + j0) * 64);
+        kc_copy_tile_(Vt, pk.vt + (bh * (pk.Skp / 64) + j0 / 64) * 64 * 64);
+        __syncthreads();
+        #pragma unroll
+        for (int nt = 0; nt < 8; nt++) {
+            s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
+            #pragma unroll
+            for (int kk = 0; kk < 4; kk++) {
+                const __nv_bfloat16 *k = Ks + (nt * 8 + g) * M_LDH + kk * 16 + 2 * c;
+                kc_mma_(s[nt], qa[kk][0], qa[kk][1], qa[kk][2], qa[kk][3], kc_ld32_(k), kc_ld32_(k + 8));
+            }
+        }
+        kc_mma_softmax_(a, s, o, m, l, j0, c, biased);
+        #pragma unroll
+        for (int kk = 0; kk < 4; kk++) {
+            uint32_t p0 = kc_pack_(s[2 * kk][0], s[2 * kk][1]), p1 = kc_pack_(s[2 * kk][2], s[2 * kk][3]);
+            uint32_t p2 = kc_pack_(s[2 * kk + 1][0], s[2 * kk + 1][1]), p3 = kc_pack_(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+            #pragma unroll
+            for (int nt = 0; nt < 8; nt++) {
+                const __nv_bfloat16 *v = Vt + (nt * 8 + g) * M_LDH + kk * 16 + 2 * c;
+                kc_mma_(o[nt], p0, p1, p2, p3, kc_ld32_(v), kc_ld32_(v + 8));
+            }
+        }
+    }
+    #pragma unroll
+    for (int hf = 0; hf < 2; hf++) {
+        float lt = l[hf] + __shfl_xor_sync(0xffffffffu, l[hf], 1);
+        lt += __shfl_xor_sync(0xffffffffu, lt, 2);
+        int i = i0 + rw + 8 * hf;
+        float inv = lt > 0.0f ? 1.0f / lt : 0.0f;
+        if (i >= a.Sq) continue;
+        float *orow = a.o + b * a.o_bs + (long)i * a.o_ld + (long)h * 64 + 2 * c;
+        #pragma unroll
+        for (int nt = 0; nt < 8; nt++) {
+            orow[nt * 8] = o[nt][2 * hf] * inv;               /* scalar stores: any o stride */
+            orow[nt * 8 + 1] = o[nt][2 * hf + 1] * inv;
+        }
+    }
+}
+
+static int kc_attn_v4_(kc_ctx_t *c, const k_attn_t *a, const kc_attn_p &p)
+{
+    const char *op = "attention";
+    kc_pack_t pk;
+    pk.Sqp = (a->Sq + 127) / 128 * 128;
+    pk.Skp = (p.Sk + p.Sk2 + 63) / 64 * 64;
+    if (pk.Skp == 0) pk.Skp = 64;
+    size_t nq = (size_t)a->B * a->H * pk.Sqp * 64, nk = (size_t)a->B * a->H * pk.Skp * 64;
+    __nv_bfloat16 *base = (__nv_bfloat16 *)kc_scratch_(c, 2, 2 * (nq + 2 * nk), op);
+    if (!base) return -1;
+    pk.q = base;
+    pk.k = base + nq;
+    pk.vt = base + nq + nk;
+    kc_pack_q_k<<<kc_blocks_((long)nq, 256), 256, 0, c->stream>>>(p, pk, a->H, (long)nq);
+    KC_LAUNCHED(op);
+    kc_pack_kv_k<<<kc_blocks_((long)nk, 256), 256, 0, c->stream>>>(p, pk, a->H, (long)nk);
+    KC_LAUNCHED(op);
+    dim3 grid((unsigned)(pk.Sqp / 128), (unsigned)a->H, (unsigned)a->B);
+    kc_attn_mma64b_k<<<grid, 256, 0, c->stream>>>(p, pk, a->H);
+    KC_LAUNCHED(op);
+    return 0;
+}
+
 /* v3 reads rows as float4 and writes float2: every base pointer 16-byte aligned, strides % 4. */
 static bool kc_mma_aligned_(const k_attn_t *a)
 {
@@ -421,13 +554,15 @@ extern "C" int k_cuda_attention_with(const k_attn_t *a, k_cuda_attn_kind_t kind)
     const char *op = "attention";
     if (kc_attn_check_(op, a)) return -1;
     if (a->B == 0 || a->H == 0 || a->Sq == 0) return 0;
-    if (kind < K_CUDA_ATTN_AUTO || kind > K_CUDA_ATTN_MMA64) return k_fail_(op, "unknown engine %d", (int)kind);
+    if (kind < K_CUDA_ATTN_AUTO || kind > K_CUDA_ATTN_MMA64B) return k_fail_(op, "unknown engine %d", (int)kind);
     if (kind == K_CUDA_ATTN_AUTO) kind = a->head_dim == 64 ? K_CUDA_ATTN_WMMA64 : K_CUDA_ATTN_SIMT;
     if (kind == K_CUDA_ATTN_WMMA64 && a->head_dim != 64) return k_fail_(op, "WMMA64 needs head_dim 64, not %d", a->head_dim);
     if (kind == K_CUDA_ATTN_SIMT && a->head_dim > KC_HD_MAX) return k_fail_(op, "head_dim %d > %d", a->head_dim, KC_HD_MAX);
     kc_ctx_t *c = kc_ctx_(op);
     if (!c) return -1;
     kc_attn_p p = kc_attn_params_(a);
+    if (kind == K_CUDA_ATTN_MMA64B && a->head_dim != 64) return k_fail_(op, "MMA64B needs head_dim 64, not %d", a->head_dim);
+    if (kind == K_CUDA_ATTN_MMA64B) return kc_attn_v4_(c, a, p);
     if (kind == K_CUDA_ATTN_MMA64 && (a->head_dim != 64 || !kc_mma_aligned_(a)))
         return k_fail_(op, "MMA64 needs head_dim 64 (got %d), 16-byte aligned buffers and strides %% 4", a->head_dim);
     if (kind == K_CUDA_ATTN_MMA64) {

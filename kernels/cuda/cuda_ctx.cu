@@ -64,7 +64,7 @@ static void kc_ctx_release_(kc_ctx_t *c)
     if (!c->ready) return;
     cudaSetDevice(c->device);
     cudaStreamSynchronize(c->stream);
-    for (int i = 0; i < 2; i++) cudaFree(c->scratch[i]);
+    for (int i = 0; i < 3; i++) cudaFree(c->scratch[i]);
     cudaFree(c->ws);
     cublasLtDestroy((cublasLtHandle_t)c->lt);
     cudaStreamDestroy(c->stream);

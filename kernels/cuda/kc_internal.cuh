@@ -21,8 +21,8 @@ typedef struct {
     void *lt;                /* cublasLtHandle_t */
     void *ws;                /* cuBLASLt workspace */
     size_t ws_bytes;
-    void *scratch[2];        /* [0] GEMM input in bf16, [1] patch columns */
-    size_t scratch_bytes[2];
+    void *scratch[3];        /* [0] GEMM input in bf16, [1] patch columns, [2] attention v4 bf16 q/k/v */
+    size_t scratch_bytes[3];
 } kc_ctx_t;
 
 /* This thread's context, made on the current device on first use; NULL after k_fail_(op, ...). */

@@ -1,5 +1,5 @@
 /* bench_cuda_attn.c — the attention kernel lab: every version of the CUDA fused attention
- * (v1 SIMT, v2 WMMA, v3 mma.sync; k_cuda_attention_with) checked against the CPU op (the spec) on a
+ * (v1 SIMT, v2 WMMA, v3 mma.sync, v4 bf16 pre-pass + mma.sync; k_cuda_attention_with) checked against the CPU op (the spec) on a
  * small case with the text→alpha bias and an extra key list, then timed at the real CogVideoX-5B
  * RGBA shape (B 2, 48 heads of 64, S 35,326 joint tokens, text→alpha bias -1) with CUDA events:
  * median of --reps, TFLOP/s at 4·B·H·64·Sq·Sk. The winner is what AUTO should pick (README).
@@ -22,7 +22,7 @@ int main(void) { printf("bench_cuda_attn: built without nvcc; needs the CUDA bac
 #include "kernels/k.h"
 #include "kernels/k_cuda.h"
 
-static const char *const names[] = { "auto", "v1 simt", "v2 wmma", "v3 mma" };
+static const char *const names[] = { "auto", "v1 simt", "v2 wmma", "v3 mma", "v4 mma-b" };
 
 static float *hrand(size_t n, uint64_t *s)
 {
@@ -53,7 +53,7 @@ static int check(const k_backend_t *kb)
     k_cpu_attention(&a);
     k_attn_t d = a;
     d.q = dq; d.k = dq + w; d.v = dq + 2 * w; d.k2 = d2; d.v2 = d2 + n2; d.o = dout;
-    for (int k = 1; k < 4; k++) {
+    for (int k = 1; k < 5; k++) {
         char err[256] = "";
         double num = 0, den = 0;
         memset(got, 0xff, sizeof(float) * no);
@@ -106,7 +106,7 @@ int main(int argc, char **argv)
     cudaEventCreate(&e1);
     printf("device %s; B %d, H %d, S %d (text %d), %.2f TFLOP per call\n| version | ms (median of %d) | TFLOP/s |\n|---|---|---|\n",
            prop.name, B, H, S, L, flop / 1e12, reps);
-    for (int k = v1 ? 1 : 2; k < 4; k++) {
+    for (int k = v1 ? 1 : 2; k < 5; k++) {
         float ms[50];
         for (int r = -1; r < reps; r++) {
             cudaEventRecord(e0, st);

@@ -15,7 +15,7 @@
  * `make test`. NOT RUN YET (written in a session without a GPU).
  *
  * usage: bench_cuda_step [--layers 42] [--frames 13] [--lh 60] [--lw 90] [--steps 3] [--peak 989]
- *                        [--attn auto|v1|v2|v3]   (attention version; auto = the table's choice)
+ *                        [--attn auto|v1|v2|v3|v4]   (attention version; auto = the table's choice)
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -50,7 +50,7 @@ typedef struct {
     blk_t *blk;
     float *h, *n, *y, *qkv, *ff, *lt, *stemb, *mod, *cs, *sn;
     double attn_s, gemm_flop, attn_flop;
-    k_cuda_attn_kind_t attn_kind;   /* --attn v1|v2|v3|auto */
+    k_cuda_attn_kind_t attn_kind;   /* --attn auto|v1|v2|v3|v4 */
 } bench_t;
 
 static double now_(void)
@@ -216,12 +216,12 @@ static int parse(bench_t *b, int argc, char **argv)
 {
     *b = (bench_t){ .layers = 42, .frames = 13, .lh = 60, .lw = 90, .steps = 3, .peak = 989.0, .B = 2 };
     for (int i = 1; i + 1 < argc; i += 2) {
-        const char *o = argv[i], *kinds[] = { "auto", "v1", "v2", "v3" };
+        const char *o = argv[i], *kinds[] = { "auto", "v1", "v2", "v3", "v4" };
         double v = atof(argv[i + 1]);
         if (!strcmp(o, "--attn")) {
             int k = 0;
-            while (k < 4 && strcmp(argv[i + 1], kinds[k])) k++;
-            if (k == 4) { fprintf(stderr, "bench_cuda_step: --attn auto|v1|v2|v3\n"); return -1; }
+            while (k < 5 && strcmp(argv[i + 1], kinds[k])) k++;
+            if (k == 5) { fprintf(stderr, "bench_cuda_step: --attn auto|v1|v2|v3|v4\n"); return -1; }
             b->attn_kind = (k_cuda_attn_kind_t)k;
         } else if (!strcmp(o, "--layers")) b->layers = (int)v;
         else if (!strcmp(o, "--frames")) b->frames = (int)v;
