@@ -5,11 +5,12 @@
  * Tolerances: fp32 ops 1e-5 relative; TF32 GEMM 5e-3 and bf16 GEMM / attention 1.5e-2 in relative
  * L2 norm (bf16 operand rounding), exact for the data movement ops.
  */
-#include "tests/test.h"
-
 #ifndef HAVE_CUDA
+#include <stdio.h>
 int main(void) { printf("skip: no CUDA device visible (built without nvcc)\n"); return 77; }
 #else
+#include "tests/test.h"
+
 #include <stdint.h>
 
 #include "kernels/k.h"

@@ -4,11 +4,12 @@
  * splits what it should, that bad configurations are refused, and the run-time backend choice
  * (k_select.h: CPU with a clear line when no GPU is visible). Skips (77) when built without nvcc.
  */
-#include "tests/test.h"
-
 #ifndef HAVE_CUDA
+#include <stdio.h>
 int main(void) { printf("skip: built without nvcc (no CUDA backend)\n"); return 77; }
 #else
+#include "tests/test.h"
+
 #include "kernels/k_cuda.h"
 #include "kernels/k_select.h"
 
