@@ -425,9 +425,9 @@ static void crop_latent_(float *dst, const float *z, int F, int h, int w, int Cz
                    (size_t)tw * Cz * sizeof(float));
 }
 
-/* Decodes every tile through time (each with its own caches) into tiles[ny][nx]. */
+/* Decodes every tile through time (each with its own caches) into tiles[] in row-major order. */
 static int decode_tiles_(const wrk_vae_t *v, const tiles_t *g, const float *z, int F, int h, int w,
-                         tile_t *tiles, int nx, char *err, size_t errlen)
+                         tile_t *tiles, char *err, size_t errlen)
 {
     int Cz = v->cfg.latent_channels, Co = v->cfg.out_channels, T = wrk_vae_frames(v, F);
     float *zt = malloc((size_t)F * g->lat_h * g->lat_w * Cz * sizeof(float));
@@ -442,7 +442,6 @@ static int decode_tiles_(const wrk_vae_t *v, const tiles_t *g, const float *z, i
             crop_latent_(zt, z, F, h, w, Cz, i, j, th, tw);
             if (decode_video_(v, zt, F, th, tw, t->p, err, errlen)) goto out;
         }
-    (void)nx;
     rc = 0;
 out:
     free(zt);
@@ -478,7 +477,7 @@ static int decode_tiled_(const wrk_vae_t *v, const tiles_t *g, const float *z, i
     int ny = (h + g->ov_h - 1) / g->ov_h, nx = (w + g->ov_w - 1) / g->ov_w;
     tile_t *tiles = calloc((size_t)ny * nx, sizeof *tiles);
     if (!tiles) { snprintf(err, errlen, "vae: out of memory"); return -1; }
-    int rc = decode_tiles_(v, g, z, F, h, w, tiles, nx, err, errlen);
+    int rc = decode_tiles_(v, g, z, F, h, w, tiles, err, errlen);
     if (rc == 0) blend_place_(g, tiles, ny, nx, v->cfg.out_channels, y, H, W);
     for (int k = 0; k < ny * nx; k++) free(tiles[k].p);
     free(tiles);
