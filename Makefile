@@ -106,22 +106,22 @@ deps:
 # ---- objects ----
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	@echo "  CC  $<"; $(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/%.cc.o: %.cc
 	@mkdir -p $(dir $@)
-	$(CXX) $(CXXFLAGS) -c $< -o $@
+	@echo "  CXX $<"; $(CXX) $(CXXFLAGS) -c $< -o $@
 
 $(BUILD)/%.cu.o: %.cu
 	@mkdir -p $(dir $@)
-	$(NVCC) $(NVCCFLAGS) -c $< -o $@
+	@echo "  NVCC $<"; $(NVCC) $(NVCCFLAGS) -c $< -o $@
 
 # migrations are embedded into the store as a generated C table
 $(BUILD)/gen/migrations.c: $(SQL_MIG) sql/embed.sh
 	@mkdir -p $(dir $@)
 	bash sql/embed.sh $(SQL_MIG) > $@
 $(BUILD)/gen/migrations.o: $(BUILD)/gen/migrations.c
-	$(CC) $(CFLAGS) -c $< -o $@
+	@echo "  CC  $<"; $(CC) $(CFLAGS) -c $< -o $@
 
 $(LIBPROTO):  $(call obj,$(PROTO_SRC));  @mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
 $(LIBSTORE):  $(call obj,$(STORE_SRC)) $(if $(SQL_MIG),$(BUILD)/gen/migrations.o); @mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^

@@ -91,5 +91,5 @@ int wrk_window_listed(const char *list, const char *shot, unsigned window)
     char key[128];
     snprintf(key, sizeof key, "%s:%u", shot, window);
     return in_list(list, key) || (snprintf(key, sizeof key, "*:%u", window), in_list(list, key)) ||
-           (snprintf(key, sizeof key, "%s:*", shot), in_list(list, key));
+           (snprintf(key, sizeof key, "%s:*", shot), in_list(list, key)) || in_list(list, "*:*");
 }

@@ -50,7 +50,7 @@ for s in show["shots"]:
         assert ("result: " + r) in txt
     assert all(w["state"] == "verified" and w["worker"] == "w1" for w in s["windows"])
 ws = json.load(open(T + "/workers.json"))["workers"]
-assert [w["id"] for w in ws] == ["w1"] and ws[0]["engines"] == "testcard" and ws[0]["n_gpus"] == 0
+assert [w["id"] for w in ws] == ["w1"] and ws[0]["engines"] == "testcard,dit" and ws[0]["n_gpus"] == 0
 assert "w1" in open(T + "/workers.txt").read()
 logs = json.load(open(T + "/logs.json"))["logs"]
 assert len(logs) == sum(len(s["windows"]) for s in show["shots"])

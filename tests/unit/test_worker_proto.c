@@ -190,7 +190,7 @@ static void test_conversation(pid_t pid)
     proto_msg_t m;
     CHECK(recv_msg(&m, 5000) == 0 && m.type == PROTO_READY);
     CHECK_STR(m.worker_id, "wtest");
-    CHECK_STR(m.engines, "testcard");                 /* dit is not usable, so not advertised */
+    CHECK_STR(m.engines, "testcard,dit");             /* every usable engine is advertised */
     CHECK(m.n_gpus == 0 && m.mem_mb > 0 && m.attempt_id == 0);
     proto_msg_free(&m);
     simple(PROTO_HEARTBEAT, 0, NULL, 0);
@@ -214,7 +214,7 @@ static void test_conversation(pid_t pid)
 
     assign(6, "dit", 0, 0, 3);
     CHECK(recv_no_progress(&m, 3000) == 0 && m.type == PROTO_FAIL && m.attempt_id == 6);
-    CHECK(m.fail_class == PROTO_FAIL_MODEL && m.text && strstr(m.text, "not implemented yet"));
+    CHECK(m.fail_class == PROTO_FAIL_MODEL && m.text && strstr(m.text, "names no model"));  /* model class, never faked */
     proto_msg_free(&m);
     simple(PROTO_ACK, 6, "fail", 0);
 
