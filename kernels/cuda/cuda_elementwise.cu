@@ -96,20 +96,20 @@ __global__ void kc_act_k(float *y, const float *x, long n, int act)
     KC_FOR(i, n) y[i] = act == K_ACT_GELU_TANH ? kc_gelu_(x[i]) : kc_silu_(x[i]);
 }
 
-/* y (M, N) row stride ldy, in place. */
-__global__ void kc_act_rows_k(float *y, int ldy, int N, long n, int act)
+/* y (M, N) row stride ldy, in place; grid = kc_rows_grid_(M, N). */
+__global__ void kc_act_rows_k(float *y, int ldy, int N, int act)
 {
-    KC_FOR(i, n) {
-        float *p = y + (i / N) * ldy + i % N;
-        *p = act == K_ACT_GELU_TANH ? kc_gelu_(*p) : kc_silu_(*p);
-    }
+    int j = blockIdx.y * KC_ROW_T + threadIdx.x;
+    if (j >= N) return;
+    float *p = y + (long)blockIdx.x * ldy + j;
+    *p = act == K_ACT_GELU_TANH ? kc_gelu_(*p) : kc_silu_(*p);
 }
 
 int kc_act_rows_(kc_ctx_t *c, float *y, int ldy, int M, int N, k_act_t act)
 {
-    long n = (long)M * N;
-    if (act == K_ACT_NONE || n == 0) return 0;
-    kc_act_rows_k<<<kc_blocks_(n, 256), 256, 0, c->stream>>>(y, ldy, N, n, (int)act);
+    if (act == K_ACT_NONE || M == 0 || N == 0) return 0;
+    if (!kc_rows_ok_(M, N)) return k_fail_("activation", "%d x %d over the grid limits", M, N);
+    kc_act_rows_k<<<kc_rows_grid_(M, N), KC_ROW_T, 0, c->stream>>>(y, ldy, N, (int)act);
     KC_LAUNCHED("activation");
     return 0;
 }
@@ -131,15 +131,15 @@ extern "C" int k_cuda_silu(float *y, const float *x, long n) { return kc_act_("s
 
 /* ---------------- adaLN modulate, gated residual ---------------- */
 
-/* y[b,s,d] = x[b,s,d]·(1 + scale[b,d]) + shift[b,d] */
+/* y[b,s,d] = x[b,s,d]·(1 + scale[b,d]) + shift[b,d]; grid = kc_rows_grid_(B·S, D). */
 __global__ void kc_modulate_k(float *y, int ldy, long bsy, const float *x, int ldx, long bsx,
-                              const float *shift, const float *scale, int ldm, int S, int D, long n)
+                              const float *shift, const float *scale, int ldm, int S, int D)
 {
-    KC_FOR(i, n) {
-        long d = i % D, s = i / D % S, b = i / D / S;
-        float v = x[b * bsx + s * ldx + d];
-        y[b * bsy + s * ldy + d] = v * (1.0f + scale[b * ldm + d]) + shift[b * ldm + d];
-    }
+    int d = blockIdx.y * KC_ROW_T + threadIdx.x;
+    if (d >= D) return;
+    long b = blockIdx.x / S, s = blockIdx.x % S;
+    float v = x[b * bsx + s * ldx + d];
+    y[b * bsy + s * ldy + d] = v * (1.0f + scale[b * ldm + d]) + shift[b * ldm + d];
 }
 
 extern "C" int k_cuda_modulate(float *y, int ldy, long bsy, const float *x, int ldx, long bsx,
@@ -149,23 +149,23 @@ extern "C" int k_cuda_modulate(float *y, int ldy, long bsy, const float *x, int 
     if (k_chk_bsd_(op, "x", x, B, S, D, ldx, bsx) || k_chk_bsd_(op, "y", y, B, S, D, ldy, bsy) ||
         k_chk_mat_(op, "shift", shift, B, D, ldm) || k_chk_mat_(op, "scale", scale, B, D, ldm))
         return -1;
-    long n = (long)B * S * D;
-    if (n == 0) return 0;
+    if ((long)B * S * D == 0) return 0;
+    if (!kc_rows_ok_((long)B * S, D)) return k_fail_(op, "B %d x S %d x D %d over the grid limits", B, S, D);
     kc_ctx_t *c = kc_ctx_(op);
     if (!c) return -1;
-    kc_modulate_k<<<kc_blocks_(n, 256), 256, 0, c->stream>>>(y, ldy, bsy, x, ldx, bsx, shift, scale, ldm, S, D, n);
+    kc_modulate_k<<<kc_rows_grid_((long)B * S, D), KC_ROW_T, 0, c->stream>>>(y, ldy, bsy, x, ldx, bsx, shift, scale, ldm, S, D);
     KC_LAUNCHED(op);
     return 0;
 }
 
-/* x[b,s,d] += gate[b,d]·y[b,s,d] */
+/* x[b,s,d] += gate[b,d]·y[b,s,d]; grid = kc_rows_grid_(B·S, D). */
 __global__ void kc_gated_residual_k(float *x, int ldx, long bsx, const float *y, int ldy, long bsy,
-                                    const float *gate, int ldg, int S, int D, long n)
+                                    const float *gate, int ldg, int S, int D)
 {
-    KC_FOR(i, n) {
-        long d = i % D, s = i / D % S, b = i / D / S;
-        x[b * bsx + s * ldx + d] += gate[b * ldg + d] * y[b * bsy + s * ldy + d];
-    }
+    int d = blockIdx.y * KC_ROW_T + threadIdx.x;
+    if (d >= D) return;
+    long b = blockIdx.x / S, s = blockIdx.x % S;
+    x[b * bsx + s * ldx + d] += gate[b * ldg + d] * y[b * bsy + s * ldy + d];
 }
 
 extern "C" int k_cuda_gated_residual(float *x, int ldx, long bsx, const float *y, int ldy, long bsy,
@@ -175,29 +175,30 @@ extern "C" int k_cuda_gated_residual(float *x, int ldx, long bsx, const float *y
     if (k_chk_bsd_(op, "x", x, B, S, D, ldx, bsx) || k_chk_bsd_(op, "y", y, B, S, D, ldy, bsy) ||
         k_chk_mat_(op, "gate", gate, B, D, ldg))
         return -1;
-    long n = (long)B * S * D;
-    if (n == 0) return 0;
+    if ((long)B * S * D == 0) return 0;
+    if (!kc_rows_ok_((long)B * S, D)) return k_fail_(op, "B %d x S %d x D %d over the grid limits", B, S, D);
     kc_ctx_t *c = kc_ctx_(op);
     if (!c) return -1;
-    kc_gated_residual_k<<<kc_blocks_(n, 256), 256, 0, c->stream>>>(x, ldx, bsx, y, ldy, bsy, gate, ldg, S, D, n);
+    kc_gated_residual_k<<<kc_rows_grid_((long)B * S, D), KC_ROW_T, 0, c->stream>>>(x, ldx, bsx, y, ldy, bsy, gate, ldg, S, D);
     KC_LAUNCHED(op);
     return 0;
 }
 
 /* ---------------- RoPE (interleaved pairs), in place ---------------- */
 
+/* grid = kc_rows_grid_(B·S, H·hd/2): one thread per (token, head, pair). */
 __global__ void kc_rope_k(float *x, int ld, long bs, int S, int H, int hd, const float *cs,
-                          const float *sn, int ldt, long n)
+                          const float *sn, int ldt)
 {
-    int half = hd / 2;
-    KC_FOR(t, n) {
-        long i = 2 * (t % half), h = t / half % H, s = t / half / H % S, b = t / half / H / S;
-        float *v = x + b * bs + s * ld + h * hd;
-        const float *c = cs + s * ldt, *si = sn + s * ldt;
-        float x0 = v[i], x1 = v[i + 1];
-        v[i] = x0 * c[i] - x1 * si[i];
-        v[i + 1] = x1 * c[i + 1] + x0 * si[i + 1];
-    }
+    int half = hd / 2, t = blockIdx.y * KC_ROW_T + threadIdx.x;
+    if (t >= H * half) return;
+    long b = blockIdx.x / S, s = blockIdx.x % S;
+    int i = 2 * (t % half), h = t / half;
+    float *v = x + b * bs + s * ld + (long)h * hd;
+    const float *c = cs + s * ldt, *si = sn + s * ldt;
+    float x0 = v[i], x1 = v[i + 1];
+    v[i] = x0 * c[i] - x1 * si[i];
+    v[i + 1] = x1 * c[i + 1] + x0 * si[i + 1];
 }
 
 extern "C" int k_cuda_rope(float *x, int ld, long bs, int B, int S, int H, int head_dim,
@@ -209,11 +210,12 @@ extern "C" int k_cuda_rope(float *x, int ld, long bs, int B, int S, int H, int h
     if (k_chk_bsd_(op, "x", x, B, S, (long)H * head_dim, ld, bs) ||
         k_chk_mat_(op, "cos", cos, S, head_dim, ldt) || k_chk_mat_(op, "sin", sin, S, head_dim, ldt))
         return -1;
-    long n = (long)B * S * H * (head_dim / 2);
-    if (n == 0) return 0;
+    long pairs = (long)H * (head_dim / 2);
+    if ((long)B * S * pairs == 0) return 0;
+    if (!kc_rows_ok_((long)B * S, pairs)) return k_fail_(op, "B %d x S %d x %ld pairs over the grid limits", B, S, pairs);
     kc_ctx_t *c = kc_ctx_(op);
     if (!c) return -1;
-    kc_rope_k<<<kc_blocks_(n, 256), 256, 0, c->stream>>>(x, ld, bs, S, H, head_dim, cos, sin, ldt, n);
+    kc_rope_k<<<kc_rows_grid_((long)B * S, pairs), KC_ROW_T, 0, c->stream>>>(x, ld, bs, S, H, head_dim, cos, sin, ldt);
     KC_LAUNCHED(op);
     return 0;
 }

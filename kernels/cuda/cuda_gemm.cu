@@ -163,10 +163,11 @@ extern "C" int k_cuda_gemm(float *y, int ldy, const float *x, int ldx, const flo
     return c ? kc_gemm_f32_(c, y, ldy, x, ldx, w, ldw, b, M, N, K, alpha, beta, act) : -1;
 }
 
-/* dst (m, K) contiguous bf16 = src (m, K) with row stride lds. */
-__global__ void kc_rows_to_bf16_k(__nv_bfloat16 *dst, const float *src, int lds, int K, long n)
+/* dst (m, K) contiguous bf16 = src (m, K) with row stride lds; grid = kc_rows_grid_(m, K). */
+__global__ void kc_rows_to_bf16_k(__nv_bfloat16 *dst, const float *src, int lds, int K)
 {
-    KC_FOR(i, n) dst[i] = __float2bfloat16_rn(src[(i / K) * lds + i % K]);
+    int k = blockIdx.y * KC_ROW_T + threadIdx.x;
+    if (k < K) dst[(long)blockIdx.x * K + k] = __float2bfloat16_rn(src[(long)blockIdx.x * lds + k]);
 }
 
 extern "C" int k_cuda_gemm_bf16w(float *y, int ldy, const float *x, int ldx, const uint16_t *w, int ldw,
@@ -185,8 +186,8 @@ extern "C" int k_cuda_gemm_bf16w(float *y, int ldy, const float *x, int ldx, con
     if (!xb) return -1;
     for (long m0 = 0; m0 < M; m0 += chunk) {
         int m = (int)(M - m0 < chunk ? M - m0 : chunk);
-        long n = (long)m * K;
-        kc_rows_to_bf16_k<<<kc_blocks_(n, 256), 256, 0, c->stream>>>(xb, x + m0 * ldx, ldx, K, n);
+        if (!kc_rows_ok_(m, K)) return k_fail_(op, "K %d over the grid limits", K);
+        kc_rows_to_bf16_k<<<kc_rows_grid_(m, K), KC_ROW_T, 0, c->stream>>>(xb, x + m0 * ldx, ldx, K);
         KC_LAUNCHED(op);
         kc_mm_t g = { CUDA_R_16BF, CUBLAS_COMPUTE_32F, w, ldw, xb, K, y + m0 * ldy, ldy, b, m, N, K,
                       alpha, beta, act == K_ACT_SILU ? K_ACT_NONE : act };

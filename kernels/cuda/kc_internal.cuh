@@ -45,6 +45,19 @@ static inline unsigned kc_blocks_(long n, int threads)
     return (unsigned)(b > (1L << 20) ? (1L << 20) : b);
 }
 
+/* Row-wise launches: grid.x = rows (up to 2^31 - 1), grid.y = column blocks of KC_ROW_T threads,
+ * so kernels index (row, col) without 64-bit divisions per element. */
+#define KC_ROW_T 256
+static inline dim3 kc_rows_grid_(long rows, long cols)
+{
+    return dim3((unsigned)rows, (unsigned)((cols + KC_ROW_T - 1) / KC_ROW_T), 1);
+}
+/* rows fit grid.x and the column blocks fit grid.y */
+static inline int kc_rows_ok_(long rows, long cols)
+{
+    return rows >= 1 && rows <= 0x7fffffffL && cols >= 1 && (cols + KC_ROW_T - 1) / KC_ROW_T <= 65535;
+}
+
 /* Grid-stride loop index over [0, n). */
 #define KC_FOR(i, n) for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < (n); \
                           i += (long)gridDim.x * blockDim.x)
