@@ -151,8 +151,10 @@ static int run(const rnd_cli_t *c, int *cls_out, char *err, size_t errlen)
     double t1 = now_s();
     if (wrk_pipe_render(p, &q, &fr, &cls, err, errlen) != WRK_PIPE_OK) goto out;
     if (wrk_pipe_to_proto(&fr, 0, &pf, err, errlen) || write_pngs(c->out, &pf, err, errlen)) goto out;
-    printf("rendered %d frames %dx%d (%s) in %.2f s (load %.2f s) -> %s/frame_*.png\n", pf.n, pf.w, pf.h,
-           wrk_pipe_rgba(p) ? "RGBA" : "RGB, opaque", now_s() - t1, t1 - t0, c->out);
+    const wrk_pipe_stats_t *st = wrk_pipe_stats(p);
+    printf("rendered %d frames %dx%d (%s) in %.2f s (load %.2f s, text %.2f s, %d steps %.2f s, decode %.2f s) "
+           "-> %s/frame_*.png\n", pf.n, pf.w, pf.h, wrk_pipe_rgba(p) ? "RGBA" : "RGB, opaque", now_s() - t1, t1 - t0,
+           st->text_s, st->steps, st->denoise_s, st->decode_s, c->out);
     rc = 0;
 out:
     *cls_out = cls;

@@ -114,6 +114,9 @@ static int render_locked(pipe_slot_t *s, const wrk_render_t *r, proto_frames_t *
     int rc = wrk_pipe_render(s->pipe, &q, &f, fail_class, err, errlen);
     if (rc == WRK_PIPE_CANCELLED) return WRK_RENDER_CANCELLED;
     if (rc != WRK_PIPE_OK) return WRK_RENDER_FAILED;
+    const wrk_pipe_stats_t *st = wrk_pipe_stats(s->pipe);
+    fprintf(stderr, "dit: window %u of %s: text %.2f s, %d steps %.2f s, decode %.2f s\n", r->assign->window_index,
+            r->assign->shot, st->text_s, st->steps, st->denoise_s, st->decode_s);
     rc = wrk_pipe_to_proto(&f, (int)r->assign->first_frame, out, err, errlen);
     wrk_pipe_frames_free(&f);
     if (rc) { *fail_class = PROTO_FAIL_RESOURCE; return WRK_RENDER_FAILED; }
