@@ -139,7 +139,8 @@ void k_comm_nccl_group_destroy(k_comm_t **comms);
 /* Runs fn on `size` threads (rank 0 on the caller), each bound to its device with k_cuda_bind and
  * given its communicator, then joins them; a failing rank aborts the group, the others leave their
  * collectives with -1, every context is released. Returns 0 when all ranks returned 0, else -1 with
- * "rank R: message" of the lowest rank that failed for a reason other than the abort. */
+ * "rank R: message" of the lowest rank that failed for a reason other than the abort. The calling
+ * thread runs rank 0 and its own k_cuda binding is released at the end (bind again to go on). */
 int k_comm_nccl_run(int size, const int *devices, k_comm_rank_fn fn, void *arg, char *err,
                     size_t errlen);
 
