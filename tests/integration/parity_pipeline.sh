@@ -5,7 +5,8 @@
 # (premultiplied RGB + alpha, truncated) within 2/255 on at least 99.9% of the samples; frame count
 # and size are exact. Cases f9 (9 frames, 3 latent frames) and f5 (5 frames: 2 latent frames, the
 # VAE's 8 trimmed to 5). Also: a broken model fails with exit 1 and class "model" naming the file,
-# a bad window size fails with class "window", a missing option is a usage error (exit 2).
+# a bad window size fails with class "window", a missing option is a usage error (exit 2); the
+# golden files are intact (SHA256SUMS).
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
@@ -18,6 +19,10 @@ G=tests/golden/pipeline
 T=$(mktemp -d /tmp/parity_pipeline.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
+
+(cd $G && sha256sum --quiet -c SHA256SUMS) || fail "tests/golden/pipeline differs from its SHA256SUMS"
+[ "$(cd $G && find . -type f ! -name SHA256SUMS ! -name README.md | sed 's|^\./||' | LC_ALL=C sort)" = \
+  "$(awk '{print $2}' $G/SHA256SUMS | LC_ALL=C sort)" ] || fail "tests/golden/pipeline holds files not in SHA256SUMS"
 
 json_str() { sed -n "s/^  \"$2\": \"\(.*\)\",\{0,1\}\$/\1/p" "$1"; }
 json_num() { sed -n "s/^  \"$2\": \([0-9.]*\),\{0,1\}\$/\1/p" "$1"; }

@@ -32,6 +32,7 @@ Files (tests/golden/pipeline/):
                                prompt_embeds, negative_prompt_embeds (1, 226, 32)
   <case>/expected.rgba         frames_u8 of the first `frames` frames, raw bytes (for the shell test)
   <case>/case.json             prompt, negative, frames, width, height, steps, guidance, ...
+  SHA256SUMS                   every file above (checked by parity_pipeline.sh)
 Run:  $HOME/.cache/farm-refenv/bin/python tests/reference/gen_pipeline.py   (about 30 s)
 Bench: gen_pipeline.py --bench DIR   (reference side of tests/bench/bench_pipeline.c: a mid-size
        pipeline in DIR, 9 frames at 128x192, 10 steps, timed per stage with 2 threads)
@@ -308,8 +309,20 @@ def main():
             run_case(pipe, case, lora_file)
     finally:
         dpm_mod.randn_tensor = saved
+    write_manifest(OUT)
     total = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(OUT) for f in fs)
     print(f"pipeline goldens: {total / 1e6:.2f} MB in {OUT}")
+
+
+def write_manifest(root):
+    """SHA256SUMS over every golden file (checked by tests/integration/parity_pipeline.sh)."""
+    import hashlib
+    names = sorted(os.path.relpath(os.path.join(r, f), root) for r, _, fs in os.walk(root) for f in fs
+                   if f not in ("SHA256SUMS", "README.md"))
+    with open(os.path.join(root, "SHA256SUMS"), "w") as out:
+        for n in names:
+            with open(os.path.join(root, n), "rb") as f:
+                out.write(f"{hashlib.sha256(f.read()).hexdigest()}  {n}\n")
 
 
 if __name__ == "__main__":
