@@ -11,6 +11,12 @@ py=$env_dir/bin/python
 rm -rf "$here/../golden/dit" "$here/../golden/sampler"
 "$py" "$here/gen_dit.py"
 "$py" "$here/gen_sampler.py"
+# Text, VAE and whole-pipeline goldens; each writes its own manifest. Order matters: the T5 and
+# pipeline goldens reuse the tokenizer that gen_tokenizer.py trains.
+"$py" "$here/gen_tokenizer.py"
+"$py" "$here/gen_t5.py"
+"$py" "$here/gen_vae.py"
+"$py" "$here/gen_pipeline.py"
 if [ $# -ge 1 ]; then "$py" "$here/check_release.py" "$1"; fi
 # Manifest checked by tests/integration/reference_goldens.sh (no Python needed there).
 (cd "$here/../golden" && find dit sampler -type f | LC_ALL=C sort | xargs sha256sum > SHA256SUMS)
