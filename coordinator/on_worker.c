@@ -311,6 +311,7 @@ static void fill_assign(proto_msg_t *m, const store_assignment_t *a)
     snprintf(m->model, sizeof m->model, "%s", a->shot.model);
     snprintf(m->lora, sizeof m->lora, "%s", a->shot.lora);
     snprintf(m->strategy, sizeof m->strategy, "%s", a->shot.strategy);
+    snprintf(m->role, sizeof m->role, "%s", a->role[0] ? a->role : "render");
 }
 
 /* 1 assigned, 0 nothing for this worker, -1 error (or the worker vanished). */

@@ -50,7 +50,15 @@ static void print_window(ops_out_t *o, const proto_json_t *w)
     ops_out_int(o, "attempt_id", NULL, ops_ji(w, "attempt_id"));
     ops_out_int(o, "progress_done", NULL, ops_ji(w, "progress_done"));
     ops_out_int(o, "progress_total", NULL, pt);
-    ops_out_text(o, "%s\n", prog);
+    ops_out_text(o, "%s", prog);
+    const char *waits = ops_js(w, "waits_for"), *role = ops_js(w, "role");
+    int is_anchor = !strcmp(role, "anchor");
+    ops_out_str(o, "role", NULL, role);
+    ops_out_str(o, "waits_for", NULL, waits);
+    if (is_anchor) ops_out_text(o, "%s(anchor stage)", *prog ? " " : "");
+    if (*waits) ops_out_text(o, "%swaits for %s", *prog || is_anchor ? ", " : "", waits);
+    ops_out_text(o, "\n");
+    ops_out_int(o, "after", NULL, ops_ji(w, "after"));
     ops_out_str(o, "artifact", NULL, ops_js(w, "artifact"));
     ops_out_close(o);
 }
@@ -68,7 +76,8 @@ static void print_shot(ops_out_t *o, const proto_json_t *s)
     ops_out_num(o, "fps", " @ %g fps", proto_json_get(s, "fps") ? proto_json_get(s, "fps")->num : 0);
     ops_out_str(o, "engine", "  engine %s", ops_js(s, "engine"));
     ops_out_int(o, "window", "  window %lld", ops_ji(s, "window"));
-    ops_out_int(o, "overlap", "/%lld\n", ops_ji(s, "overlap"));
+    ops_out_int(o, "overlap", "/%lld", ops_ji(s, "overlap"));
+    ops_out_str(o, "strategy", "  strategy %s\n", *ops_js(s, "strategy") ? ops_js(s, "strategy") : "independent");
     ops_out_int(o, "priority", NULL, ops_ji(s, "priority"));
     ops_out_list(o, "outputs");
     ops_out_text(o, "    outputs:");

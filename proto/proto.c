@@ -17,7 +17,7 @@ enum {
     F_STATUS, F_FAIL_CLASS, F_FPS, F_GUIDANCE,
     F_WORKER_ID, F_SHOT, F_NAME, F_ENGINES, F_ENGINE, F_STRATEGY, F_MODEL, F_LORA,
     F_KIND, F_VERB, F_WHAT, F_ARGS, F_FILE_NAME, F_MANIFEST, F_PROMPT, F_NEGATIVE,
-    F_TEXT, F_DATA, F_N_
+    F_TEXT, F_DATA, F_ROLE, F_N_
 };
 const proto_field_t PROTO_FIELDS[] = {
     FLD(attempt_id, U64, 0), FLD(job_id, U64, 0), FLD(since, U64, 0), FLD(offset, U64, 0),
@@ -35,7 +35,7 @@ const proto_field_t PROTO_FIELDS[] = {
     FLD(kind, STR, 31), FLD(verb, STR, 31), FLD(what, STR, 31), FLD(args, STR, PROTO_STR_MAX),
     FLD(file_name, STR, PROTO_STR_MAX), FLD(manifest, STR, PROTO_MANIFEST_MAX),
     FLD(prompt, STR, PROTO_PROMPT_BYTES), FLD(negative, STR, PROTO_PROMPT_BYTES),
-    FLD(text, TEXT, PROTO_TEXT_MAX), FLD(data, BYTES, PROTO_CHUNK_MAX),
+    FLD(text, TEXT, PROTO_TEXT_MAX), FLD(data, BYTES, PROTO_CHUNK_MAX), FLD(role, STR, 15),
 };
 const int PROTO_N_FIELDS = F_N_;
 _Static_assert(sizeof PROTO_FIELDS / sizeof PROTO_FIELDS[0] == F_N_, "field table out of sync");
@@ -55,7 +55,7 @@ const proto_mdef_t PROTO_MESSAGES[] = {
     { PROTO_ASSIGN, "ASSIGN", C,
       { F_ATTEMPT, F_JOB, F_SHOT, F_WINDOW_INDEX, F_FIRST_FRAME, F_N_FRAMES, F_SHOT_FRAMES,
         F_OVERLAP, F_ENGINE, F_PROMPT, F_NEGATIVE, F_WIDTH, F_HEIGHT, F_FPS, F_SEED, F_STEPS,
-        F_GUIDANCE, F_MODEL, F_LORA, F_STRATEGY, END } },
+        F_GUIDANCE, F_MODEL, F_LORA, F_STRATEGY, F_ROLE, END } },
     { PROTO_ACK, "ACK", C, { F_ATTEMPT, F_WHAT, END } },
     { PROTO_CANCEL, "CANCEL", C, { F_ATTEMPT, F_TEXT, END } },
     { PROTO_SUBMIT, "SUBMIT", PROTO_DIR_CLIENT, { F_FILE_NAME, F_TEXT, END } },

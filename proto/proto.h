@@ -22,7 +22,10 @@
  *             it is still working on after a reconnect, else 0)
  *   farmd  -> HEARTBEAT (heartbeat_ms = the interval it expects) in answer and then every interval;
  *             flags & PROTO_HB_UNKNOWN means "I do not know you (e.g. I restarted): send READY again".
- *   farmd  -> ASSIGN (one window at a time; attempt_id is the fencing token for everything after)
+ *   farmd  -> ASSIGN (one window at a time; attempt_id is the fencing token for everything after;
+ *             strategy and role: "render" for a window of the output, "anchor" for the one-frame anchor
+ *             stage an `anchor` shot renders before its windows; `chain` and `anchor` windows are only
+ *             assigned once the window they depend on is verified)
  *   worker -> PROGRESS* , RESULT chunks (offset, total_size, crc32c of this chunk's data), DONE (manifest
  *             text of proto_manifest_format) | FAIL (class, reason)
  *   farmd  -> ACK what="result" once the artifact is verified AND committed (the worker may drop it from
@@ -54,7 +57,9 @@
  *              "windows":[{"idx","first","n","state","attempts" (= "budget_used": failed attempts
  *              counted against the budget since the last resume),"attempts_total" (every attempt started,
  *              infrastructure losses included),"worker","attempt_id","progress_done","progress_total",
- *              "not_before_ms","artifact"}]}]}
+ *              "not_before_ms","artifact","role" ("render"|"anchor"),"after" (index of the window it
+ *              waits for, -1 none),"waits_for" ("window 2 (chain)", "the anchor", "" = nothing)}]}]};
+ *              shots also carry "strategy"
  *     workers: {"workers":[{"id","name","engines","n_gpus","mem_mb","state","first_seen_ms","last_seen_ms",
  *              "attempt_id"}]}
  *     events:  {"events":[{"id","ts_ms","job_id","window_id","attempt_id","worker","kind","detail"}],"last":id}
@@ -69,7 +74,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PROTO_VERSION        1
+#define PROTO_VERSION        2                 /* 2: ASSIGN.role (issue #8 strategies) */
 #define PROTO_HEADER_BYTES   6
 #define PROTO_MAGIC0         'F'
 #define PROTO_MAGIC1         'M'
@@ -119,6 +124,7 @@ typedef struct {
     char     name[PROTO_STR_MAX + 1], engines[PROTO_STR_MAX + 1], engine[32], strategy[32];
     char     model[PROTO_STR_MAX + 1], lora[PROTO_STR_MAX + 1];
     char     kind[32], verb[32], what[32], args[PROTO_STR_MAX + 1], file_name[PROTO_STR_MAX + 1];
+    char     role[16];                      /* ASSIGN: "render" (a window) | "anchor" (an anchor stage) */
     char     manifest[PROTO_MANIFEST_MAX + 1];
     char     prompt[PROTO_PROMPT_BYTES + 1], negative[PROTO_PROMPT_BYTES + 1];
     char    *text;                          /* owned, NUL-terminated, may be NULL (= "") */

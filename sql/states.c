@@ -45,6 +45,7 @@ const store_transition_t STORE_TRANSITIONS[] = {
     { W, "fail",     "running",   "failed" },     /* budget spent */
     { W, "cancel",   "queued",    "cancelled" },
     { W, "cancel",   "running",   "cancelled" },
+    { W, "block",    "queued",    "cancelled" },  /* the window it waits for (chain, anchor) failed */
     { W, "resume",   "failed",    "queued" },
     { W, "resume",   "cancelled", "queued" },
     /* attempt: running -> done | failed | lost | cancelled (fencing: only a running attempt moves) */

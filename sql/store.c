@@ -8,6 +8,9 @@
 #include <string.h>
 #include <time.h>
 
+/* A window's dependency (002_strategies: chain predecessor, anchor stage) is verified or absent. */
+#define W_DEPS_MET "(w.after_id = 0 OR EXISTS (SELECT 1 FROM window p WHERE p.id = w.after_id " \
+    "AND p.state = 'verified'))"
 #define W_SHOT_COLS "s.id, s.job_id, s.idx, s.name, s.state, s.prompt, s.negative, s.frames, s.fps, " \
     "s.width, s.height, s.seed, s.steps, s.guidance, s.model, s.lora, s.engine, s.win, s.overlap, " \
     "s.strategy, s.outputs, s.priority"
@@ -22,7 +25,7 @@ static const char *const SQL[Q_N_] = {
                    "height, seed, steps, guidance, model, lora, engine, win, overlap, strategy, outputs, "
                    "priority) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [Q_WIN_INS] = "INSERT INTO window(job_id, shot_id, idx, first_frame, n_frames, state, priority, "
-                  "engine, need_gpus, need_mem_mb) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                  "engine, need_gpus, need_mem_mb, role, after_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
     [Q_JOB_STATE] = "SELECT state FROM job WHERE id = ?",
     [Q_JOB_SET] = "UPDATE job SET state = ?, updated_ms = ? WHERE id = ?",
     [Q_SHOT_STATE] = "SELECT state FROM shot WHERE id = ?",
@@ -37,14 +40,14 @@ static const char *const SQL[Q_N_] = {
     [Q_ATT_RUNNING] = "SELECT id FROM attempt WHERE state = 'running' ORDER BY id",
     [Q_ATT_INS] = "INSERT INTO attempt(window_id, job_id, worker_id, state, started_ms) VALUES (?,?,?,?,?)",
     [Q_ATT_END] = "UPDATE attempt SET fail_class = ?, reason = ? WHERE id = ?",
-    [Q_SCHED] = "SELECT w.id, w.job_id, w.shot_id, w.idx, w.first_frame, w.n_frames, j.state "
+    [Q_SCHED] = "SELECT w.id, w.job_id, w.shot_id, w.idx, w.first_frame, w.n_frames, j.state, w.role "
                 "FROM window w JOIN job j ON j.id = w.job_id "
                 "WHERE w.state = 'queued' AND w.not_before_ms <= ?1 AND j.state IN ('queued', 'running') "
                 "AND instr(',' || ?2 || ',', ',' || w.engine || ',') > 0 "
                 "AND w.need_gpus <= ?3 AND (?4 = 0 OR w.need_mem_mb <= ?4) "
                 "AND (SELECT count(*) FROM attempt a WHERE a.job_id = w.job_id AND a.worker_id = ?5 "
                 "     AND a.state = 'failed' AND a.fail_class != 'infra' AND a.id > j.fence_attempt) < ?6 "
-                "ORDER BY w.priority DESC, w.job_id, w.id LIMIT 1",
+                "AND " W_DEPS_MET " ORDER BY w.priority DESC, w.job_id, w.id LIMIT 1",
     [Q_WIN_ASSIGN] = "UPDATE window SET attempt_id = ?, worker_id = ?, attempts_all = attempts_all + 1, "
                      "progress_done = 0, progress_total = 0 WHERE id = ?",
     [Q_SHOT_GET] = "SELECT " W_SHOT_COLS " FROM shot s WHERE s.id = ?",
@@ -71,12 +74,13 @@ static const char *const SQL[Q_N_] = {
     [Q_QUEUED_COUNT] = "SELECT count(*) FROM window w JOIN job j ON j.id = w.job_id "
                        "WHERE w.state = 'queued' AND j.state IN ('queued', 'running')",
     [Q_HAS_QUEUED] = "SELECT EXISTS (SELECT 1 FROM window w JOIN job j ON j.id = w.job_id "
-                     "WHERE w.state = 'queued' AND j.state IN ('queued', 'running'))",
-    [Q_SHOT_WINDOWS] = "SELECT artifact, manifest FROM window WHERE shot_id = ? ORDER BY first_frame",
+                     "WHERE w.state = 'queued' AND j.state IN ('queued', 'running') AND " W_DEPS_MET ")",
+    [Q_SHOT_WINDOWS] = "SELECT artifact, manifest FROM window WHERE shot_id = ? AND role = 'render' "
+                       "ORDER BY first_frame",
     [Q_SHOT_RESULT] = "UPDATE shot SET result = ?, error = ? WHERE id = ?",
     [Q_SHOTS_ASSEMBLING] = "SELECT id FROM shot WHERE state = 'assembling' ORDER BY id",
     [Q_JOB_FENCE] = "UPDATE job SET fence_attempt = (SELECT coalesce(max(id), 0) FROM attempt) WHERE id = ?",
-    [Q_WIN_LIST_JOB] = "SELECT id, state, attempt_id, shot_id FROM window WHERE job_id = ? ORDER BY id",
+    [Q_WIN_LIST_JOB] = "SELECT id, state, attempt_id, shot_id, after_id FROM window WHERE job_id = ? ORDER BY id",
     [Q_WIN_RESET] = "UPDATE window SET attempts_used = 0, not_before_ms = 0, attempt_id = 0, "
                     "worker_id = '', progress_done = 0, progress_total = 0 WHERE id = ?",
     [Q_SHOT_LIST_JOB] = "SELECT id, state FROM shot WHERE job_id = ? ORDER BY idx",
@@ -84,9 +88,12 @@ static const char *const SQL[Q_N_] = {
     [Q_JOBS] = "SELECT id, file_name, state, created_ms, updated_ms, n_shots, error FROM job ORDER BY id",
     [Q_JOB_ONE] = "SELECT id, file_name, state, created_ms, updated_ms, n_shots, error FROM job WHERE id = ?",
     [Q_JOB_SHOTS] = "SELECT " W_SHOT_COLS ", s.result, s.error FROM shot s WHERE s.job_id = ? ORDER BY s.idx",
-    [Q_JOB_WINDOWS] = "SELECT idx, first_frame, n_frames, state, attempts_used, attempts_all, worker_id, "
-                      "attempt_id, progress_done, progress_total, not_before_ms, artifact "
-                      "FROM window WHERE shot_id = ? ORDER BY idx",
+    [Q_JOB_WINDOWS] = "SELECT w.idx, w.first_frame, w.n_frames, w.state, w.attempts_used, w.attempts_all, "
+                      "w.worker_id, w.attempt_id, w.progress_done, w.progress_total, w.not_before_ms, w.artifact, "
+                      "w.role, coalesce(p.idx, -1), coalesce(p.role, ''), coalesce(p.state, '') "
+                      "FROM window w LEFT JOIN window p ON p.id = w.after_id AND w.after_id != 0 "
+                      "WHERE w.shot_id = ? ORDER BY w.role = 'anchor' DESC, w.idx",
+    [Q_WIN_AFTER] = "SELECT id FROM window WHERE after_id = ? AND state = 'queued' ORDER BY id",
     [Q_WORKERS] = "SELECT id, name, engines, n_gpus, mem_mb, state, first_seen_ms, last_seen_ms, attempt_id "
                   "FROM worker ORDER BY id",
     [Q_EVENTS] = "SELECT id, ts_ms, job_id, window_id, attempt_id, worker_id, kind, detail FROM event "

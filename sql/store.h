@@ -65,9 +65,11 @@ int store_worker_touch(store_t *st, int n, const char *const *ids, const int64_t
 typedef struct {
     int64_t attempt_id, window_id, job_id, shot_id;
     int window_index, first_frame, n_frames;
+    char role[16];                                 /* "render" | "anchor" (the anchor stage) */
     proto_shot_t shot;                             /* the shot's render parameters */
 } store_assignment_t;
-/* Picks the next queued window for worker w (priority, then submission order; engine, GPUs and
+/* Picks the next queued window for worker w whose dependency (the strategy's: chain predecessor,
+ * anchor stage) is verified (priority, then submission order; engine, GPUs and
  * memory must fit; jobs not paused; backoff elapsed; jobs where w failed >= max_job_fails windows since
  * the last resume are skipped), creates its attempt and marks it running, all in one transaction.
  * 1 assigned (*a filled), 0 nothing fits, -1 error. */

@@ -16,7 +16,7 @@ static int push_id(int64_t **v, int *n, int64_t id)
     return 0;
 }
 
-typedef struct { int64_t id, attempt_id, shot_id; char state[16]; } win_row_t;
+typedef struct { int64_t id, attempt_id, shot_id, after_id; char state[16]; } win_row_t;
 
 /* Loads (id, state, attempt, shot) of every window of the job. */
 static int job_windows(store_t *st, int64_t job_id, win_row_t **rows, int *n, char *err, size_t errlen)
@@ -33,6 +33,7 @@ static int job_windows(store_t *st, int64_t job_id, win_row_t **rows, int *n, ch
         store_text(s, 1, p[*n].state, sizeof p[*n].state);
         p[*n].attempt_id = sqlite3_column_int64(s, 2);
         p[*n].shot_id = sqlite3_column_int64(s, 3);
+        p[*n].after_id = sqlite3_column_int64(s, 4);
         (*n)++;
     }
     sqlite3_reset(s);
@@ -77,12 +78,14 @@ static int cancel_windows(store_t *st, win_row_t *w, int n, int64_t now_ms, stor
     return 0;
 }
 
-/* resume: failed and cancelled windows (retry: failed only) back to queued with a fresh budget. */
+/* resume: failed and cancelled windows (retry: failed ones and those blocked behind them, i.e. cancelled
+ * windows with a dependency) back to queued with a fresh budget. */
 static int reset_windows(store_t *st, win_row_t *w, int n, int only_failed, int64_t now_ms,
                          store_control_t *c, char *err, size_t errlen)
 {
     for (int i = 0; i < n; i++) {
-        if (only_failed && strcmp(w[i].state, "failed")) continue;
+        if (only_failed && strcmp(w[i].state, "failed") && !(w[i].after_id && !strcmp(w[i].state, "cancelled")))
+            continue;
         if (!store_next_state(STORE_E_WINDOW, w[i].state, "resume")) continue;
         if (store_transition(st, STORE_E_WINDOW, w[i].id, "resume", now_ms, NULL, 0, err, errlen) != 0) return -1;
         sqlite3_stmt *s = store_stmt(st, Q_WIN_RESET, err, errlen);

@@ -79,6 +79,23 @@ static int q_jobs(store_t *st, jw_t *w, char *err, size_t errlen)
     return 0;
 }
 
+/* 002_strategies columns of Q_JOB_WINDOWS (12..15): "role", "after" (the index of the window it waits
+ * for, -1 none) and "waits_for" (what keeps a queued window from being scheduled, "" when nothing). */
+static void deps_of(jw_t *w, sqlite3_stmt *s)
+{
+    char role[16], prole[16], pstate[16], waits[64] = "";
+    store_text(s, 12, role, sizeof role); store_text(s, 14, prole, sizeof prole);
+    store_text(s, 15, pstate, sizeof pstate);
+    const char *state = (const char *)sqlite3_column_text(s, 3);
+    int64_t after = sqlite3_column_int64(s, 13);
+    if (after >= 0 && state && !strcmp(state, "queued") && strcmp(pstate, "verified")) {
+        if (!strcmp(prole, "anchor")) snprintf(waits, sizeof waits, "the anchor");
+        else snprintf(waits, sizeof waits, "window %lld (chain)", (long long)after);
+    }
+    kv_col(w, "role", s, 12); kv_int(w, "after", after);
+    proto_json_w_key(w, "waits_for"); proto_json_w_str(w, waits);
+}
+
 static void windows_of(store_t *st, jw_t *w, int64_t shot_id)
 {
     sqlite3_stmt *s = store_stmt(st, Q_JOB_WINDOWS, NULL, 0);
@@ -95,6 +112,7 @@ static void windows_of(store_t *st, jw_t *w, int64_t shot_id)
             kv_int(w, "progress_done", sqlite3_column_int64(s, 8));
             kv_int(w, "progress_total", sqlite3_column_int64(s, 9));
             kv_int(w, "not_before_ms", sqlite3_column_int64(s, 10)); kv_col(w, "artifact", s, 11);
+            deps_of(w, s);
             proto_json_w_end_object(w);
         }
         sqlite3_reset(s);
@@ -112,6 +130,7 @@ static void shot_obj(store_t *st, jw_t *w, sqlite3_stmt *s, int64_t *shot_id)
     kv_col(w, "state", s, 4); kv_int(w, "frames", sh.frames); kv_num(w, "fps", sh.fps);
     kv_int(w, "width", sh.width); kv_int(w, "height", sh.height); kv_col(w, "engine", s, 16);
     kv_int(w, "window", sh.window); kv_int(w, "overlap", sh.overlap); kv_int(w, "priority", sh.priority);
+    kv_col(w, "strategy", s, 19);
     proto_json_w_key(w, "outputs"); proto_json_w_begin_array(w);
     for (int i = 0; i < sh.n_outputs; i++) proto_json_w_str(w, sh.outputs[i]);
     proto_json_w_end_array(w);

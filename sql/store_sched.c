@@ -41,18 +41,55 @@ fail:
     return -1;
 }
 
+/* How a strategy shapes a shot's windows (issue #8); anything not listed renders independently. */
+typedef struct { const char *name; int anchor_stage, chain; } strategy_rule_t;
+static const strategy_rule_t STRATEGY_RULES[] = {
+    { "independent", 0, 0 },
+    { "chain",       0, 1 },   /* window k+1 waits for window k */
+    { "anchor",      1, 0 },   /* every window waits for the anchor stage (the shot's middle frame) */
+};
+
+static const strategy_rule_t *strategy_rule(const char *name)
+{
+    for (size_t i = 0; i < sizeof STRATEGY_RULES / sizeof STRATEGY_RULES[0]; i++)
+        if (!strcmp(STRATEGY_RULES[i].name, name)) return &STRATEGY_RULES[i];
+    return &STRATEGY_RULES[0];
+}
+
+static int insert_window(store_t *st, int64_t job_id, int64_t shot_id, const store_shot_plan_t *p, int idx,
+                         store_span_t span, const char *role, int64_t after_id, int64_t *id,
+                         char *err, size_t errlen)
+{
+    STMT(s, Q_WIN_INS);
+    sqlite3_bind_int64(s, 1, job_id); sqlite3_bind_int64(s, 2, shot_id); sqlite3_bind_int(s, 3, idx);
+    sqlite3_bind_int(s, 4, span.first); sqlite3_bind_int(s, 5, span.n);
+    sqlite3_bind_text(s, 6, "queued", -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 7, p->shot->priority);
+    sqlite3_bind_text(s, 8, p->shot->engine, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 9, p->need_gpus); sqlite3_bind_int64(s, 10, p->need_mem_mb);
+    sqlite3_bind_text(s, 11, role, -1, SQLITE_STATIC); sqlite3_bind_int64(s, 12, after_id);
+    TRY(store_exec(st, Q_WIN_INS, err, errlen));
+    *id = sqlite3_last_insert_rowid(st->db);
+    return 0;
+fail:
+    return -1;
+}
+
+/* The shot's windows, plus (anchor) the anchor stage first: one frame, the shot's middle frame, with
+ * index n_windows (its noise is its own); dependencies per STRATEGY_RULES. */
 static int insert_windows(store_t *st, int64_t job_id, int64_t shot_id, const store_shot_plan_t *p,
                           char *err, size_t errlen)
 {
+    const strategy_rule_t *r = strategy_rule(p->shot->strategy);
+    int64_t anchor = 0, prev = 0, id;
+    if (r->anchor_stage && p->n_windows > 1) {
+        store_span_t mid = { p->shot->frames / 2, 1 };
+        TRY(insert_window(st, job_id, shot_id, p, p->n_windows, mid, "anchor", 0, &anchor, err, errlen));
+    }
     for (int i = 0; i < p->n_windows; i++) {
-        STMT(s, Q_WIN_INS);
-        sqlite3_bind_int64(s, 1, job_id); sqlite3_bind_int64(s, 2, shot_id); sqlite3_bind_int(s, 3, i);
-        sqlite3_bind_int(s, 4, p->windows[i].first); sqlite3_bind_int(s, 5, p->windows[i].n);
-        sqlite3_bind_text(s, 6, "queued", -1, SQLITE_STATIC);
-        sqlite3_bind_int(s, 7, p->shot->priority);
-        sqlite3_bind_text(s, 8, p->shot->engine, -1, SQLITE_STATIC);
-        sqlite3_bind_int(s, 9, p->need_gpus); sqlite3_bind_int64(s, 10, p->need_mem_mb);
-        TRY(store_exec(st, Q_WIN_INS, err, errlen));
+        int64_t after = r->chain ? prev : anchor;
+        TRY(insert_window(st, job_id, shot_id, p, i, p->windows[i], "render", after, &id, err, errlen));
+        prev = id;
     }
     return 0;
 fail:
@@ -160,6 +197,7 @@ static int pick_window(store_t *st, const store_worker_t *w, int max_job_fails, 
     a->shot_id = sqlite3_column_int64(s, 2); a->window_index = sqlite3_column_int(s, 3);
     a->first_frame = sqlite3_column_int(s, 4); a->n_frames = sqlite3_column_int(s, 5);
     store_text(s, 6, job_state, 16);
+    store_text(s, 7, a->role, sizeof a->role);
     sqlite3_reset(s);
     return 1;
 fail:
@@ -359,6 +397,32 @@ fail:
     return -1;
 }
 
+/* A window failed for good: the queued windows waiting for it (transitively: a chain) can never run;
+ * they move to cancelled ("block") so the shot can fail, and resume/retry queue them again. */
+static int block_dependents(store_t *st, const store_attempt_t *a, int64_t now_ms, char *err, size_t errlen)
+{
+    int64_t *ids = NULL, *next = NULL;
+    int n = 0, m = 0;
+    TRY(collect_ids(st, Q_WIN_AFTER, 1, a->window_id, &ids, &n, err, errlen));
+    while (n > 0) {
+        int64_t id = ids[--n];
+        TRY(store_transition(st, STORE_E_WINDOW, id, "block", now_ms, NULL, 0, err, errlen));
+        TRY(store_event(st, a->job_id, id, 0, "", "blocked", "the window it waits for failed", now_ms));
+        TRY(collect_ids(st, Q_WIN_AFTER, 1, id, &next, &m, err, errlen));
+        for (int i = 0; i < m; i++) {
+            int64_t *p = realloc(ids, (size_t)(n + 1) * sizeof *p);
+            if (!p) { store_fail(err, errlen, "out of memory"); goto fail; }
+            ids = p; ids[n++] = next[i];
+        }
+        free(next); next = NULL;
+    }
+    free(ids);
+    return 0;
+fail:
+    free(ids); free(next);
+    return -1;
+}
+
 int store_attempt_fail(store_t *st, int64_t attempt_id, const char *fail_class, const char *reason,
                        int budget, int64_t backoff_ms, int64_t backoff_max_ms, int64_t now_ms,
                        store_outcome_t *o, char *err, size_t errlen)
@@ -376,6 +440,7 @@ int store_attempt_fail(store_t *st, int64_t attempt_id, const char *fail_class, 
     for (int i = 1; i < used && delay < backoff_max_ms; i++) delay *= 2;
     if (delay > backoff_max_ms) delay = backoff_max_ms;
     TRY(requeue_window(st, &a, used >= budget ? "fail" : "retry", 1, now_ms + delay, now_ms, o, err, errlen));
+    if (!strcmp(o->window_state, "failed")) TRY(block_dependents(st, &a, now_ms, err, errlen));
     char detail[600];
     snprintf(detail, sizeof detail, "%s (%d/%d): %.500s", fail_class, used, budget, reason ? reason : "");
     TRY(store_event(st, a.job_id, a.window_id, a.id, a.worker_id, "attempt-failed", detail, now_ms));

@@ -5,6 +5,7 @@
 #include "tests/test.h"
 #include "sql/states.h"
 #include "sql/store.h"
+#include "sql/migrations.h"
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -44,7 +45,7 @@ static void test_open_and_submit(void)
 {
     store_t *st;
     CHECKF(store_open(path, NULL, &st, err, sizeof err) == 0, "%s", err);
-    CHECK_EQ_INT(store_schema_version(st), 1);
+    CHECK_EQ_INT(store_schema_version(st), STORE_MIGRATIONS[STORE_N_MIGRATIONS - 1].version);
     CHECK(store_integrity(st, err, sizeof err) == 0);
     int64_t job = submit(st);
     CHECK_EQ_INT(job, 1);
