@@ -343,8 +343,11 @@ int wrk_sampler_run(const wrk_schedule_t *s, const wrk_sampler_run_t *r, float *
     int cnt = wrk_schedule_timesteps(s, r->steps, b.ts, r->steps + 1, err, errlen);
     if (cnt < 0) goto out;
     for (int i = 0; i < cnt; i++) {
+        int64_t prev_t = b.ts[i] - s->num_train_timesteps / r->steps;   /* as run_step */
+        if (r->pin && r->pin(r->pin_ctx, wrk_schedule_alpha(s, b.ts[i]), x, n, err, errlen)) goto out;
         if (run_step(s, r, &b, i, cnt, x, n, batch, err, errlen)) goto out;
         memcpy(x, b.xn, (size_t)n * sizeof *x);
+        if (r->pin && r->pin(r->pin_ctx, wrk_schedule_alpha(s, prev_t), x, n, err, errlen)) goto out;
         if (r->on_step && r->on_step(r->step_ctx, i, b.ts[i], x, b.x0, n)) {
             sm_err(err, errlen, "sampler: stopped by the step callback at step %d", i);
             goto out;

@@ -103,6 +103,11 @@ typedef int (*wrk_noise_fn)(void *ctx, int step, float *eps, int64_t n, char *er
 /* Called after each step with the new latent and that step's x0 prediction. Nonzero aborts. */
 typedef int (*wrk_step_fn)(void *ctx, int step, int64_t t, const float *x_prev, const float *x0, int64_t n);
 
+/* Optional conditioning hook (chain_pin.h): rewrites part of the latent for noise level alpha_bar (ᾱ of
+ * the latent's timestep). Called on x before each step (ᾱ_t) and on the new latent after it (ᾱ_prev_t,
+ * the final ᾱ after the last step). 0 / -1 with err. */
+typedef int (*wrk_pin_fn)(void *ctx, double alpha_bar, float *x, int64_t n, char *err, size_t errlen);
+
 typedef struct {
     wrk_sampler_t  kind;
     int            steps;              /* requested inference steps N */
@@ -111,6 +116,7 @@ typedef struct {
     wrk_denoise_fn denoise;  void *denoise_ctx;
     wrk_noise_fn   noise;    void *noise_ctx;     /* required for DPM */
     wrk_step_fn    on_step;  void *step_ctx;      /* optional */
+    wrk_pin_fn     pin;      void *pin_ctx;       /* optional (chain strategy) */
 } wrk_sampler_run_t;
 
 /* Runs the sampler from the initial latent x (n floats), leaving the final latent in x.
