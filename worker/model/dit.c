@@ -171,13 +171,14 @@ typedef struct {
     int B, F, H, W, L;
     const float *x, *text;
     const int64_t *t;
+    const wrk_dit_anchor_t *anchor;
     float *out;
 } fwd_args_t;
 
 static int rank_fn(k_comm_t *c, void *p, char *err, size_t errlen)
 {
     fwd_args_t *a = p;
-    return dit_forward_rank(a->m, c, a->B, a->F, a->H, a->W, a->x, a->L, a->text, a->t,
+    return dit_forward_rank(a->m, c, a->B, a->F, a->H, a->W, a->x, a->L, a->text, a->t, a->anchor,
                             k_comm_rank(c) == 0 ? a->out : NULL, err, errlen);
 }
 
@@ -185,8 +186,19 @@ int wrk_dit_forward(wrk_dit_t *m, int B, int F, int H, int W, const float *x, in
                     const float *text, const int64_t *t, float *out, char *err, size_t errlen)
 {
     if (!x || !text || !t || !out) { snprintf(err, errlen, "dit forward: NULL buffer"); return -1; }
-    if (m->info.tp == 1) return dit_forward_rank(m, NULL, B, F, H, W, x, L, text, t, out, err, errlen);
-    fwd_args_t a = { m, B, F, H, W, L, x, text, t, out };
+    return wrk_dit_forward_anchor(m, B, F, H, W, x, NULL, L, text, t, out, err, errlen);
+}
+
+int wrk_dit_forward_anchor(wrk_dit_t *m, int B, int F, int H, int W, const float *x,
+                           const wrk_dit_anchor_t *anchor, int L, const float *text, const int64_t *t,
+                           float *out, char *err, size_t errlen)
+{
+    if (!x || !text || !t || !out || (anchor && !anchor->x)) {
+        snprintf(err, errlen, "dit forward: NULL buffer");
+        return -1;
+    }
+    if (m->info.tp == 1) return dit_forward_rank(m, NULL, B, F, H, W, x, L, text, t, anchor, out, err, errlen);
+    fwd_args_t a = { m, B, F, H, W, L, x, text, t, anchor, out };
     return k_comm_threads_run(m->info.tp, rank_fn, &a, err, errlen);
 }
 
@@ -195,6 +207,6 @@ int wrk_dit_forward_rank(wrk_dit_t *m, k_comm_t *comm, int B, int F, int H, int 
                          size_t errlen)
 {
     if (!x || !text || !t) { snprintf(err, errlen, "dit forward: NULL buffer"); return -1; }
-    return dit_forward_rank(m, comm, B, F, H, W, x, L, text, t, k_comm_rank(comm) == 0 ? out : NULL,
+    return dit_forward_rank(m, comm, B, F, H, W, x, L, text, t, NULL, k_comm_rank(comm) == 0 ? out : NULL,
                             err, errlen);
 }

@@ -105,4 +105,23 @@ int wrk_dit_forward_rank(wrk_dit_t *m, k_comm_t *comm, int B, int F, int H, int 
                          int L, const float *text, const int64_t *t, float *out, char *err,
                          size_t errlen);
 
+/* ---- anchor-frame attention (issue #8, the `anchor` strategy; Layer-Animate inter-frame attention) ----
+ * The anchor latents run through the same blocks at the same timestep(s) and text as the window, as
+ * their own sequence [text | anchor RGB | anchor alpha] with their own positions (frame 0 of a
+ * Fa-frame grid); in every block the window's attention also attends to the anchor's video keys and
+ * values of that block (RGB and alpha tokens: the extra K/V list of k_attn_t), with the text→alpha
+ * rule applied to the anchor's alpha keys as to the window's. The anchor never sees the window.
+ *   x_anchor   (B, Fa, C_in, H, W)   the anchor latents at the call's noise level (RGBA: Fa even)
+ *   out_anchor (B, Fa, C_out, H, W)  optional: the anchor stream's own prediction (NULL = skip) */
+typedef struct {
+    int F;                   /* Fa: anchor latent frames (RGBA: RGB then alpha, F even) */
+    const float *x;          /* (B, Fa, C_in, H, W) */
+    float *out;              /* (B, Fa, C_out, H, W) or NULL */
+} wrk_dit_anchor_t;
+
+/* wrk_dit_forward with anchor attention; anchor NULL = the plain forward. */
+int wrk_dit_forward_anchor(wrk_dit_t *m, int B, int F, int H, int W, const float *x,
+                           const wrk_dit_anchor_t *anchor, int L, const float *text, const int64_t *t,
+                           float *out, char *err, size_t errlen);
+
 #endif

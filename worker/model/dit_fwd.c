@@ -18,7 +18,7 @@
 #include "worker/model/dit_impl.h"
 
 /* Everything one rank's call works on. */
-typedef struct {
+typedef struct fw {
     const wrk_dit_t *m;
     const dit_rank_t *r;
     const k_backend_t *kb;
@@ -42,6 +42,7 @@ typedef struct {
     float *mem;              /* the rank's workspace behind all of the above */
     dit_rank_t *rw;          /* the rank, writable (its workspace) */
     wrk_dit_stats_t *st;     /* rank 0: where time and work are counted; NULL on other ranks */
+    const struct fw *anc;    /* the anchor stream whose block K/V this window also attends to, or NULL */
 } fw_t;
 
 static int kfail(char *err, size_t errlen, int line)
@@ -88,7 +89,7 @@ static int fw_attention(fw_t *f, const k_attn_t *a)
 
 /* ---- workspace ---- */
 
-static int ws_alloc(fw_t *f, char *err, size_t errlen)
+static int ws_alloc(fw_t *f, int anchor_ws, char *err, size_t errlen)
 {
     size_t B = (size_t)f->B, S = (size_t)f->S, D = (size_t)f->D, P = (size_t)f->m->info.patch;
     size_t pout = P * P * (size_t)f->m->info.out_channels;
@@ -102,17 +103,19 @@ static int ws_alloc(fw_t *f, char *err, size_t errlen)
     size_t total = 0, k = sizeof sz / sizeof *sz;
     for (size_t i = 0; i < k; i++) total += (sz[i] + 15) & ~(size_t)15;   /* 64-byte aligned parts */
     dit_rank_t *r = f->rw;                 /* kept between calls: no page faults in sampler loops */
-    if (r->ws_floats < total) {
-        free(r->ws);
-        r->ws_floats = 0;
-        if (!(r->ws = aligned_alloc(64, total * sizeof(float)))) {
+    float **ws = anchor_ws ? &r->ws_anchor : &r->ws;
+    size_t *ws_floats = anchor_ws ? &r->ws_anchor_floats : &r->ws_floats;
+    if (*ws_floats < total) {
+        free(*ws);
+        *ws_floats = 0;
+        if (!(*ws = aligned_alloc(64, total * sizeof(float)))) {
             snprintf(err, errlen, "dit forward: out of memory (%.1f MiB of activations)",
                      (double)total * 4 / 1048576.0);
             return -1;
         }
-        r->ws_floats = total;
+        *ws_floats = total;
     }
-    f->mem = r->ws;
+    f->mem = *ws;
     for (size_t i = 0, at = 0; i < k; at += (sz[i] + 15) & ~(size_t)15, i++) *dst[i] = f->mem + at;
     f->rsin = f->pos + (size_t)f->Nf * (size_t)f->hd;
     f->att = f->n;     /* n is dead from the attention until norm2 */
@@ -300,6 +303,16 @@ static int attention(fw_t *f, char *err, size_t errlen)
         .scale = 1.0f / sqrtf((float)f->hd), .bias = rule ? i->mask_bias : 0.0f,
         .q0 = 0, .q1 = rule ? f->L : 0, .k0 = f->L + f->Nf, .k1 = f->L + 2 * f->Nf,
     };
+    if (f->anc) {   /* the anchor's video keys/values of this block: (B, Nv_a, Dl) slices of its qkv */
+        const fw_t *c = f->anc;
+        int lda = 3 * c->Dl;
+        long bsa = (long)c->S * lda;
+        const float *kv = c->qkv + (size_t)c->L * lda;
+        a.Sk2 = c->Nv;
+        a.k2 = kv + c->Dl; a.k2_bs = bsa; a.k2_ld = lda;
+        a.v2 = kv + 2 * c->Dl; a.v2_bs = bsa; a.v2_ld = lda;
+        a.k2_0 = c->Nf; a.k2_1 = i->rgba ? 2 * c->Nf : c->Nf;   /* the anchor's alpha keys */
+    }
     KC(fw_attention(f, &a));
     return 0;
 }
@@ -357,11 +370,38 @@ static int head(fw_t *f, float *out, char *err, size_t errlen)
     return 0;
 }
 
+/* The anchor stream of an anchor forward: its own sizes, positions, time and token embeddings. */
+static int anchor_init(fw_t *fa, wrk_dit_t *m, int rank, int B, int H, int W, int L, const float *text,
+                       const int64_t *t, const wrk_dit_anchor_t *an, char *err, size_t errlen)
+{
+    if (fw_init(fa, m, &m->ranks[rank], B, an->F, H, W, L, err, errlen) != 0) return -1;
+    fa->rw = &m->ranks[rank];
+    if (ws_alloc(fa, 1, err, errlen) != 0) return -1;
+    if (embed_time(fa, t, err, errlen) != 0 || build_positions(fa, err, errlen) != 0 ||
+        embed_tokens(fa, an->x, text, err, errlen) != 0)
+        return -1;
+    return 0;
+}
+
+/* The blocks; with an anchor, each block runs on the anchor first, so the window's attention sees
+ * the anchor's K/V of the same block (kept in fa->qkv until the anchor's FFN reuses that memory). */
+static int run_blocks(wrk_dit_t *m, fw_t *f, fw_t *fa, char *err, size_t errlen)
+{
+    for (int i = 0; i < m->info.num_layers; i++) {
+        const dit_block_t *blk = &f->r->blocks[i];
+        if ((fa && block_attn(fa, blk, err, errlen) != 0) || block_attn(f, blk, err, errlen) != 0 ||
+            (fa && block_ff(fa, blk, err, errlen) != 0) || block_ff(f, blk, err, errlen) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 int dit_forward_rank(wrk_dit_t *m, k_comm_t *comm, int B, int F, int H, int W, const float *x, int L,
-                     const float *text, const int64_t *t, float *out, char *err, size_t errlen)
+                     const float *text, const int64_t *t, const wrk_dit_anchor_t *anchor, float *out,
+                     char *err, size_t errlen)
 {
     int rank = k_comm_rank(comm), rc = -1;
-    fw_t f;
+    fw_t f, fa;
     if (k_comm_size(comm) != m->info.tp) {
         snprintf(err, errlen, "dit forward: communicator of %d ranks for a model split %d ways",
                  k_comm_size(comm), m->info.tp);
@@ -370,18 +410,21 @@ int dit_forward_rank(wrk_dit_t *m, k_comm_t *comm, int B, int F, int H, int W, c
     if (fw_init(&f, m, &m->ranks[rank], B, F, H, W, L, err, errlen) != 0) return -1;
     f.comm = comm;
     f.rw = &m->ranks[rank];
-    if (ws_alloc(&f, err, errlen) != 0) return -1;
+    if (ws_alloc(&f, 0, err, errlen) != 0) return -1;
     double t0 = now_s(), c0 = cpu_s();
     if (rank == 0) { memset(&m->stats, 0, sizeof m->stats); f.st = &m->stats; }
     k_set_threads(m->threads_per_rank);
+    if (anchor) {
+        if (anchor_init(&fa, m, rank, B, H, W, L, text, t, anchor, err, errlen) != 0) goto out;
+        fa.comm = comm; fa.st = f.st;
+        f.anc = &fa;
+    }
     if (embed_time(&f, t, err, errlen) != 0 || build_positions(&f, err, errlen) != 0 ||
         embed_tokens(&f, x, text, err, errlen) != 0)
         goto out;
-    for (int i = 0; i < m->info.num_layers; i++)
-        if (block_attn(&f, &f.r->blocks[i], err, errlen) != 0 ||
-            block_ff(&f, &f.r->blocks[i], err, errlen) != 0)
-            goto out;
+    if (run_blocks(m, &f, anchor ? &fa : NULL, err, errlen) != 0) goto out;
     rc = head(&f, rank == 0 ? out : NULL, err, errlen);
+    if (rc == 0 && anchor && anchor->out) rc = head(&fa, rank == 0 ? anchor->out : NULL, err, errlen);
     if (f.st) { f.st->total_s = now_s() - t0; f.st->total_cpu_s = cpu_s() - c0; }
 out:
     return rc;

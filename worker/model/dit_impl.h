@@ -55,6 +55,8 @@ typedef struct {
     dit_block_t *blocks;             /* num_layers */
     float *ws;                       /* activation workspace, reused by every forward */
     size_t ws_floats;
+    float *ws_anchor;                /* the anchor stream's workspace (anchor forwards only) */
+    size_t ws_anchor_floats;
     float **owned;                   /* buffers this rank allocated (freed with it) */
     int n_owned, cap_owned;
 } dit_rank_t;
@@ -78,8 +80,10 @@ void dit_weights_free(dit_rank_t *r);
 /* Detects ff_dim and checks that the block count matches the checkpoint. 0 / -1 with err. */
 int  dit_weights_detect(wrk_dit_t *m, const wrk_st_t *st, char *err, size_t errlen);
 
-/* dit_fwd.c: the forward pass of one rank (see wrk_dit_forward_rank). */
+/* dit_fwd.c: the forward pass of one rank (see wrk_dit_forward_rank); anchor NULL = none, else the
+ * anchor stream runs beside the window (see wrk_dit_forward_anchor). */
 int dit_forward_rank(wrk_dit_t *m, k_comm_t *comm, int B, int F, int H, int W, const float *x, int L,
-                     const float *text, const int64_t *t, float *out, char *err, size_t errlen);
+                     const float *text, const int64_t *t, const wrk_dit_anchor_t *anchor, float *out,
+                     char *err, size_t errlen);
 
 #endif

@@ -129,6 +129,7 @@ void dit_weights_free(dit_rank_t *r)
     free(r->owned);
     free(r->blocks);
     free(r->ws);
+    free(r->ws_anchor);
     memset(r, 0, sizeof *r);
 }
 
