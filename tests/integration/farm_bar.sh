@@ -2,7 +2,10 @@
 # farm_bar.sh — a worker that fails 3 windows of a job is kept off that job (and failures retry
 # elsewhere with backoff): w1 fails everything it gets, w2 is healthy; the job completes, w1 has
 # exactly 3 failed attempts in it and no window used more than its budget.
-source "$(dirname "$0")/farm_common.bash"
+source "$(dirname "$0")/lib.bash"
+need_bins farmd farm-worker farm
+use_tcp_endpoint
+quick_timing
 
 cat >"$T/shots.csv" <<'CSV'
 name,prompt,frames,width,height,engine,window,overlap,outputs
@@ -10,10 +13,10 @@ bar,bar test,49,32,32,testcard,9,2,ffv1
 CSV
 start_farmd --max-attempts 5 --max-job-fails 3
 start_worker w1 --testcard-fail 'bar:*'
-wait_for 10 "grep -q 'worker w1 ready' $T/farmd.1.log" || fail "w1 not registered"
+wait_for 10 grep -q 'worker w1 ready' "$T/farmd.1.log" || fail "w1 not registered"
 job=$(farm submit "$T/shots.csv" | sed -n 's/^job \([0-9]*\) submitted.*/\1/p')
 [ -n "$job" ] || fail "submit"
-wait_for 20 '[ "$(sql "SELECT count(*) FROM attempt WHERE worker_id='"'w1'"' AND state='"'failed'"'")" -ge 3 ]' || fail "w1 did not fail 3 windows"
+wait_for 20 sql_is "SELECT count(*) FROM attempt WHERE worker_id='w1' AND state='failed'" -ge 3 || fail "w1 did not fail 3 windows"
 start_worker w2
 farm wait "$job" --timeout 60 || { farm show "$job"; fail "job did not complete"; }
 n=$(sql "SELECT count(*) FROM attempt WHERE job_id=$job AND worker_id='w1'")

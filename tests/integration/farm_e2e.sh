@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # farm_e2e.sh — issue #2 item 1: farmd + 3 testcard workers render a 4-shot list (1 frame, 300
 # frames and two others) to done; every output file decodes with exactly the requested frame count.
-source "$(dirname "$0")/farm_common.bash"
+source "$(dirname "$0")/lib.bash"
+need_bins farmd farm-worker farm
+use_tcp_endpoint
+quick_timing
 
 cat >"$T/shots.csv" <<'CSV'
 name,prompt,frames,width,height,fps,seed,engine,window,overlap,outputs,priority

@@ -2,7 +2,10 @@
 # farm_kill_worker.sh — issue #2 item 2: `kill -9` a worker mid-window; the window renders on
 # another worker, the shot completes, and the lost attempt is recorded as an infrastructure failure
 # (no attempt budget used).
-source "$(dirname "$0")/farm_common.bash"
+source "$(dirname "$0")/lib.bash"
+need_bins farmd farm-worker farm
+use_tcp_endpoint
+quick_timing
 
 cat >"$T/shots.csv" <<'CSV'
 name,prompt,frames,width,height,engine,window,overlap,outputs
@@ -12,11 +15,11 @@ start_farmd
 start_worker w1 --testcard-delay-ms 150
 job=$(farm submit "$T/shots.csv" | sed -n 's/^job \([0-9]*\) submitted.*/\1/p')
 [ -n "$job" ] || fail "submit"
-wait_for 20 '[ "$(sql "SELECT count(*) FROM attempt WHERE worker_id='"'w1'"' AND state='"'running'"'")" = 1 ]' \
+wait_for 20 sql_is "SELECT count(*) FROM attempt WHERE worker_id='w1' AND state='running'" = 1 \
   || fail "w1 never got a window"
 sleep 0.5
 victim=$(sql "SELECT window_id FROM attempt WHERE worker_id='w1' AND state='running'")
-kill -9 "${WPID[w1]}"; wait "${WPID[w1]}" 2>/dev/null
+kill -9 "$(worker_pid w1)"; wait "$(worker_pid w1)" 2>/dev/null
 echo "killed w1 while it rendered window id $victim"
 start_worker w2
 farm wait "$job" --timeout 60 || { farm show "$job"; fail "job did not complete"; }

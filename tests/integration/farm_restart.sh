@@ -2,7 +2,10 @@
 # farm_restart.sh — issue #2 item 4: `kill -9` farmd mid-job and start it again on the same
 # FARM_HOME. Live workers reconnect and report within the grace period; the job completes; no
 # window is lost or recorded twice; PRAGMA integrity_check is ok.
-source "$(dirname "$0")/farm_common.bash"
+source "$(dirname "$0")/lib.bash"
+need_bins farmd farm-worker farm
+use_tcp_endpoint
+quick_timing
 
 cat >"$T/shots.csv" <<'CSV'
 name,prompt,frames,width,height,engine,window,overlap,outputs
@@ -14,9 +17,9 @@ for w in w1 w2 w3; do start_worker $w --testcard-delay-ms 40; done
 job=$(farm submit "$T/shots.csv" | sed -n 's/^job \([0-9]*\) submitted.*/\1/p')
 [ -n "$job" ] || fail "submit"
 total=$(sql "SELECT count(*) FROM window WHERE job_id=$job")
-wait_for 30 '[ "$(sql "SELECT count(*) FROM window WHERE job_id='$job' AND state='"'verified'"'")" -ge 2 ]' || fail "no progress"
+wait_for 30 sql_is "SELECT count(*) FROM window WHERE job_id=$job AND state='verified'" -ge 2 || fail "no progress"
 running=$(sql "SELECT count(*) FROM attempt WHERE state='running'")
-kill -9 "$FARMD_PID"; wait "$FARMD_PID" 2>/dev/null
+kill_farmd KILL
 echo "killed farmd with $running attempts running, $(sql "SELECT count(*) FROM window WHERE state='verified'")/$total windows verified"
 sleep 1
 start_farmd --grace-ms 5000

@@ -2,7 +2,10 @@
 # farm_resume.sh — issue #2 item 5: a window that fails every time uses its attempt budget (3) and
 # the job ends failed; once the cause is removed, `farm resume` renders only the failed window
 # (attempt counts prove it), the verified windows are reused and the job completes.
-source "$(dirname "$0")/farm_common.bash"
+source "$(dirname "$0")/lib.bash"
+need_bins farmd farm-worker farm
+use_tcp_endpoint
+quick_timing
 
 cat >"$T/shots.csv" <<'CSV'
 name,prompt,frames,width,height,engine,window,overlap,outputs
@@ -23,7 +26,7 @@ artifacts=$(sql "SELECT group_concat(artifact, ' ') FROM window WHERE job_id=$jo
 echo "failed as expected; other windows: $before"
 
 # remove the cause: the same workers again, without the injected failure
-for w in w1 w2; do kill "${WPID[$w]}"; wait "${WPID[$w]}" 2>/dev/null; done
+for w in w1 w2; do kill "$(worker_pid $w)"; wait "$(worker_pid $w)" 2>/dev/null; done
 start_worker w1; start_worker w2
 farm resume "$job" || fail "farm resume"
 farm wait "$job" --timeout 60 || { farm show "$job"; fail "job did not complete after resume"; }

@@ -2,7 +2,10 @@
 # farm_schedule.sh — the scheduler end to end: windows go out by priority, then submission order;
 # a window whose engine no worker advertises is never assigned (capability matching) while the rest
 # of the farm's work completes.
-source "$(dirname "$0")/farm_common.bash"
+source "$(dirname "$0")/lib.bash"
+need_bins farmd farm-worker farm
+use_tcp_endpoint
+quick_timing
 
 mk() {  # name priority engine
   printf 'name,prompt,frames,width,height,engine,window,overlap,outputs,priority\n%s,p,25,32,32,%s,9,2,ffv1,%s\n' "$1" "$3" "$2" >"$T/$1.csv"

@@ -2,7 +2,10 @@
 # farm_stop_worker.sh — issue #2 item 3: SIGSTOP a worker past its lease, then SIGCONT it. The
 # window is requeued and rendered by another worker; the stopped worker's late messages for its old
 # attempt (the fencing token) are refused and logged as events; the window is recorded done exactly once.
-source "$(dirname "$0")/farm_common.bash"
+source "$(dirname "$0")/lib.bash"
+need_bins farmd farm-worker farm
+use_tcp_endpoint
+quick_timing
 
 cat >"$T/shots.csv" <<'CSV'
 name,prompt,frames,width,height,engine,window,overlap,outputs
@@ -13,16 +16,16 @@ start_worker w1 --testcard-delay-ms 120
 job=$(farm submit "$T/shots.csv" | sed -n 's/^job \([0-9]*\) submitted.*/\1/p')
 [ -n "$job" ] || fail "submit"
 # stop w1 late in its render, so that on SIGCONT its result goes out at once
-wait_for 20 '[ "$(sql "SELECT progress_done FROM window WHERE job_id='$job' AND worker_id='"'w1'"'")" -ge 12 ] 2>/dev/null' \
+wait_for 20 sql_is "SELECT progress_done FROM window WHERE job_id=$job AND worker_id='w1'" -ge 12 \
   || fail "w1 never progressed"
-kill -STOP "${WPID[w1]}"
+kill -STOP "$(worker_pid w1)"
 old=$(sql "SELECT id FROM attempt WHERE worker_id='w1'")
 echo "stopped w1 during attempt $old"
 start_worker w2
 farm wait "$job" --timeout 60 || { farm show "$job"; fail "job did not complete"; }
 [ "$(sql "SELECT state FROM attempt WHERE id=$old")" = lost ] || fail "attempt $old is not lost"
-kill -CONT "${WPID[w1]}"
-wait_for 20 '[ "$(sql "SELECT count(*) FROM event WHERE kind='"'refused'"' AND attempt_id='$old'")" -ge 1 ]' \
+kill -CONT "$(worker_pid w1)"
+wait_for 20 sql_is "SELECT count(*) FROM event WHERE kind='refused' AND attempt_id=$old" -ge 1 \
   || fail "no refusal of the stale attempt $old was logged"
 sleep 1   # let any further late messages arrive
 sql "SELECT kind, detail FROM event WHERE attempt_id=$old ORDER BY id"

@@ -6,8 +6,11 @@
 # decodes with 13 frames. A second job names a model directory whose vae/config.json does not match
 # its weights: its window FAILs with class "model", the reason naming the file and the tensor, and
 # (farmd --max-attempts 1) the job fails.
-source "$(dirname "$0")/farm_common.bash"
-command -v ffprobe >/dev/null || { echo "skip: ffprobe not installed"; exit 77; }
+source "$(dirname "$0")/lib.bash"
+need_bins farmd farm-worker farm
+use_tcp_endpoint
+quick_timing
+need_cmds ffprobe
 G=$ROOT/tests/golden/pipeline
 
 export FARM_MODELS=$T/models
@@ -28,14 +31,14 @@ CSV
 
 start_farmd --max-attempts 1
 start_worker w1 --engines dit
-wait_for 10 "grep -q 'engines dit' $T/w1.log" || fail "worker does not advertise dit"
+wait_for 10 grep -q 'engines dit' "$T/worker-w1.log" || fail "worker does not advertise dit"
 out=$(farm submit "$T/shots.csv") || fail "submit: $out"
 job=$(echo "$out" | sed -n 's/^job \([0-9]*\) submitted.*/\1/p')
 [ -n "$job" ] || fail "no job id in: $out"
 farm wait "$job" --timeout 300 || { farm show "$job"; fail "job $job did not complete"; }
 [ "$(sql "SELECT state FROM job WHERE id=$job")" = done ] || fail "job not done"
 [ "$(sql "SELECT count(*) FROM window WHERE job_id=$job AND state='verified'")" = 2 ] || fail "want 2 verified windows"
-loads=$(grep -c 'pipeline .*tiny-rgba' "$T/w1.log")
+loads=$(grep -c 'pipeline .*tiny-rgba' "$T/worker-w1.log")
 [ "$loads" = 1 ] || fail "the pipeline was loaded $loads times for 2 windows of one model, want 1"
 totals=$(sql "SELECT group_concat(DISTINCT progress_total) FROM window WHERE job_id=$job")
 echo "progress totals per window: $totals (4 sampler steps + decode)"

@@ -4,12 +4,11 @@
 # empty file, a 10 MB file, ...) each make `farm submit` exit non-zero with a message naming the row
 # and field, both when the CLI validates locally and when farmd validates (--no-local-check), and
 # the database is byte-for-byte unchanged (sqlite3 .dump before and after).
-set -u
-source "$(dirname "$0")/../../ops/testlib.sh"
-t_need_bins farmd farm
-command -v sqlite3 >/dev/null || { echo "skip: sqlite3 CLI missing"; exit 77; }
+source "$(dirname "$0")/lib.bash"
+need_bins farmd farm
+need_cmds sqlite3
 start_farmd
-farm submit "$FARM_ROOT/ops/examples/testcard.csv" >/dev/null || t_fail "the valid example was refused"
+farm submit "$ROOT/ops/examples/testcard.csv" >/dev/null || fail "the valid example was refused"
 D=$T/lists; mkdir -p "$D"
 H='name,prompt,frames'
 printf 'name,prompt\na,x\n'                            >"$D/missing_column.csv"
@@ -47,21 +46,21 @@ declare -A want=(
   [json_bool_frames.json]="row 1, field 'frames'" [json_syntax.json]="JSON syntax error at line 1"
   [json_row2.json]="row 2, field 'frames'"
 )
-before=$(sqlite3 "$FARM_HOME/farm.db" .dump | md5sum)
-jobs_before=$(sqlite3 "$FARM_HOME/farm.db" 'select count(*) from job')
+before=$(sql .dump | md5sum)
+jobs_before=$(sql 'select count(*) from job')
 n=0
 for f in "${!want[@]}"; do
   for mode in local farmd; do
     extra=(); [ $mode = farmd ] && extra=(--no-local-check)
     farm submit "${extra[@]}" "$D/$f" >"$T/out" 2>"$T/err"; rc=$?
-    [ $rc -ne 0 ] || t_fail "$f ($mode): accepted"
-    grep -qF -- "${want[$f]}" "$T/err" || { cat "$T/err"; t_fail "$f ($mode): error does not name '${want[$f]}'"; }
-    [ -s "$T/out" ] && t_fail "$f ($mode): printed data on stdout"
+    [ $rc -ne 0 ] || fail "$f ($mode): accepted"
+    grep -qF -- "${want[$f]}" "$T/err" || { cat "$T/err"; fail "$f ($mode): error does not name '${want[$f]}'"; }
+    [ -s "$T/out" ] && fail "$f ($mode): printed data on stdout"
     n=$((n + 1))
   done
 done
-after=$(sqlite3 "$FARM_HOME/farm.db" .dump | md5sum)
-[ "$before" = "$after" ] || t_fail "the database changed"
-[ "$(sqlite3 "$FARM_HOME/farm.db" 'select count(*) from job')" = "$jobs_before" ] || t_fail "job count changed"
-[ "$(sqlite3 "$FARM_HOME/farm.db" 'PRAGMA integrity_check')" = ok ] || t_fail "integrity_check"
+after=$(sql .dump | md5sum)
+[ "$before" = "$after" ] || fail "the database changed"
+[ "$(sql 'select count(*) from job')" = "$jobs_before" ] || fail "job count changed"
+[ "$(sql 'PRAGMA integrity_check')" = ok ] || fail "integrity_check"
 echo "$n refusals (${#want[@]} malformed lists x local/farmd), database unchanged"

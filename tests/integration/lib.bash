@@ -1,0 +1,145 @@
+# lib.bash — the one helper library of the integration scripts that start real farmd / farm-worker
+# processes (sourced by tests/integration/*.sh; not a test itself: the runner only picks up *.sh).
+# Every process runs under a private FARM_HOME in a temporary folder $T; farmd listens on an ipc://
+# endpoint there unless the script calls use_tcp_endpoint (a random free loopback port). Everything
+# started is stopped on exit (CONT, TERM, then KILL) and the logs are printed when a test fails;
+# KEEP=1 keeps $T. Binaries come from ${FARM_BIN:-bin} relative to the repository root.
+#
+# Variables: ROOT (repository root), BIN, T, FARM_HOME and FARM_COORDINATOR (exported), DB (farm.db),
+#   FARMD_PID (the farmd now running), WPID[NAME] (each worker's pid), FARMD_ARGS / WORKER_ARGS
+#   (options every start_farmd / start_worker passes before its own).
+# Logs: farmd run N (counting from 1) in $T/farmd.N.log, worker NAME in $T/worker-NAME.log (appended).
+set -u
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BIN=${FARM_BIN:-bin}
+case $BIN in /*) ;; *) BIN=$ROOT/$BIN ;; esac
+T=$(mktemp -d /tmp/farmtest.XXXXXX)
+export FARM_HOME=$T/home
+export FARM_COORDINATOR=ipc://$T/farmd.sock
+export NO_COLOR=1
+DB=$FARM_HOME/farm.db
+FARMD_PID=
+FARMD_RUNS=0
+FARMD_ARGS=()
+WORKER_ARGS=()
+PIDS=()
+declare -A WPID=()
+
+note() { echo "[$(date +%H:%M:%S)] $*"; }
+fail() { echo "FAIL: $*"; exit 1; }
+
+dump_logs() {
+  local f
+  for f in "$T"/*.log; do [ -f "$f" ] && { echo "---- $(basename "$f") (last 40 lines)"; tail -n 40 "$f"; }; done
+}
+
+lib_cleanup() {
+  local rc=$? p
+  for p in "${PIDS[@]}"; do kill -CONT "$p" 2>/dev/null; kill -TERM "$p" 2>/dev/null; done
+  [ ${#PIDS[@]} -gt 0 ] && sleep 0.3
+  for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  [ $rc -ne 0 ] && [ $rc -ne 77 ] && dump_logs
+  [ -n "${KEEP:-}" ] || rm -rf "$T"
+  exit $rc
+}
+trap lib_cleanup EXIT
+
+# need_bins NAME...: skip (exit 77) unless every binary is built.
+need_bins() {
+  local b
+  for b in "$@"; do [ -x "$BIN/$b" ] || { echo "skip: $BIN/$b is not built"; exit 77; }; done
+}
+
+# need_cmds NAME...: skip (exit 77) unless every command is installed.
+need_cmds() {
+  local c
+  for c in "$@"; do command -v "$c" >/dev/null || { echo "skip: $c not installed"; exit 77; }; done
+}
+
+free_port() {
+  local p
+  for _ in $(seq 1 50); do
+    p=$((20000 + RANDOM % 40000))
+    (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; return 0; }
+  done
+  return 1
+}
+
+# use_tcp_endpoint: farmd on tcp://127.0.0.1:<a free port> instead of the ipc:// endpoint.
+use_tcp_endpoint() {
+  local port
+  port=$(free_port) || { echo "no free port"; exit 1; }
+  export FARM_COORDINATOR=tcp://127.0.0.1:$port
+}
+
+# quick_timing: short heartbeats (HB_MS, default 200 ms), liveness and backoffs for every farmd and
+# worker started afterwards, so that failures are noticed within a second.
+quick_timing() {
+  local hb=${HB_MS:-200}
+  FARMD_ARGS=(--heartbeat-ms "$hb" --liveness 3 --backoff-ms 100 --backoff-max-ms 400)
+  WORKER_ARGS=(--heartbeat-ms "$hb" --reconnect-max-ms 500)
+}
+
+farm() { "$BIN/farm" "$@"; }
+
+sql() { sqlite3 -cmd ".timeout 5000" "$DB" "$1"; }
+
+# sql_is QUERY OP VALUE: the query's answer compares with `[ ANSWER OP VALUE ]` (for wait_for).
+sql_is() { [ "$(sql "$1")" "$2" "$3" ] 2>/dev/null; }
+
+# start_farmd [farmd options...]: starts farmd and waits until it answers queries.
+start_farmd() {
+  FARMD_RUNS=$((FARMD_RUNS + 1))
+  "$BIN/farmd" --bind "$FARM_COORDINATOR" --home "$FARM_HOME" "${FARMD_ARGS[@]}" "$@" \
+      >"$T/farmd.$FARMD_RUNS.log" 2>&1 &
+  FARMD_PID=$!
+  PIDS+=("$FARMD_PID")
+  for _ in $(seq 1 100); do
+    farm --timeout-ms 200 ls >/dev/null 2>&1 && return 0
+    kill -0 "$FARMD_PID" 2>/dev/null || fail "farmd exited at start"
+    sleep 0.1
+  done
+  fail "farmd did not answer within 10 s"
+}
+
+kill_farmd() {   # kill_farmd SIGNAL
+  kill -"${1:-TERM}" "$FARMD_PID" 2>/dev/null; wait "$FARMD_PID" 2>/dev/null; FARMD_PID=
+}
+
+# start_worker NAME [worker options...]: in the background; its pid in WPID[NAME].
+start_worker() {
+  local name=$1; shift
+  "$BIN/farm-worker" --name "$name" "${WORKER_ARGS[@]}" "$@" >>"$T/worker-$name.log" 2>&1 &
+  WPID[$name]=$!
+  PIDS+=("$!")
+}
+
+worker_pid() { echo "${WPID[$1]}"; }
+
+# wait_for SECONDS CMD...: runs CMD (output discarded) every 0.1 s until it succeeds or SECONDS pass.
+wait_for() {
+  local end=$(( $(date +%s%N) / 1000000 + $1 * 1000 )); shift
+  while :; do
+    "$@" >/dev/null 2>&1 && return 0
+    [ $(( $(date +%s%N) / 1000000 )) -lt $end ] || return 1
+    sleep 0.1
+  done
+}
+
+# submit_id FILE [submit options...]: submits a shot list and prints the new job's id.
+submit_id() {
+  farm --json submit "$@" | python3 -c 'import json,sys; print(json.load(sys.stdin)["job_id"])'
+}
+
+# job_field JOB PYTHON-EXPR: evaluates an expression over `farm --json show JOB` (as j).
+job_field() {
+  farm --json show "$1" | python3 -c "import json,sys; j=json.load(sys.stdin)['job']; print($2)"
+}
+
+# check_decode FILE FRAMES: the output decodes with exactly FRAMES frames.
+check_decode() {
+  local n
+  n=$(ffprobe -v error -count_frames -select_streams v:0 -show_entries stream=nb_read_frames -of csv=p=0 "$1" | tr -d ' ,\n')
+  [ "$n" = "$2" ] || fail "$1 decodes to '$n' frames, want $2"
+  echo "ok: $(basename "$1") decodes to $n frames"
+}
