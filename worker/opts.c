@@ -2,6 +2,7 @@
 #include "worker/opts.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,20 +13,25 @@ static const wrk_opt_t *opt_find(const wrk_opt_t *tab, int ntab, const char *nam
     return NULL;
 }
 
-static int opt_store(const wrk_opt_t *o, void *dst, const char *v, char *err, size_t errlen)
+/* ---- one store function per kind: p is the destination field, v the argument ---- */
+
+static int store_str(const wrk_opt_t *o, char *p, const char *v, char *err, size_t errlen)
 {
-    char *p = (char *)dst + o->off;
-    if (o->kind == WRK_OPT_STR) {
-        if (strlen(v) >= o->size) { snprintf(err, errlen, "--%s: value longer than %zu bytes", o->name, o->size - 1); return -1; }
-        snprintf(p, o->size, "%s", v);
-        return 0;
-    }
-    if (o->kind == WRK_OPT_LIST) {
-        size_t n = strlen(p);
-        if (n + strlen(v) + 2 > o->size) { snprintf(err, errlen, "--%s: too many values", o->name); return -1; }
-        snprintf(p + n, o->size - n, "%s%s", n ? "," : "", v);
-        return 0;
-    }
+    if (strlen(v) >= o->size) { snprintf(err, errlen, "--%s: value longer than %zu bytes", o->name, o->size - 1); return -1; }
+    snprintf(p, o->size, "%s", v);
+    return 0;
+}
+
+static int store_list(const wrk_opt_t *o, char *p, const char *v, char *err, size_t errlen)
+{
+    size_t n = strlen(p);
+    if (n + strlen(v) + 2 > o->size) { snprintf(err, errlen, "--%s: too many values", o->name); return -1; }
+    snprintf(p + n, o->size - n, "%s%s", n ? "," : "", v);
+    return 0;
+}
+
+static int store_int(const wrk_opt_t *o, char *p, const char *v, char *err, size_t errlen)
+{
     char *end;
     errno = 0;
     long x = strtol(v, &end, 10);
@@ -35,6 +41,60 @@ static int opt_store(const wrk_opt_t *o, void *dst, const char *v, char *err, si
     }
     *(int *)p = (int)x;
     return 0;
+}
+
+static int store_arg(const wrk_opt_t *o, char *p, const char *v, char *err, size_t errlen)
+{
+    (void)o; (void)err; (void)errlen;
+    *(const char **)p = v;
+    return 0;
+}
+
+static int store_args(const wrk_opt_t *o, char *p, const char *v, char *err, size_t errlen)
+{
+    wrk_optv_t *a = (wrk_optv_t *)p;
+    if (a->n == WRK_OPTV_MAX) { snprintf(err, errlen, "--%s: at most %d values", o->name, WRK_OPTV_MAX); return -1; }
+    a->v[a->n++] = v;
+    return 0;
+}
+
+static int store_real(const wrk_opt_t *o, char *p, const char *v, char *err, size_t errlen)
+{
+    char *end;
+    errno = 0;
+    double x = o->kind == WRK_OPT_FLOAT ? strtof(v, &end) : strtod(v, &end);
+    if (errno || end == v || *end || !isfinite(x)) {
+        snprintf(err, errlen, "--%s: '%.40s' is not allowed: a finite number", o->name, v);
+        return -1;
+    }
+    if (o->kind == WRK_OPT_FLOAT) *(float *)p = (float)x;
+    else *(double *)p = x;
+    return 0;
+}
+
+static int store_u64(const wrk_opt_t *o, char *p, const char *v, char *err, size_t errlen)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long x = *v == '-' ? 0 : strtoull(v, &end, 0);
+    if (!end || errno || end == v || *end) {
+        snprintf(err, errlen, "--%s: '%.40s' is not allowed: an unsigned 64-bit integer", o->name, v);
+        return -1;
+    }
+    *(unsigned long long *)p = x;
+    return 0;
+}
+
+typedef int (*opt_store_fn)(const wrk_opt_t *o, char *p, const char *v, char *err, size_t errlen);
+static const opt_store_fn OPT_STORE[] = {
+    [WRK_OPT_STR] = store_str,     [WRK_OPT_INT] = store_int,     [WRK_OPT_LIST] = store_list,
+    [WRK_OPT_ARG] = store_arg,     [WRK_OPT_ARGS] = store_args,   [WRK_OPT_FLOAT] = store_real,
+    [WRK_OPT_DOUBLE] = store_real, [WRK_OPT_U64] = store_u64,
+};
+
+static int opt_store(const wrk_opt_t *o, void *dst, const char *v, char *err, size_t errlen)
+{
+    return OPT_STORE[o->kind](o, (char *)dst + o->off, v, err, errlen);
 }
 
 int wrk_opts_parse(const wrk_opt_t *tab, int ntab, void *dst, int argc, char **argv,
@@ -74,4 +134,17 @@ void wrk_opts_help(FILE *f, const char *usage, const wrk_opt_t *tab, int ntab)
         fprintf(f, "  %-28s %s\n", left, tab[i].help);
     }
     fprintf(f, "  %-28s %s\n", "--help", "show this help");
+}
+
+int wrk_opts_command(const char *cmd, const char *usage, const wrk_opt_t *tab, int ntab, void *dst,
+                     int argc, char **argv)
+{
+    char err[512];
+    int help = 0, npos = 0;
+    if (wrk_opts_parse(tab, ntab, dst, argc, argv, NULL, 0, &npos, &help, err, sizeof err)) {
+        fprintf(stderr, "%s: %s\n", cmd, err);
+        return -1;
+    }
+    if (help) wrk_opts_help(stdout, usage, tab, ntab);
+    return help;
 }

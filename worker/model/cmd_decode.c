@@ -137,12 +137,8 @@ int wrk_cmd_decode(int argc, char **argv)
 {
     dec_cli_t c = { 0 };
     char err[1024];
-    int help = 0, npos = 0;
-    if (wrk_opts_parse(DEC_OPTS, N_DEC_OPTS, &c, argc, argv, NULL, 0, &npos, &help, err, sizeof err)) {
-        fprintf(stderr, "decode: %s\n", err);
-        return 2;
-    }
-    if (help) { wrk_opts_help(stdout, DEC_USAGE, DEC_OPTS, N_DEC_OPTS); return 0; }
+    int p = wrk_opts_command("decode", DEC_USAGE, DEC_OPTS, N_DEC_OPTS, &c, argc, argv);
+    if (p) return p > 0 ? 0 : 2;
     if (!c.model[0] || !c.latents[0] || !c.out[0]) {
         fprintf(stderr, "decode: --model, --latents and --out are required\nusage: %s\n", DEC_USAGE);
         return 2;

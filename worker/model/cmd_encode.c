@@ -9,7 +9,7 @@
  * (default: the tokenizer's model_max_length, 226 for CogVideoX). One summary line on stderr.
  * Exit status: 0 ok, 1 failure, 2 usage. Not here: negative prompts or CFG (the pipeline's job).
  */
-#include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,79 +20,35 @@
 #include "worker/model/safetensors.h"
 #include "worker/model/t5.h"
 #include "worker/model/tokenizer.h"
-
-#define ENC_MAX_PROMPTS 64
+#include "worker/opts.h"
 
 typedef struct {
     const char *model, *out;
-    const char *prompts[ENC_MAX_PROMPTS];
-    int n_prompts, max_length, threads, stream;
+    wrk_optv_t  prompts;
+    int         max_length, threads, stream;
 } enc_cli_t;
 
-typedef enum { ENC_STR, ENC_PROMPT, ENC_INT, ENC_FLAG } enc_kind_t;
-typedef struct {
-    const char *name, *arg, *help;
-    enc_kind_t kind;
-    size_t off;
-} enc_opt_t;
-
-#define O(f) offsetof(enc_cli_t, f)
-static const enc_opt_t OPTS[] = {
-    { "--model",      "DIR",  "pipeline root holding tokenizer/ and text_encoder/ (required)", ENC_STR, O(model) },
-    { "--prompt",     "TEXT", "a prompt; repeat for a batch (at least one, at most 64)", ENC_PROMPT, 0 },
-    { "--out",        "FILE", "safetensors to write input_ids and prompt_embeds to (required)", ENC_STR, O(out) },
-    { "--max-length", "L",    "ids per prompt, default the tokenizer's model_max_length (226)", ENC_INT, O(max_length) },
-    { "--threads",    "N",    "compute threads, default all", ENC_INT, O(threads) },
-    { "--stream",     NULL,   "convert one layer of weights at a time (low memory)", ENC_FLAG, O(stream) },
+/* Option table: help and parsing both come from it (worker/opts.h). */
+#define O(f) offsetof(enc_cli_t, f), sizeof(((enc_cli_t *)0)->f)
+static const wrk_opt_t ENC_OPTS[] = {
+    { "model",      "DIR",  WRK_OPT_ARG,  O(model), 0, 0, "pipeline root holding tokenizer/ and text_encoder/ (required)" },
+    { "prompt",     "TEXT", WRK_OPT_ARGS, O(prompts), 0, 0, "a prompt; repeat for a batch (at least one, at most 64)" },
+    { "out",        "FILE", WRK_OPT_ARG,  O(out), 0, 0, "safetensors to write input_ids and prompt_embeds to (required)" },
+    { "max-length", "L",    WRK_OPT_INT,  O(max_length), 1, 65536, "ids per prompt, default the tokenizer's model_max_length (226)" },
+    { "threads",    "N",    WRK_OPT_INT,  O(threads), 1, 65536, "compute threads, default all" },
+    { "stream",     NULL,   WRK_OPT_FLAG, O(stream), 0, 1, "convert one layer of weights at a time (low memory)" },
 };
-#define N_OPTS (sizeof OPTS / sizeof *OPTS)
-
-static void usage(FILE *f)
-{
-    fprintf(f, "usage: farm-worker encode --model DIR --prompt TEXT [--prompt TEXT ...] --out OUT.safetensors "
-               "[OPTIONS]\n\noptions:\n");
-    for (size_t i = 0; i < N_OPTS; i++)
-        fprintf(f, "  %-12s %-5s %s\n", OPTS[i].name, OPTS[i].arg ? OPTS[i].arg : "", OPTS[i].help);
-}
-
-static int set_opt(enc_cli_t *c, const enc_opt_t *o, const char *v)
-{
-    char *end;
-    void *dst = (char *)c + o->off;
-    errno = 0;
-    switch (o->kind) {
-    case ENC_STR:    *(const char **)dst = v; return 0;
-    case ENC_FLAG:   *(int *)dst = 1; return 0;
-    case ENC_PROMPT:
-        if (c->n_prompts == ENC_MAX_PROMPTS) return -1;
-        c->prompts[c->n_prompts++] = v;
-        return 0;
-    case ENC_INT: {
-        long x = strtol(v, &end, 10);
-        if (*end || end == v || errno || x < 1 || x > 65536) return -1;
-        *(int *)dst = (int)x;
-        return 0;
-    }
-    }
-    return -1;
-}
+#define N_ENC_OPTS ((int)(sizeof ENC_OPTS / sizeof ENC_OPTS[0]))
+static const char ENC_USAGE[] =
+    "usage: farm-worker encode --model DIR --prompt TEXT [--prompt TEXT ...] --out OUT.safetensors [OPTIONS]";
 
 /* 0 ok, 1 help shown, -1 usage error (message printed). */
 static int parse_args(int argc, char **argv, enc_cli_t *c)
 {
     memset(c, 0, sizeof *c);
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 1; }
-        const enc_opt_t *o = NULL;
-        for (size_t k = 0; k < N_OPTS && !o; k++) if (!strcmp(argv[i], OPTS[k].name)) o = &OPTS[k];
-        if (!o) { fprintf(stderr, "encode: unknown option '%s'\n", argv[i]); return -1; }
-        const char *v = o->kind == ENC_FLAG ? "" : (i + 1 < argc ? argv[++i] : NULL);
-        if (!v || set_opt(c, o, v) != 0) {
-            fprintf(stderr, "encode: option %s needs a valid %s\n", o->name, o->arg);
-            return -1;
-        }
-    }
-    if (!c->model || !c->out || !c->n_prompts) {
+    int r = wrk_opts_command("encode", ENC_USAGE, ENC_OPTS, N_ENC_OPTS, c, argc, argv);
+    if (r) return r;
+    if (!c->model || !c->out || !c->prompts.n) {
         fprintf(stderr, "encode: --model, --out and at least one --prompt are required\n");
         return -1;
     }
@@ -129,7 +85,7 @@ static int run_encode(const enc_cli_t *c, char *err, size_t errlen)
     wrk_t5_opts_t opts = { .stream_weights = c->stream, .cache_entries = -1 };
     int32_t *ids = NULL;
     float *emb = NULL;
-    int rc = -1, B = c->n_prompts, L, D;
+    int rc = -1, B = c->prompts.n, L, D;
     char line[256];
     double t0 = now_ms(), t1, t2;
     if (wrk_tok_open(c->model, &tok, err, errlen) || wrk_t5_load(c->model, &opts, &t5, err, errlen)) goto out;
@@ -140,7 +96,7 @@ static int run_encode(const enc_cli_t *c, char *err, size_t errlen)
     if (!ids || !emb) { snprintf(err, errlen, "out of memory (B %d, L %d, d_model %d)", B, L, D); goto out; }
     t1 = now_ms();
     for (int b = 0; b < B; b++)
-        if (wrk_tok_encode(tok, c->prompts[b], L, ids + (size_t)b * L, err, errlen) < 0) goto out;
+        if (wrk_tok_encode(tok, c->prompts.v[b], L, ids + (size_t)b * L, err, errlen) < 0) goto out;
     t2 = now_ms();
     if (wrk_t5_encode(t5, ids, B, L, emb, err, errlen) || write_out(c->out, ids, emb, B, L, D, err, errlen)) goto out;
     wrk_t5_str(t5, line, sizeof line);

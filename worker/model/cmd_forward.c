@@ -10,8 +10,8 @@
  * OUT gets `sample` (B, F, C_out, H, W) fp32. Exit status: 0 ok, 1 failure, 2 usage.
  * Not here: sampling loops (cmd_sample.c).
  */
-#include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +20,7 @@
 #include "worker/commands.h"
 #include "worker/model/dit.h"
 #include "worker/model/safetensors.h"
+#include "worker/opts.h"
 
 typedef struct {
     const char *model, *lora, *inputs, *out, *mask;
@@ -27,76 +28,30 @@ typedef struct {
     float mask_bias, lora_alpha;
 } fwd_cli_t;
 
-/* Option table: help and parsing both come from it. */
-typedef enum { OPT_STR, OPT_INT, OPT_FLOAT, OPT_FLAG } opt_kind_t;
-typedef struct {
-    const char *name, *arg, *help;
-    opt_kind_t kind;
-    size_t off;
-} fwd_opt_t;
-
-#define O(f) offsetof(fwd_cli_t, f)
-static const fwd_opt_t OPTS[] = {
-    { "--model",      "DIR",  "model root holding transformer/, or the transformer dir (required)", OPT_STR, O(model) },
-    { "--inputs",     "FILE", "safetensors with hidden_states, encoder_hidden_states, timestep (required)", OPT_STR, O(inputs) },
-    { "--out",        "FILE", "safetensors to write `sample` to (required)", OPT_STR, O(out) },
-    { "--lora",       "FILE", "TransPixar RGBA LoRA (.safetensors); makes the model RGBA", OPT_STR, O(lora) },
-    { "--rgba",       NULL,   "RGBA layout (frames: RGB then alpha) without a LoRA file", OPT_FLAG, O(rgba) },
-    { "--tp",         "N",    "tensor-parallel degree (ranks as threads), default 1", OPT_INT, O(tp) },
-    { "--threads",    "N",    "compute threads in total, default all", OPT_INT, O(threads) },
-    { "--mask",       "RULE", "text->alpha attention rule: none | bias (default) | hard", OPT_STR, O(mask) },
-    { "--mask-bias",  "B",    "logit bias of --mask bias, default -1.0", OPT_FLOAT, O(mask_bias) },
-    { "--lora-alpha", "A",    "LoRA scale = A / rank, default 1.0 (as released)", OPT_FLOAT, O(lora_alpha) },
+/* Option table: help and parsing both come from it (worker/opts.h). */
+#define O(f) offsetof(fwd_cli_t, f), sizeof(((fwd_cli_t *)0)->f)
+static const wrk_opt_t FWD_OPTS[] = {
+    { "model",      "DIR",  WRK_OPT_ARG,   O(model), 0, 0, "model root holding transformer/, or the transformer dir (required)" },
+    { "inputs",     "FILE", WRK_OPT_ARG,   O(inputs), 0, 0, "safetensors with hidden_states, encoder_hidden_states, timestep (required)" },
+    { "out",        "FILE", WRK_OPT_ARG,   O(out), 0, 0, "safetensors to write `sample` to (required)" },
+    { "lora",       "FILE", WRK_OPT_ARG,   O(lora), 0, 0, "TransPixar RGBA LoRA (.safetensors); makes the model RGBA" },
+    { "rgba",       NULL,   WRK_OPT_FLAG,  O(rgba), 0, 1, "RGBA layout (frames: RGB then alpha) without a LoRA file" },
+    { "tp",         "N",    WRK_OPT_INT,   O(tp), 0, 4096, "tensor-parallel degree (ranks as threads), default 1" },
+    { "threads",    "N",    WRK_OPT_INT,   O(threads), 0, 4096, "compute threads in total, default all" },
+    { "mask",       "RULE", WRK_OPT_ARG,   O(mask), 0, 0, "text->alpha attention rule: none | bias (default) | hard" },
+    { "mask-bias",  "B",    WRK_OPT_FLOAT, O(mask_bias), 0, 0, "logit bias of --mask bias, default -1.0" },
+    { "lora-alpha", "A",    WRK_OPT_FLOAT, O(lora_alpha), 0, 0, "LoRA scale = A / rank, default 1.0 (as released)" },
 };
-#define N_OPTS (sizeof OPTS / sizeof *OPTS)
-
-static void usage(FILE *f)
-{
-    fprintf(f, "usage: farm-worker forward --model DIR --inputs IN.safetensors --out OUT.safetensors "
-               "[OPTIONS]\n\noptions:\n");
-    for (size_t i = 0; i < N_OPTS; i++)
-        fprintf(f, "  %-12s %-5s %s\n", OPTS[i].name, OPTS[i].arg ? OPTS[i].arg : "", OPTS[i].help);
-}
-
-static int set_opt(fwd_cli_t *c, const fwd_opt_t *o, const char *v)
-{
-    char *end;
-    void *dst = (char *)c + o->off;
-    errno = 0;
-    switch (o->kind) {
-    case OPT_STR:   *(const char **)dst = v; return 0;
-    case OPT_FLAG:  *(int *)dst = 1; return 0;
-    case OPT_INT: {
-        long x = strtol(v, &end, 10);
-        if (*end || end == v || errno || x < 0 || x > 4096) return -1;
-        *(int *)dst = (int)x;
-        return 0;
-    }
-    case OPT_FLOAT: {
-        float x = strtof(v, &end);
-        if (*end || end == v || errno || !isfinite(x)) return -1;
-        *(float *)dst = x;
-        return 0;
-    }
-    }
-    return -1;
-}
+#define N_FWD_OPTS ((int)(sizeof FWD_OPTS / sizeof FWD_OPTS[0]))
+static const char FWD_USAGE[] =
+    "usage: farm-worker forward --model DIR --inputs IN.safetensors --out OUT.safetensors [OPTIONS]";
 
 /* 0 ok, 1 help shown, -1 usage error (message printed). */
 static int parse_args(int argc, char **argv, fwd_cli_t *c)
 {
     *c = (fwd_cli_t){ .tp = 1, .mask = "bias", .mask_bias = -1.0f, .lora_alpha = 1.0f };
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 1; }
-        const fwd_opt_t *o = NULL;
-        for (size_t k = 0; k < N_OPTS && !o; k++) if (!strcmp(argv[i], OPTS[k].name)) o = &OPTS[k];
-        if (!o) { fprintf(stderr, "forward: unknown option '%s'\n", argv[i]); return -1; }
-        const char *v = o->kind == OPT_FLAG ? "" : (i + 1 < argc ? argv[++i] : NULL);
-        if (!v || set_opt(c, o, v) != 0) {
-            fprintf(stderr, "forward: option %s needs a valid %s\n", o->name, o->arg);
-            return -1;
-        }
-    }
+    int r = wrk_opts_command("forward", FWD_USAGE, FWD_OPTS, N_FWD_OPTS, c, argc, argv);
+    if (r) return r;
     if (!c->model || !c->inputs || !c->out) {
         fprintf(stderr, "forward: --model, --inputs and --out are required\n");
         return -1;

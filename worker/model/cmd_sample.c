@@ -18,8 +18,6 @@
  * defaults to the config's _class_name (CogVideoXDPMScheduler → dpm, otherwise ddim).
  * Exit status: 0 ok, 1 failure, 2 usage.
  */
-#include <errno.h>
-#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +30,7 @@
 #include "worker/model/noise.h"
 #include "worker/model/safetensors.h"
 #include "worker/model/sampler.h"
+#include "worker/opts.h"
 
 /* ---- options ---- */
 
@@ -43,96 +42,44 @@ typedef struct {
     unsigned long long seed, window;
 } smp_cli_t;
 
-typedef enum { OPT_STR, OPT_INT, OPT_FLOAT, OPT_DOUBLE, OPT_U64, OPT_FLAG } opt_kind_t;
-typedef struct {
-    const char *name, *arg, *help;
-    opt_kind_t kind;
-    size_t off;
-} smp_opt_t;
-
-#define O(f) offsetof(smp_cli_t, f)
-static const smp_opt_t OPTS[] = {
-    { "--model",            "DIR",  "model root holding transformer/ (and scheduler/) (required)", OPT_STR, O(model) },
-    { "--inputs",           "FILE", "safetensors with latents, prompt_embeds, negative_prompt_embeds[, step_noise] (required)", OPT_STR, O(inputs) },
-    { "--out",              "FILE", "safetensors to write latents and trajectory to (required)", OPT_STR, O(out) },
-    { "--scheduler",        "KIND", "ddim | dpm (default: from the scheduler config's _class_name)", OPT_STR, O(scheduler) },
-    { "--steps",            "N",    "inference steps, default 50", OPT_INT, O(steps) },
-    { "--guidance",         "W",    "classifier-free guidance scale, default 6 (CFG iff W > 1)", OPT_DOUBLE, O(guidance) },
-    { "--dynamic-cfg",      NULL,   "dynamic guidance schedule (MODEL.md 3.4)", OPT_FLAG, O(dyn) },
-    { "--dynamic-cfg-form", "FORM", "diffusers (timestep value, default) | step (SAT: step index, strongest first)", OPT_STR, O(cfg_form) },
-    { "--scheduler-config", "PATH", "scheduler_config.json or its directory (default DIR/scheduler)", OPT_STR, O(sched_cfg) },
-    { "--noise",            "SRC",  "DPM noise: auto (step_noise if IN has it, default) | input | philox", OPT_STR, O(noise) },
-    { "--seed",             "S",    "philox noise seed, default 0", OPT_U64, O(seed) },
-    { "--window",           "W",    "window index for that noise, default 0", OPT_U64, O(window) },
-    { "--lora",             "FILE", "TransPixar RGBA LoRA (.safetensors); makes the model RGBA", OPT_STR, O(lora) },
-    { "--rgba",             NULL,   "RGBA layout (frames: RGB then alpha) without a LoRA file", OPT_FLAG, O(rgba) },
-    { "--tp",               "N",    "tensor-parallel degree (ranks as threads), default 1", OPT_INT, O(tp) },
-    { "--threads",          "N",    "compute threads in total, default all", OPT_INT, O(threads) },
-    { "--mask",             "RULE", "text->alpha attention rule: none | bias (default) | hard", OPT_STR, O(mask) },
-    { "--mask-bias",        "B",    "logit bias of --mask bias, default -1.0", OPT_FLOAT, O(mask_bias) },
-    { "--lora-alpha",       "A",    "LoRA scale = A / rank, default 1.0 (as released)", OPT_FLOAT, O(lora_alpha) },
+/* Option table: help and parsing both come from it (worker/opts.h). */
+#define O(f) offsetof(smp_cli_t, f), sizeof(((smp_cli_t *)0)->f)
+static const wrk_opt_t SMP_OPTS[] = {
+    { "model",            "DIR",  WRK_OPT_ARG,    O(model), 0, 0, "model root holding transformer/ (and scheduler/) (required)" },
+    { "inputs",           "FILE", WRK_OPT_ARG,    O(inputs), 0, 0, "safetensors with latents, prompt_embeds, negative_prompt_embeds[, step_noise] (required)" },
+    { "out",              "FILE", WRK_OPT_ARG,    O(out), 0, 0, "safetensors to write latents and trajectory to (required)" },
+    { "scheduler",        "KIND", WRK_OPT_ARG,    O(scheduler), 0, 0, "ddim | dpm (default: from the scheduler config's _class_name)" },
+    { "steps",            "N",    WRK_OPT_INT,    O(steps), 1, 100000, "inference steps, default 50" },
+    { "guidance",         "W",    WRK_OPT_DOUBLE, O(guidance), 0, 0, "classifier-free guidance scale, default 6 (CFG iff W > 1)" },
+    { "dynamic-cfg",      NULL,   WRK_OPT_FLAG,   O(dyn), 0, 1, "dynamic guidance schedule (MODEL.md 3.4)" },
+    { "dynamic-cfg-form", "FORM", WRK_OPT_ARG,    O(cfg_form), 0, 0, "diffusers (timestep value, default) | step (SAT: step index, strongest first)" },
+    { "scheduler-config", "PATH", WRK_OPT_ARG,    O(sched_cfg), 0, 0, "scheduler_config.json or its directory (default DIR/scheduler)" },
+    { "noise",            "SRC",  WRK_OPT_ARG,    O(noise), 0, 0, "DPM noise: auto (step_noise if IN has it, default) | input | philox" },
+    { "seed",             "S",    WRK_OPT_U64,    O(seed), 0, 0, "philox noise seed, default 0" },
+    { "window",           "W",    WRK_OPT_U64,    O(window), 0, 0, "window index for that noise, default 0" },
+    { "lora",             "FILE", WRK_OPT_ARG,    O(lora), 0, 0, "TransPixar RGBA LoRA (.safetensors); makes the model RGBA" },
+    { "rgba",             NULL,   WRK_OPT_FLAG,   O(rgba), 0, 1, "RGBA layout (frames: RGB then alpha) without a LoRA file" },
+    { "tp",               "N",    WRK_OPT_INT,    O(tp), 1, 100000, "tensor-parallel degree (ranks as threads), default 1" },
+    { "threads",          "N",    WRK_OPT_INT,    O(threads), 1, 100000, "compute threads in total, default all" },
+    { "mask",             "RULE", WRK_OPT_ARG,    O(mask), 0, 0, "text->alpha attention rule: none | bias (default) | hard" },
+    { "mask-bias",        "B",    WRK_OPT_FLOAT,  O(mask_bias), 0, 0, "logit bias of --mask bias, default -1.0" },
+    { "lora-alpha",       "A",    WRK_OPT_FLOAT,  O(lora_alpha), 0, 0, "LoRA scale = A / rank, default 1.0 (as released)" },
 };
-#define N_OPTS (sizeof OPTS / sizeof *OPTS)
+#define N_SMP_OPTS ((int)(sizeof SMP_OPTS / sizeof SMP_OPTS[0]))
+static const char SMP_USAGE[] =
+    "usage: farm-worker sample --model DIR --inputs IN.safetensors --out OUT.safetensors [OPTIONS]";
 
-static void usage(FILE *f)
+/* The sampler list after the options in --help. */
+static void help_samplers(FILE *f)
 {
-    fprintf(f, "usage: farm-worker sample --model DIR --inputs IN.safetensors --out OUT.safetensors [OPTIONS]\n\n"
-               "options:\n");
-    for (size_t i = 0; i < N_OPTS; i++)
-        fprintf(f, "  %-18s %-5s %s\n", OPTS[i].name, OPTS[i].arg ? OPTS[i].arg : "", OPTS[i].help);
     fprintf(f, "\nsamplers:\n");
     for (int i = 0; i < WRK_SAMPLER_COUNT; i++)
         fprintf(f, "  %-6s %s\n", wrk_sampler_name((wrk_sampler_t)i), wrk_sampler_help((wrk_sampler_t)i));
 }
 
-static int set_num(const smp_opt_t *o, void *dst, const char *v)
+/* Checks that need several options or a name table. 0 ok, -1 (message printed). */
+static int check_args(const smp_cli_t *c)
 {
-    char *end;
-    errno = 0;
-    if (o->kind == OPT_U64) {
-        if (*v == '-') return -1;
-        unsigned long long x = strtoull(v, &end, 0);
-        if (*end || end == v || errno) return -1;
-        *(unsigned long long *)dst = x;
-        return 0;
-    }
-    if (o->kind == OPT_INT) {
-        long x = strtol(v, &end, 10);
-        if (*end || end == v || errno || x < 1 || x > 100000) return -1;
-        *(int *)dst = (int)x;
-        return 0;
-    }
-    double x = strtod(v, &end);
-    if (*end || end == v || errno || !isfinite(x)) return -1;
-    if (o->kind == OPT_FLOAT) *(float *)dst = (float)x;
-    else *(double *)dst = x;
-    return 0;
-}
-
-static int set_opt(smp_cli_t *c, const smp_opt_t *o, const char *v)
-{
-    void *dst = (char *)c + o->off;
-    if (o->kind == OPT_STR) { *(const char **)dst = v; return 0; }
-    if (o->kind == OPT_FLAG) { *(int *)dst = 1; return 0; }
-    return set_num(o, dst, v);
-}
-
-/* 0 ok, 1 help shown, -1 usage error (message printed). */
-static int parse_args(int argc, char **argv, smp_cli_t *c)
-{
-    *c = (smp_cli_t){ .tp = 1, .steps = 50, .guidance = 6.0, .mask = "bias", .mask_bias = -1.0f,
-                      .lora_alpha = 1.0f, .cfg_form = "diffusers", .noise = "auto" };
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 1; }
-        const smp_opt_t *o = NULL;
-        for (size_t k = 0; k < N_OPTS && !o; k++) if (!strcmp(argv[i], OPTS[k].name)) o = &OPTS[k];
-        if (!o) { fprintf(stderr, "sample: unknown option '%s'\n", argv[i]); return -1; }
-        const char *v = o->kind == OPT_FLAG ? "" : (i + 1 < argc ? argv[++i] : NULL);
-        if (!v || set_opt(c, o, v) != 0) {
-            fprintf(stderr, "sample: option %s needs a valid %s\n", o->name, o->arg);
-            return -1;
-        }
-    }
     if (!c->model || !c->inputs || !c->out) {
         fprintf(stderr, "sample: --model, --inputs and --out are required\n");
         return -1;
@@ -148,6 +95,16 @@ static int parse_args(int argc, char **argv, smp_cli_t *c)
         return -1;
     }
     return 0;
+}
+
+/* 0 ok, 1 help shown, -1 usage error (message printed). */
+static int parse_args(int argc, char **argv, smp_cli_t *c)
+{
+    *c = (smp_cli_t){ .tp = 1, .steps = 50, .guidance = 6.0, .mask = "bias", .mask_bias = -1.0f,
+                      .lora_alpha = 1.0f, .cfg_form = "diffusers", .noise = "auto" };
+    int r = wrk_opts_command("sample", SMP_USAGE, SMP_OPTS, N_SMP_OPTS, c, argc, argv);
+    if (r == 1) help_samplers(stdout);
+    return r ? r : check_args(c);
 }
 
 /* ---- inputs ---- */
