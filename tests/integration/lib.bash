@@ -1,8 +1,9 @@
-# lib.bash — the one helper library of the integration scripts that start real farmd / farm-worker
-# processes (sourced by tests/integration/*.sh; not a test itself: the runner only picks up *.sh).
+# lib.bash — the one helper library of the integration scripts (sourced by tests/integration/*.sh;
+# not a test itself: the runner only picks up *.sh): real farmd / farm-worker processes, and the
+# parity helpers that compare safetensors outputs with the reference goldens (at the end).
 # Every process runs under a private FARM_HOME in a temporary folder $T; farmd listens on an ipc://
 # endpoint there unless the script calls use_tcp_endpoint (a random free loopback port). Everything
-# started is stopped on exit (CONT, TERM, then KILL) and the logs are printed when a test fails;
+# started is stopped on exit (CONT, TERM, then KILL) and its logs are printed when a test fails;
 # KEEP=1 keeps $T. Binaries come from ${FARM_BIN:-bin} relative to the repository root.
 #
 # Variables: ROOT (repository root), BIN, T, FARM_HOME and FARM_COORDINATOR (exported), DB (farm.db),
@@ -30,7 +31,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 
 dump_logs() {
   local f
-  for f in "$T"/*.log; do [ -f "$f" ] && { echo "---- $(basename "$f") (last 40 lines)"; tail -n 40 "$f"; }; done
+  for f in "$T"/farmd.*.log "$T"/worker-*.log; do [ -f "$f" ] && { echo "---- $(basename "$f") (last 40 lines)"; tail -n 40 "$f"; }; done
 }
 
 lib_cleanup() {
@@ -142,4 +143,55 @@ check_decode() {
   n=$(ffprobe -v error -count_frames -select_streams v:0 -show_entries stream=nb_read_frames -of csv=p=0 "$1" | tr -d ' ,\n')
   [ "$n" = "$2" ] || fail "$1 decodes to '$n' frames, want $2"
   echo "ok: $(basename "$1") decodes to $n frames"
+}
+
+# ---- parity helpers: farm-worker subcommands against reference goldens ----
+
+# json_str FILE KEY / json_num FILE KEY: the first "KEY": "text" / "KEY": number of a JSON file.
+json_str() { sed -n "s/.*\"$2\": *\"\\([^\"]*\\)\".*/\\1/p" "$1" | head -n1; }
+json_num() { sed -n "s/.*\"$2\": *\\([-0-9.eE+]*\\).*/\\1/p" "$1" | head -n1; }
+
+# manifest_ok DIR: every file DIR/SHA256SUMS lists is intact.
+manifest_ok() { (cd "$1" && sha256sum --quiet -c SHA256SUMS); }
+
+# st_header FILE: the JSON header of a safetensors file.
+st_header() { local n; n=$(od -An -v -t u8 -N 8 "$1" | tr -d ' '); head -c $((8 + n)) "$1" | tail -c "$n"; }
+
+# st_dump FILE TENSOR [ODTYPE]: the values of one tensor, one per line (ODTYPE as od -t takes it,
+# default f4: float32).
+st_dump() {
+  local f=$1 name=$2 ty=${3:-f4} n off
+  n=$(od -An -v -t u8 -N 8 "$f" | tr -d ' ')
+  off=$(st_header "$f" | grep -o "\"$name\":{[^}]*}" | sed -n 's/.*"data_offsets":\[\([0-9]*\),\([0-9]*\)\].*/\1 \2/p')
+  [ -n "$off" ] || { echo "no tensor $name in $f" >&2; return 1; }
+  set -- $off
+  tail -c +$((8 + n + $1 + 1)) "$f" | head -c $(($2 - $1)) | od -An -v -t "$ty" | tr -s ' ' '\n' | sed '/^$/d'
+}
+
+# close_to LABEL A B REL: the value lists A and B (files) are equally long and
+# max |a - b| <= REL * max |b| (REL 0: exact); prints one ok/FAIL line, returns 1 on FAIL.
+close_to() {
+  local label=$1 a=$2 b=$3 rel=$4
+  if [ "$(wc -l < "$a")" != "$(wc -l < "$b")" ]; then
+    echo "FAIL $label: $(wc -l < "$a") values, want $(wc -l < "$b")"; return 1
+  fi
+  paste "$a" "$b" | awk -v rel="$rel" -v label="$label" '
+      { d = $1 - $2; if (d < 0) d = -d; if (d > e || d != d) e = d; m = $2 < 0 ? -$2 : $2; if (m > mx) mx = m; n++ }
+      END { ok = n > 0 && e <= rel * mx; printf "%s %s: %d values, max err %.3g (limit %.3g)\n", ok ? "ok  " : "FAIL", label, n, e, rel * mx; exit !ok }'
+}
+
+# st_close LABEL GOT GOT_TENSOR WANT WANT_TENSOR REL [ODTYPE]: close_to over two tensors.
+st_close() {
+  st_dump "$2" "$3" "${7:-f4}" > "$T/st_a" && st_dump "$4" "$5" "${7:-f4}" > "$T/st_b" \
+    || { echo "FAIL $1: unreadable"; return 1; }
+  close_to "$1" "$T/st_a" "$T/st_b" "$6"
+}
+
+# expect_fail LABEL NEEDLE CMD...: CMD exits non-zero and says NEEDLE (stdout or stderr); prints
+# one ok/FAIL line, returns 1 on FAIL.
+expect_fail() {
+  local label=$1 needle=$2; shift 2
+  if "$@" > "$T/expect_fail.out" 2>&1; then echo "FAIL $label: succeeded"; return 1; fi
+  grep -qF -- "$needle" "$T/expect_fail.out" && { echo "ok   $label: $(tail -n1 "$T/expect_fail.out")"; return 0; }
+  echo "FAIL $label: message lacks '$needle':"; head -c 2000 "$T/expect_fail.out"; return 1
 }
