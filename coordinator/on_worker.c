@@ -2,6 +2,7 @@
  * fencing check every attempt-bearing message passes, the scheduler's dispatch and the restart
  * grace for attempts whose workers have not reported yet. All on the loop thread; nothing blocks. */
 #include "coordinator/farmd.h"
+#include "proto/artifact.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -314,6 +315,22 @@ static void fill_assign(proto_msg_t *m, const store_assignment_t *a)
     snprintf(m->role, sizeof m->role, "%s", a->role[0] ? a->role : "render");
 }
 
+/* ASSIGN.data: the conditioning blob of the verified window this one waited for (chain predecessor,
+ * anchor stage), read from its artifact; none when that engine attached none. A blob that cannot be
+ * read is logged and left out: the engine decides whether it can render without it. */
+static void attach_cond(coord_farmd_t *f, proto_msg_t *m, const store_assignment_t *a)
+{
+    uint8_t *blob = NULL; size_t len = 0; char err[512];
+    if (!a->after_artifact[0]) return;
+    if (proto_artifact_read_cond(a->after_artifact, &blob, &len, err, sizeof err) != 0)
+        coord_alog(f, a->attempt_id, "conditioning not attached: %s", err);
+    else if (blob && proto_msg_set_data(m, blob, len) != 0)
+        coord_alog(f, a->attempt_id, "conditioning not attached: %zu bytes over the message limit", len);
+    else if (blob)
+        coord_alog(f, a->attempt_id, "conditioning attached: %zu bytes from %s", len, a->after_artifact);
+    free(blob);
+}
+
 /* 1 assigned, 0 nothing for this worker, -1 error (or the worker vanished). */
 static int assign_one(coord_farmd_t *f, coord_worker_t *w)
 {
@@ -327,6 +344,7 @@ static int assign_one(coord_farmd_t *f, coord_worker_t *w)
     coord_alog(f, a.attempt_id, "assigned job %lld shot %s window %d frames [%d,+%d) to worker %s",
                (long long)a.job_id, a.shot.name, a.window_index, a.first_frame, a.n_frames, w->caps.id);
     fill_assign(&m, &a);
+    attach_cond(f, &m, &a);
     rc = coord_send(f, &w->env, &m);   /* delivered after the commit (flush_out handles a gone peer) */
     proto_msg_free(&m);
     if (rc != 0) {   /* not even queued: infrastructure, not the window's fault */

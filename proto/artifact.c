@@ -2,15 +2,18 @@
  *
  * Layout (all little-endian), 48-byte header then payload:
  *   0  magic "FRMRGBA1"     8  u32 version (1)     12 u32 header bytes (48)
- *   16 u32 w   20 u32 h   24 u32 n   28 u32 first   32 u32 convention   36 u32 reserved (0)
+ *   16 u32 w   20 u32 h   24 u32 n   28 u32 first   32 u32 convention
+ *   36 u32 conditioning bytes (0 = none; <= PROTO_COND_MAX; was "reserved (0)", so older files read as none)
  *   40 u64 payload bytes (= n*h*w*4*2)
  *   48 payload: (n, h, w, 4) uint16 RGBA
+ *   48 + payload: the conditioning blob (proto/cond.h), validated on read and verify
  * Writing streams through SHA-256 (the manifest checksum covers the whole file), to "<path>.tmp.<pid>",
  * fsync, rename, fsync of the directory. Reading checks every header field against the file size
  * before allocating anything. Not a general image format: one pixel layout, no compression.
  */
 #include "proto/artifact.h"
 #include "proto/checksum.h"
+#include "proto/cond.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -29,7 +32,7 @@
 #define ART_MAX_FRAMES 100000           /* a shot has at most 100000 frames (shotlist.h) */
 #define ART_IO_CHUNK   (1u << 20)
 
-typedef struct { uint32_t w, h, n, first, conv; uint64_t payload; } art_hdr_t;
+typedef struct { uint32_t w, h, n, first, conv, cond; uint64_t payload; } art_hdr_t;
 
 /* ---- little-endian helpers ---- */
 
@@ -60,6 +63,7 @@ static void hdr_encode(uint8_t out[ART_HDR_BYTES], const proto_frames_t *f, uint
     put32(out + 16, (uint32_t)f->w); put32(out + 20, (uint32_t)f->h);
     put32(out + 24, (uint32_t)f->n); put32(out + 28, (uint32_t)f->first);
     put32(out + 32, conv);
+    put32(out + 36, (uint32_t)f->cond_len);
     put64(out + 40, payload_bytes((uint32_t)f->w, (uint32_t)f->h, (uint32_t)f->n));
 }
 
@@ -74,7 +78,7 @@ static int hdr_decode(const uint8_t in[ART_HDR_BYTES], uint64_t file_bytes, art_
         return -1;
     }
     h->w = get32(in + 16); h->h = get32(in + 20); h->n = get32(in + 24);
-    h->first = get32(in + 28); h->conv = get32(in + 32); h->payload = get64(in + 40);
+    h->first = get32(in + 28); h->conv = get32(in + 32); h->cond = get32(in + 36); h->payload = get64(in + 40);
     if (h->w < 1 || h->w > ART_MAX_SIDE || h->h < 1 || h->h > ART_MAX_SIDE || h->n < 1 ||
         h->n > ART_MAX_FRAMES || h->first > ART_MAX_FRAMES - h->n) {
         snprintf(err, errlen, "%s: header out of range: w=%u h=%u n=%u first=%u", path, h->w, h->h, h->n, h->first);
@@ -85,7 +89,11 @@ static int hdr_decode(const uint8_t in[ART_HDR_BYTES], uint64_t file_bytes, art_
         return -1;
     }
     uint64_t want = payload_bytes(h->w, h->h, h->n);
-    if (h->payload != want || file_bytes != ART_HDR_BYTES + want) {
+    if (h->cond > PROTO_COND_MAX || (h->cond && h->cond < PROTO_COND_HDR)) {
+        snprintf(err, errlen, "%s: conditioning block of %u bytes (limit %u)", path, h->cond, PROTO_COND_MAX);
+        return -1;
+    }
+    if (h->payload != want || file_bytes != ART_HDR_BYTES + want + h->cond) {
         snprintf(err, errlen, "%s: size mismatch: header says payload %" PRIu64 " (w*h*n*8 = %" PRIu64
                  "), file has %" PRIu64 " bytes, expected %" PRIu64, path, h->payload, want, file_bytes,
                  (uint64_t)ART_HDR_BYTES + want);
@@ -177,6 +185,10 @@ int proto_artifact_write(const char *path, const proto_frames_t *f, proto_manife
         snprintf(err, errlen, "%s: refusing to write frames of bad shape", path);
         return -1;
     }
+    if ((f->cond_len && (!f->cond || f->cond_len > PROTO_COND_MAX || f->cond_len < PROTO_COND_HDR))) {
+        snprintf(err, errlen, "%s: refusing a conditioning block of %zu bytes", path, f->cond_len);
+        return -1;
+    }
     if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= sizeof tmp) {
         snprintf(err, errlen, "%s: path too long", path);
         return -1;
@@ -186,7 +198,9 @@ int proto_artifact_write(const char *path, const proto_frames_t *f, proto_manife
     hdr_encode(hdr, f, PROTO_ALPHA_PREMULTIPLIED);
     proto_sha256_init(&sha);
     step = "write";
-    if (write_all(fd, hdr, sizeof hdr, &sha) < 0 || write_payload(fd, f, &sha) < 0) goto fail;
+    if (write_all(fd, hdr, sizeof hdr, &sha) < 0 || write_payload(fd, f, &sha) < 0 ||
+        (f->cond_len && write_all(fd, f->cond, f->cond_len, &sha) < 0))
+        goto fail;
     step = "fsync";
     if (fsync(fd) < 0) goto fail;
     step = "close";
@@ -199,7 +213,7 @@ int proto_artifact_write(const char *path, const proto_frames_t *f, proto_manife
     memset(m, 0, sizeof *m);
     m->first = f->first; m->n = f->n; m->w = f->w; m->h = f->h;
     m->convention = PROTO_ALPHA_PREMULTIPLIED;
-    m->bytes = ART_HDR_BYTES + payload_bytes((uint32_t)f->w, (uint32_t)f->h, (uint32_t)f->n);
+    m->bytes = ART_HDR_BYTES + payload_bytes((uint32_t)f->w, (uint32_t)f->h, (uint32_t)f->n) + f->cond_len;
     to_hex(digest, m->sha256);
     return 0;
 fail:
@@ -233,6 +247,31 @@ fail:
     return -1;
 }
 
+/* Reads the conditioning trailer (h->cond bytes at the current position) into a malloc'd *out and
+ * checks it is a well-formed blob (proto/cond.h). 0 ok (*out NULL when there is none), -1 with err. */
+static int read_cond(int fd, const art_hdr_t *h, uint8_t **out, const char *path, char *err, size_t errlen)
+{
+    proto_cond_t c;
+    *out = NULL;
+    if (!h->cond) return 0;
+    uint8_t *b = malloc(h->cond);
+    if (!b) { snprintf(err, errlen, "%s: out of memory for the conditioning block", path); return -1; }
+    if (read_all(fd, b, h->cond) < 0) {
+        snprintf(err, errlen, "%s: read conditioning block: %s", path, strerror(errno));
+        free(b);
+        return -1;
+    }
+    char e2[200];
+    if (proto_cond_decode(b, h->cond, &c, e2, sizeof e2) != 0) {
+        snprintf(err, errlen, "%s: %s", path, e2);
+        free(b);
+        return -1;
+    }
+    proto_cond_free(&c);
+    *out = b;
+    return 0;
+}
+
 static void fill_manifest(proto_manifest_t *m, const art_hdr_t *h, uint64_t bytes, const uint8_t d[32])
 {
     memset(m, 0, sizeof *m);
@@ -256,10 +295,13 @@ int proto_artifact_read(const char *path, proto_frames_t *f, proto_manifest_t *m
         snprintf(err, errlen, "%s: read payload: %s", path, strerror(errno));
         goto fail;
     }
+    if (read_cond(fd, &h, &f->cond, path, err, errlen) < 0) goto fail;
+    f->cond_len = h.cond;
     close(fd);
     proto_sha256_init(&sha);
     proto_sha256_update(&sha, raw, sizeof raw);
     proto_sha256_update(&sha, f->px, (size_t)h.payload);
+    if (f->cond) proto_sha256_update(&sha, f->cond, f->cond_len);
     proto_sha256_final(&sha, digest);
     samples_to_le(f->px, (size_t)h.payload / 2);
     if (m) fill_manifest(m, &h, bytes, digest);
@@ -316,6 +358,10 @@ int proto_artifact_verify(const char *path, const proto_manifest_t *expect, int 
         snprintf(err, errlen, "%s: read payload: %s", path, strerror(errno));
         goto fail;
     }
+    uint8_t *cond = NULL;
+    if (read_cond(fd, &h, &cond, path, err, errlen) < 0) goto fail;
+    if (cond) proto_sha256_update(&sha, cond, h.cond);
+    free(cond);
     close(fd);
     proto_manifest_t got;
     proto_sha256_final(&sha, digest);
@@ -446,4 +492,25 @@ int proto_manifest_parse(const char *s, proto_manifest_t *m, char *err, size_t e
         if (!(seen >> k & 1)) { snprintf(err, errlen, "manifest: missing '%s'", MF_KEYS[k]); return -1; }
     if (m->first + m->n > ART_MAX_FRAMES) { snprintf(err, errlen, "manifest: first+n exceeds %d", ART_MAX_FRAMES); return -1; }
     return 0;
+}
+
+int proto_artifact_read_cond(const char *path, uint8_t **blob, size_t *len, char *err, size_t errlen)
+{
+    art_hdr_t h;
+    uint64_t bytes;
+    uint8_t raw[ART_HDR_BYTES];
+    *blob = NULL; *len = 0;
+    int fd = open_checked(path, &h, &bytes, raw, err, errlen);
+    if (fd < 0) return -1;
+    int rc = 0;
+    if (h.cond && lseek(fd, (off_t)(ART_HDR_BYTES + h.payload), SEEK_SET) < 0) {
+        snprintf(err, errlen, "%s: seek: %s", path, strerror(errno));
+        rc = -1;
+    } else if (read_cond(fd, &h, blob, path, err, errlen) < 0) {
+        rc = -1;
+    } else {
+        *len = h.cond;
+    }
+    close(fd);
+    return rc;
 }

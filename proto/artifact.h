@@ -1,7 +1,8 @@
 /* artifact.h — the lossless RGBA window artifact: one file per rendered window, plus its manifest.
  *
  * File: a fixed little-endian header (magic "FRMRGBA1", version, w, h, n, first, convention,
- * payload bytes) followed by (n, h, w, 4) uint16 samples. The manifest (carried in DONE and stored
+ * conditioning bytes, payload bytes) followed by (n, h, w, 4) uint16 samples and the optional
+ * conditioning blob of proto_frames_t.cond. The manifest (carried in DONE and stored
  * by farmd) names frame range, size, convention and the SHA-256 of the whole file.
  * Writing goes to "<path>.tmp.<pid>", fsync, rename, fsync of the directory: never a partial file.
  * Reading validates every header field against the file size; nothing is trusted.
@@ -45,5 +46,11 @@ typedef struct { int fd; proto_manifest_t m; char path[512]; } proto_artifact_re
 int  proto_artifact_open(const char *path, proto_artifact_reader_t *r, char *err, size_t errlen);
 int  proto_artifact_read_frame(const proto_artifact_reader_t *r, int i, uint16_t *dst, char *err, size_t errlen);
 void proto_artifact_close(proto_artifact_reader_t *r);   /* safe on a zeroed or closed reader */
+
+/* The conditioning blob (proto/cond.h) a window's artifact carries after its payload (issue #8
+ * strategies): header u32 at offset 36 = its size, covered by the manifest checksum; read, verify and
+ * this call check it is well formed. 0 ok with *blob malloc'd (NULL, *len 0 when the file has none);
+ * -1 with err. No checksum pass (farmd verified the file on receipt). */
+int proto_artifact_read_cond(const char *path, uint8_t **blob, size_t *len, char *err, size_t errlen);
 
 #endif

@@ -32,5 +32,6 @@ void proto_frames_free(proto_frames_t *f)
 {
     if (!f) return;
     free(f->px);
+    free(f->cond);
     memset(f, 0, sizeof *f);
 }

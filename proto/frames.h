@@ -14,11 +14,13 @@ typedef struct {
     int n;               /* number of frames, > 0 */
     int first;           /* index of frame 0 within the shot ([first, first+n) of [0, frames)) */
     uint16_t *px;        /* (n, h, w, 4) RGBA premultiplied, 0..65535; owned by this struct */
+    uint8_t *cond;       /* optional conditioning blob (proto/cond.h) the window hands on, or NULL; owned */
+    size_t cond_len;
 } proto_frames_t;
 
 /* Allocates px for n×h×w×4 samples (zeroed). Returns 0, or -1 with err filled (size overflow, OOM). */
 int  proto_frames_alloc(proto_frames_t *f, int w, int h, int n, int first, char *err, size_t errlen);
-/* Frees px and zeroes the struct; safe on a zeroed struct. */
+/* Frees px and cond and zeroes the struct; safe on a zeroed struct. */
 void proto_frames_free(proto_frames_t *f);
 /* Pointer to frame i (0-based within this sequence): (h, w, 4). */
 static inline uint16_t *proto_frame(const proto_frames_t *f, int i)

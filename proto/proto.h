@@ -25,7 +25,8 @@
  *   farmd  -> ASSIGN (one window at a time; attempt_id is the fencing token for everything after;
  *             strategy and role: "render" for a window of the output, "anchor" for the one-frame anchor
  *             stage an `anchor` shot renders before its windows; `chain` and `anchor` windows are only
- *             assigned once the window they depend on is verified)
+ *             assigned once the window they depend on is verified; data = that window's conditioning
+ *             blob (proto/cond.h, from its verified artifact), empty when it has none)
  *   worker -> PROGRESS* , RESULT chunks (offset, total_size, crc32c of this chunk's data), DONE (manifest
  *             text of proto_manifest_format) | FAIL (class, reason)
  *   farmd  -> ACK what="result" once the artifact is verified AND committed (the worker may drop it from
@@ -74,7 +75,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PROTO_VERSION        2                 /* 2: ASSIGN.role (issue #8 strategies) */
+#define PROTO_VERSION        2                 /* 2: ASSIGN.role and ASSIGN.data (issue #8 strategies) */
 #define PROTO_HEADER_BYTES   6
 #define PROTO_MAGIC0         'F'
 #define PROTO_MAGIC1         'M'
@@ -128,7 +129,7 @@ typedef struct {
     char     manifest[PROTO_MANIFEST_MAX + 1];
     char     prompt[PROTO_PROMPT_BYTES + 1], negative[PROTO_PROMPT_BYTES + 1];
     char    *text;                          /* owned, NUL-terminated, may be NULL (= "") */
-    uint8_t *data;                          /* owned RESULT payload, data_len bytes */
+    uint8_t *data;                          /* owned RESULT payload / ASSIGN conditioning blob, data_len bytes */
     size_t   data_len;
 } proto_msg_t;
 

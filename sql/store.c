@@ -40,7 +40,8 @@ static const char *const SQL[Q_N_] = {
     [Q_ATT_RUNNING] = "SELECT id FROM attempt WHERE state = 'running' ORDER BY id",
     [Q_ATT_INS] = "INSERT INTO attempt(window_id, job_id, worker_id, state, started_ms) VALUES (?,?,?,?,?)",
     [Q_ATT_END] = "UPDATE attempt SET fail_class = ?, reason = ? WHERE id = ?",
-    [Q_SCHED] = "SELECT w.id, w.job_id, w.shot_id, w.idx, w.first_frame, w.n_frames, j.state, w.role "
+    [Q_SCHED] = "SELECT w.id, w.job_id, w.shot_id, w.idx, w.first_frame, w.n_frames, j.state, w.role, "
+                "coalesce((SELECT p.artifact FROM window p WHERE p.id = w.after_id), '') "
                 "FROM window w JOIN job j ON j.id = w.job_id "
                 "WHERE w.state = 'queued' AND w.not_before_ms <= ?1 AND j.state IN ('queued', 'running') "
                 "AND instr(',' || ?2 || ',', ',' || w.engine || ',') > 0 "

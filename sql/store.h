@@ -66,6 +66,8 @@ typedef struct {
     int64_t attempt_id, window_id, job_id, shot_id;
     int window_index, first_frame, n_frames;
     char role[16];                                 /* "render" | "anchor" (the anchor stage) */
+    char after_artifact[1024];                     /* the verified artifact of the window it waited for
+                                                      (its conditioning blob goes in ASSIGN), or "" */
     proto_shot_t shot;                             /* the shot's render parameters */
 } store_assignment_t;
 /* Picks the next queued window for worker w whose dependency (the strategy's: chain predecessor,

@@ -198,6 +198,7 @@ static int pick_window(store_t *st, const store_worker_t *w, int max_job_fails, 
     a->first_frame = sqlite3_column_int(s, 4); a->n_frames = sqlite3_column_int(s, 5);
     store_text(s, 6, job_state, 16);
     store_text(s, 7, a->role, sizeof a->role);
+    store_text(s, 8, a->after_artifact, sizeof a->after_artifact);
     sqlite3_reset(s);
     return 1;
 fail:

@@ -2,6 +2,7 @@
  * renders with the model pipeline (worker/model/pipeline.h). */
 #include "worker/engine.h"
 #include "worker/testcard.h"
+#include "worker/testcard_cond.h"
 #include "worker/model/pipeline.h"
 
 #include <stdio.h>
@@ -31,6 +32,7 @@ static int testcard_render(const wrk_render_t *r, proto_frames_t *out, int *fail
         snprintf(err, errlen, "testcard: window %s:%u fails by request (--testcard-fail)", a->shot, a->window_index);
         return WRK_RENDER_FAILED;
     }
+    if (wrk_testcard_cond_check(a, err, errlen) < 0) { *fail_class = PROTO_FAIL_WINDOW; return WRK_RENDER_FAILED; }
     if (proto_frames_alloc(out, (int)a->width, (int)a->height, (int)a->n_frames, (int)a->first_frame, err, errlen) < 0) {
         *fail_class = PROTO_FAIL_RESOURCE;
         return WRK_RENDER_FAILED;
@@ -44,6 +46,11 @@ static int testcard_render(const wrk_render_t *r, proto_frames_t *out, int *fail
         }
         if (r->tc->delay_ms > 0) sleep_ms(r->tc->delay_ms);
         if (r->progress) r->progress(r->ctx, i + 1, out->n);
+    }
+    if (wrk_testcard_cond_make(a, out, err, errlen) < 0) {   /* what chain/anchor hand on (issue #8) */
+        proto_frames_free(out);
+        *fail_class = PROTO_FAIL_WINDOW;
+        return WRK_RENDER_FAILED;
     }
     return WRK_RENDER_OK;
 }

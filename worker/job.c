@@ -2,6 +2,7 @@
 #include "worker/job.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -26,6 +27,8 @@ static void *job_main(void *arg)
     wrk_render_t r = { &j->assign, &j->tc, &j->cancel, &j->silent, on_progress, j };
     long long t0 = now_ms();
     j->rc = j->engine->render(&r, &f, &j->fail_class, j->err, sizeof j->err);
+    free(j->assign.data);            /* the conditioning blob the ASSIGN carried: the engine is done */
+    j->assign.data = NULL; j->assign.data_len = 0;
     if (j->rc == WRK_RENDER_OK && atomic_load(&j->cancel)) j->rc = WRK_RENDER_CANCELLED;
     if (j->rc == WRK_RENDER_OK &&
         wrk_outbox_put(j->ob, j->assign.attempt_id, &f, &j->entry, j->err, sizeof j->err) < 0) {
@@ -46,13 +49,22 @@ int wrk_job_start(wrk_job_t *j, const proto_msg_t *assign, const wrk_engine_t *e
     j->assign.text = NULL;
     j->assign.data = NULL;
     j->assign.data_len = 0;
+    if (assign->data_len) {          /* conditioning blob (proto/cond.h): the job owns a copy */
+        if (!(j->assign.data = malloc(assign->data_len))) { snprintf(err, errlen, "out of memory"); return -1; }
+        memcpy(j->assign.data, assign->data, assign->data_len);
+        j->assign.data_len = assign->data_len;
+    }
     j->engine = e;
     j->tc = *tc;
     j->ob = ob;
     atomic_init(&j->cancel, 0); atomic_init(&j->silent, 0); atomic_init(&j->finished, 0);
     atomic_init(&j->done, 0); atomic_init(&j->total, (int)assign->n_frames);
     int rc = pthread_create(&j->th, NULL, job_main, j);
-    if (rc) { snprintf(err, errlen, "cannot start the render thread: %s", strerror(rc)); return -1; }
+    if (rc) {
+        free(j->assign.data); j->assign.data = NULL;
+        snprintf(err, errlen, "cannot start the render thread: %s", strerror(rc));
+        return -1;
+    }
     return 0;
 }
 

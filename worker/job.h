@@ -12,7 +12,8 @@
 #include "worker/outbox.h"
 
 typedef struct {
-    proto_msg_t          assign;       /* copy of the ASSIGN (no heap fields) */
+    proto_msg_t          assign;       /* copy of the ASSIGN (no text; data = the job's own copy of the
+                                          conditioning blob, freed once the engine returns) */
     const wrk_engine_t  *engine;
     wrk_testcard_opts_t  tc;
     wrk_outbox_t        *ob;

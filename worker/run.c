@@ -368,8 +368,11 @@ static void on_assign(wrk_t *w, const proto_msg_t *m)
     w->job = j;
     w->job_cancelled = 0;
     w->progress_sent = -1;
-    logf_(w, "attempt %" PRIu64 ": %s window %u of shot %s, frames %u+%u, %ux%u", m->attempt_id, m->engine,
-          m->window_index, m->shot, m->first_frame, m->n_frames, m->width, m->height);
+    logf_(w, "attempt %" PRIu64 ": %s window %u of shot %s, frames %u+%u, %ux%u%s", m->attempt_id, m->engine,
+          m->window_index, m->shot, m->first_frame, m->n_frames, m->width, m->height,
+          strcmp(m->role, "anchor") ? "" : " (anchor stage)");
+    if (m->data_len) logf_(w, "attempt %" PRIu64 ": conditioning blob of %zu bytes (%s strategy)", m->attempt_id,
+                           m->data_len, m->strategy);
 }
 
 static void on_cancel(wrk_t *w, const proto_msg_t *m)

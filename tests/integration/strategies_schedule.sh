@@ -6,8 +6,13 @@
 #           then the windows run in parallel on two workers; it is never stitched (output has F frames);
 #   `farm show` says what each waiting window waits for;
 #   a chain window that fails for good blocks the rest of its chain (job fails, nothing hangs);
-#   `farm resume` re-renders from the failed window on, keeps the verified predecessors and completes.
-source "$(dirname "$0")/farm_common.bash"
+#   `farm resume` re-renders from the failed window on, keeps the verified predecessors and completes;
+#   conditioning blobs (proto/cond.h) reach each dependent window in ASSIGN, checked by the testcard
+#   engine against the frames they stand for, also after the resume.
+source "$(dirname "$0")/lib.bash"
+need_bins farmd farm-worker farm
+use_tcp_endpoint
+quick_timing
 
 cat >"$T/shots.csv" <<'CSV'
 name,prompt,frames,width,height,engine,window,overlap,strategy,outputs
@@ -61,7 +66,14 @@ for s in ch an ind; do
   f=$(sql "SELECT result FROM shot WHERE name='$s' AND job_id=1" | head -1)
   check_decode "$f" 33
 done
-echo "ok: chain order, anchor first, outputs have 33 frames"
+# conditioning blobs: every chain window after the first and every anchor-shot window got its
+# dependency's blob in ASSIGN (the testcard engine refuses a blob that is not its dependency's frames)
+n=$(cat "$T"/worker-w1.log "$T"/worker-w2.log | grep -c "conditioning blob of .* bytes (chain strategy)")
+[ "$n" = 4 ] || fail "$n chain windows got a conditioning blob, want 4"
+n=$(cat "$T"/worker-w1.log "$T"/worker-w2.log | grep -c "conditioning blob of .* bytes (anchor strategy)")
+[ "$n" = 5 ] || fail "$n anchor windows got a conditioning blob, want 5"
+! cat "$T"/worker-w1.log "$T"/worker-w2.log | grep -q "conditioning blob of .*independent" || fail "independent windows got blobs"
+echo "ok: chain order, anchor first, conditioning blobs delivered, outputs have 33 frames"
 
 # a chain window that keeps failing blocks the windows behind it; resume restarts from it
 kill -9 "${WPID[w1]}" "${WPID[w2]}"; wait "${WPID[w1]}" "${WPID[w2]}" 2>/dev/null
@@ -87,4 +99,6 @@ bad=$(sql "SELECT count(*) FROM window w JOIN window p ON p.id = w.after_id JOIN
            JOIN attempt pa ON pa.window_id = p.id AND pa.state = 'done' WHERE w.job_id = 2 AND a.started_ms < pa.ended_ms")
 [ "$bad" = 0 ] || fail "resumed chain ran out of order"
 check_decode "$(sql "SELECT result FROM shot WHERE job_id=2" | head -1)" 33
+# resume in the middle of the chain re-used the stored blob of verified window 1 for window 2
+grep -q "attempt [0-9]*: conditioning blob of .* bytes (chain strategy)" "$T/worker-w4.log" || fail "resumed window got no blob"
 echo "PASS strategies_schedule: chain order, anchor stage first, show explains waits, blocked chain resumes"
