@@ -12,6 +12,7 @@
  * Not here: PNG writing, the DiT (cmd_forward.c), sampling (cmd_sample.c).
  */
 #include "worker/commands.h"
+#include "worker/model/cmd_common.h"
 #include "worker/model/safetensors.h"
 #include "worker/model/vae.h"
 #include "worker/opts.h"
@@ -22,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 typedef struct {
     char model[4096], latents[4096], out[4096], tensor[256];
@@ -45,13 +45,6 @@ static const wrk_opt_t DEC_OPTS[] = {
 #define N_DEC_OPTS ((int)(sizeof DEC_OPTS / sizeof DEC_OPTS[0]))
 
 static const char DEC_USAGE[] = "farm-worker decode --model DIR --latents IN.safetensors --out OUT.safetensors [OPTIONS]";
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* Reads the 5-D latents tensor; checks C against the VAE. */
 static float *read_latents(const dec_cli_t *c, const wrk_vae_t *v, int dims[5], char *err, size_t errlen)
@@ -111,9 +104,9 @@ static int run_decode(const dec_cli_t *c, char *err, size_t errlen)
     if (wrk_vae_out_dims(v, d[1], d[3], d[4], c->tiled, &T, &H, &W)) { snprintf(err, errlen, "bad latent size"); goto out; }
     size_t n = (size_t)d[0] * T * H * W * 3;
     if (!(out = malloc(n * sizeof *out))) { snprintf(err, errlen, "out of memory for %zu output floats", n); goto out; }
-    double t0 = now_s();
+    double t0 = wrk_cmd_now_s();
     if (wrk_vae_decode(v, lat, d[0], d[1], d[3], d[4], c->tiled, out, err, errlen)) goto out;
-    double dt = now_s() - t0;
+    double dt = wrk_cmd_now_s() - t0;
     if (c->post) wrk_vae_postprocess(out, (long)n);
     wrk_st_wtensor_t wt = { "frames", WRK_ST_F32, 5, { d[0], T, H, W, 3 }, out };
     if (c->chfirst) {

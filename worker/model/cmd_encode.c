@@ -13,10 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "kernels/k.h"
 #include "worker/commands.h"
+#include "worker/model/cmd_common.h"
 #include "worker/model/safetensors.h"
 #include "worker/model/t5.h"
 #include "worker/model/tokenizer.h"
@@ -55,13 +55,6 @@ static int parse_args(int argc, char **argv, enc_cli_t *c)
     return 0;
 }
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 static int write_out(const char *path, const int32_t *ids, const float *emb, int B, int L, int D, char *err,
                      size_t errlen)
 {
@@ -87,21 +80,21 @@ static int run_encode(const enc_cli_t *c, char *err, size_t errlen)
     float *emb = NULL;
     int rc = -1, B = c->prompts.n, L, D;
     char line[256];
-    double t0 = now_ms(), t1, t2;
+    double t0 = wrk_cmd_now_s() * 1e3, t1, t2;
     if (wrk_tok_open(c->model, &tok, err, errlen) || wrk_t5_load(c->model, &opts, &t5, err, errlen)) goto out;
     L = c->max_length ? c->max_length : wrk_tok_max_length(tok);
     D = wrk_t5_config(t5)->d_model;
     ids = malloc((size_t)B * L * sizeof *ids);
     emb = malloc((size_t)B * L * D * sizeof *emb);
     if (!ids || !emb) { snprintf(err, errlen, "out of memory (B %d, L %d, d_model %d)", B, L, D); goto out; }
-    t1 = now_ms();
+    t1 = wrk_cmd_now_s() * 1e3;
     for (int b = 0; b < B; b++)
         if (wrk_tok_encode(tok, c->prompts.v[b], L, ids + (size_t)b * L, err, errlen) < 0) goto out;
-    t2 = now_ms();
+    t2 = wrk_cmd_now_s() * 1e3;
     if (wrk_t5_encode(t5, ids, B, L, emb, err, errlen) || write_out(c->out, ids, emb, B, L, D, err, errlen)) goto out;
     wrk_t5_str(t5, line, sizeof line);
     fprintf(stderr, "encode: %s; %d prompt(s) x %d ids: load %.0f ms, tokenize %.2f ms, encode %.1f ms (%d threads)\n",
-            line, B, L, t1 - t0, t2 - t1, now_ms() - t2, k_threads());
+            line, B, L, t1 - t0, t2 - t1, wrk_cmd_now_s() * 1e3 - t2, k_threads());
     rc = 0;
 out:
     free(ids);

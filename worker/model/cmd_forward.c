@@ -15,17 +15,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "worker/commands.h"
+#include "worker/model/cmd_common.h"
 #include "worker/model/dit.h"
 #include "worker/model/safetensors.h"
 #include "worker/opts.h"
 
 typedef struct {
-    const char *model, *lora, *inputs, *out, *mask;
-    int tp, threads, rgba;
-    float mask_bias, lora_alpha;
+    const char   *model, *inputs, *out;
+    wrk_dit_cli_t dit;
 } fwd_cli_t;
 
 /* Option table: help and parsing both come from it (worker/opts.h). */
@@ -34,13 +33,7 @@ static const wrk_opt_t FWD_OPTS[] = {
     { "model",      "DIR",  WRK_OPT_ARG,   O(model), 0, 0, "model root holding transformer/, or the transformer dir (required)" },
     { "inputs",     "FILE", WRK_OPT_ARG,   O(inputs), 0, 0, "safetensors with hidden_states, encoder_hidden_states, timestep (required)" },
     { "out",        "FILE", WRK_OPT_ARG,   O(out), 0, 0, "safetensors to write `sample` to (required)" },
-    { "lora",       "FILE", WRK_OPT_ARG,   O(lora), 0, 0, "TransPixar RGBA LoRA (.safetensors); makes the model RGBA" },
-    { "rgba",       NULL,   WRK_OPT_FLAG,  O(rgba), 0, 1, "RGBA layout (frames: RGB then alpha) without a LoRA file" },
-    { "tp",         "N",    WRK_OPT_INT,   O(tp), 0, 4096, "tensor-parallel degree (ranks as threads), default 1" },
-    { "threads",    "N",    WRK_OPT_INT,   O(threads), 0, 4096, "compute threads in total, default all" },
-    { "mask",       "RULE", WRK_OPT_ARG,   O(mask), 0, 0, "text->alpha attention rule: none | bias (default) | hard" },
-    { "mask-bias",  "B",    WRK_OPT_FLOAT, O(mask_bias), 0, 0, "logit bias of --mask bias, default -1.0" },
-    { "lora-alpha", "A",    WRK_OPT_FLOAT, O(lora_alpha), 0, 0, "LoRA scale = A / rank, default 1.0 (as released)" },
+    WRK_DIT_CLI_OPTS(fwd_cli_t, dit, 0, 4096),
 };
 #define N_FWD_OPTS ((int)(sizeof FWD_OPTS / sizeof FWD_OPTS[0]))
 static const char FWD_USAGE[] =
@@ -49,7 +42,7 @@ static const char FWD_USAGE[] =
 /* 0 ok, 1 help shown, -1 usage error (message printed). */
 static int parse_args(int argc, char **argv, fwd_cli_t *c)
 {
-    *c = (fwd_cli_t){ .tp = 1, .mask = "bias", .mask_bias = -1.0f, .lora_alpha = 1.0f };
+    *c = (fwd_cli_t){ .dit = WRK_DIT_CLI_DEFAULT };
     int r = wrk_opts_command("forward", FWD_USAGE, FWD_OPTS, N_FWD_OPTS, c, argc, argv);
     if (r) return r;
     if (!c->model || !c->inputs || !c->out) {
@@ -149,13 +142,6 @@ static int write_sample(const char *path, const fwd_in_t *in, int c_out, const f
     return wrk_st_write(path, 1, &t, err, errlen);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 int wrk_cmd_forward(int argc, char **argv)
 {
     fwd_cli_t c;
@@ -166,15 +152,8 @@ int wrk_cmd_forward(int argc, char **argv)
     char err[1024] = "";
     int pr = parse_args(argc, argv, &c), rc = 1;
     if (pr != 0) return pr > 0 ? 0 : 2;
-    wrk_dit_opts_default(&o);
-    o.lora_path = c.lora;
-    o.rgba = c.rgba;
-    o.tp = c.tp;
-    o.threads = c.threads;
-    o.mask_bias = c.mask_bias;
-    o.lora_alpha = c.lora_alpha;
-    if (wrk_dit_mask_from_name(c.mask, &o.mask) != 0) {
-        fprintf(stderr, "forward: --mask must be none, bias or hard\n");
+    if (wrk_dit_cli_opts(&c.dit, &o, err, sizeof err) != 0) {
+        fprintf(stderr, "forward: %s\n", err);
         return 2;
     }
     if (read_inputs(c.inputs, &in, err, sizeof err) != 0 || wrk_dit_load(c.model, &o, &m, err, sizeof err) != 0 ||
@@ -185,12 +164,12 @@ int wrk_cmd_forward(int argc, char **argv)
         snprintf(err, sizeof err, "out of memory");
         goto out;
     }
-    double t0 = now_s();
+    double t0 = wrk_cmd_now_s();
     if (wrk_dit_forward(m, in.B, in.F, in.H, in.W, in.x, in.L, in.text, in.t, y, err, sizeof err) != 0 ||
         write_sample(c.out, &in, c_out, y, err, sizeof err) != 0)
         goto out;
     fprintf(stderr, "forward: B=%d F=%d H=%d W=%d L=%d in %.3f s -> %s\n", in.B, in.F, in.H, in.W, in.L,
-            now_s() - t0, c.out);
+            wrk_cmd_now_s() - t0, c.out);
     rc = 0;
 out:
     if (rc) fprintf(stderr, "forward: %s\n", err);

@@ -22,9 +22,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "worker/commands.h"
+#include "worker/model/cmd_common.h"
 #include "worker/model/config.h"
 #include "worker/model/dit.h"
 #include "worker/model/noise.h"
@@ -35,10 +35,10 @@
 /* ---- options ---- */
 
 typedef struct {
-    const char *model, *lora, *inputs, *out, *scheduler, *sched_cfg, *mask, *cfg_form, *noise;
-    int tp, threads, rgba, steps, dyn;
-    float mask_bias, lora_alpha;
-    double guidance;
+    const char   *model, *inputs, *out, *scheduler, *sched_cfg, *cfg_form, *noise;
+    int           steps, dyn;
+    double        guidance;
+    wrk_dit_cli_t dit;
     unsigned long long seed, window;
 } smp_cli_t;
 
@@ -57,13 +57,7 @@ static const wrk_opt_t SMP_OPTS[] = {
     { "noise",            "SRC",  WRK_OPT_ARG,    O(noise), 0, 0, "DPM noise: auto (step_noise if IN has it, default) | input | philox" },
     { "seed",             "S",    WRK_OPT_U64,    O(seed), 0, 0, "philox noise seed, default 0" },
     { "window",           "W",    WRK_OPT_U64,    O(window), 0, 0, "window index for that noise, default 0" },
-    { "lora",             "FILE", WRK_OPT_ARG,    O(lora), 0, 0, "TransPixar RGBA LoRA (.safetensors); makes the model RGBA" },
-    { "rgba",             NULL,   WRK_OPT_FLAG,   O(rgba), 0, 1, "RGBA layout (frames: RGB then alpha) without a LoRA file" },
-    { "tp",               "N",    WRK_OPT_INT,    O(tp), 1, 100000, "tensor-parallel degree (ranks as threads), default 1" },
-    { "threads",          "N",    WRK_OPT_INT,    O(threads), 1, 100000, "compute threads in total, default all" },
-    { "mask",             "RULE", WRK_OPT_ARG,    O(mask), 0, 0, "text->alpha attention rule: none | bias (default) | hard" },
-    { "mask-bias",        "B",    WRK_OPT_FLOAT,  O(mask_bias), 0, 0, "logit bias of --mask bias, default -1.0" },
-    { "lora-alpha",       "A",    WRK_OPT_FLOAT,  O(lora_alpha), 0, 0, "LoRA scale = A / rank, default 1.0 (as released)" },
+    WRK_DIT_CLI_OPTS(smp_cli_t, dit, 1, 100000),
 };
 #define N_SMP_OPTS ((int)(sizeof SMP_OPTS / sizeof SMP_OPTS[0]))
 static const char SMP_USAGE[] =
@@ -100,8 +94,8 @@ static int check_args(const smp_cli_t *c)
 /* 0 ok, 1 help shown, -1 usage error (message printed). */
 static int parse_args(int argc, char **argv, smp_cli_t *c)
 {
-    *c = (smp_cli_t){ .tp = 1, .steps = 50, .guidance = 6.0, .mask = "bias", .mask_bias = -1.0f,
-                      .lora_alpha = 1.0f, .cfg_form = "diffusers", .noise = "auto" };
+    *c = (smp_cli_t){ .steps = 50, .guidance = 6.0, .cfg_form = "diffusers", .noise = "auto",
+                      .dit = WRK_DIT_CLI_DEFAULT };
     int r = wrk_opts_command("sample", SMP_USAGE, SMP_OPTS, N_SMP_OPTS, c, argc, argv);
     if (r == 1) help_samplers(stdout);
     return r ? r : check_args(c);
@@ -202,13 +196,6 @@ typedef struct {
     double           t0;
 } smp_run_t;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* batch 2: out = [v(x, negative), v(x, prompt)]; batch 1: out = v(x, prompt). */
 static int dit_denoise(void *ctx, const float *x, int64_t t, int step, int batch, float *out, char *err, size_t errlen)
 {
@@ -240,7 +227,7 @@ static int on_step(void *ctx, int step, int64_t t, const float *x, const float *
 {
     smp_run_t *r = ctx;
     memcpy(r->traj + (size_t)step * n, x, (size_t)n * sizeof *x);
-    fprintf(stderr, "sample: step %d/%d t=%lld (%.2f s)\n", step + 1, r->cnt, (long long)t, now_s() - r->t0);
+    fprintf(stderr, "sample: step %d/%d t=%lld (%.2f s)\n", step + 1, r->cnt, (long long)t, wrk_cmd_now_s() - r->t0);
     return 0;
 }
 
@@ -261,11 +248,7 @@ static int load_schedule(const smp_cli_t *c, wrk_schedule_t *s, wrk_sampler_t *k
 static int load_model(const smp_cli_t *c, const smp_in_t *in, wrk_dit_t **m, char *err, size_t errlen)
 {
     wrk_dit_opts_t o;
-    wrk_dit_opts_default(&o);
-    o.lora_path = c->lora; o.rgba = c->rgba; o.tp = c->tp; o.threads = c->threads;
-    o.mask_bias = c->mask_bias; o.lora_alpha = c->lora_alpha;
-    if (wrk_dit_mask_from_name(c->mask, &o.mask)) { snprintf(err, errlen, "--mask must be none, bias or hard"); return -1; }
-    if (wrk_dit_load(c->model, &o, m, err, errlen)) return -1;
+    if (wrk_dit_cli_opts(&c->dit, &o, err, errlen) || wrk_dit_load(c->model, &o, m, err, errlen)) return -1;
     const wrk_dit_info_t *i = wrk_dit_info(*m);
     if (in->C != i->in_channels || i->out_channels != i->in_channels || in->Dt != i->text_dim) {
         snprintf(err, errlen, "%s: latents have %d channels and prompt width %d; the model takes %d -> %d and %d",
@@ -326,10 +309,10 @@ int wrk_cmd_sample(int argc, char **argv)
     fprintf(stderr, "sample: %s, %d steps, guidance %g%s%s, latents (1, %d, %d, %d, %d), text %d x %d, noise %s\n",
             wrk_sampler_name(kind), r.cnt, c.guidance, c.dyn ? " dynamic " : "", c.dyn ? wrk_cfg_mode_name(sr.cfg_mode) : "",
             in.F, in.C, in.H, in.W, in.L, in.Dt, kind == WRK_SAMPLER_DDIM ? "none" : in.noise ? "step_noise" : "philox");
-    r.t0 = now_s();
+    r.t0 = wrk_cmd_now_s();
     if (wrk_sampler_run(&s, &sr, in.x, in.n, err, sizeof err) || write_out(c.out, &in, in.x, r.traj, r.cnt, err, sizeof err))
         goto out;
-    fprintf(stderr, "sample: done in %.2f s -> %s\n", now_s() - r.t0, c.out);
+    fprintf(stderr, "sample: done in %.2f s -> %s\n", wrk_cmd_now_s() - r.t0, c.out);
     rc = 0;
 out:
     if (rc) fprintf(stderr, "sample: %s\n", err);
