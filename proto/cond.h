@@ -11,8 +11,9 @@
  * Encoding (little-endian), PROTO_COND_HDR bytes of header then the data:
  *   0 magic "FRMCOND1"  8 u32 version (1)  12 u32 kind (proto_cond_kind_t)  16 u32 halves (1|2)
  *   20 u32 frames (per half)  24 u32 channels  28 u32 height  32 u32 width
- *   36 u32 first: the absolute shot frame the block's first frame stands for (latents: the first pixel
- *      frame its first latent frame covers), so a consumer can place it inside its own window
+ *   36 u32 first: the absolute shot frame the block's first frame stands for (pixels: that frame;
+ *      latents: the frame its first latent frame ends at — a window's latent 0 is its first frame,
+ *      latent j >= 1 covers frames 4j-3..4j of the window), so a consumer can place it in its window
  *   40 float32[halves·frames·channels·height·width], laid out (halves·frames, C, H, W)
  * At most PROTO_COND_MAX bytes in all (one ASSIGN carries it whole).
  */

@@ -29,7 +29,7 @@ static wrk_pin_t make_pin(void)
 {
     wrk_noise_normal(7, 100, 0, 0, HV * P * FR, cond);      /* stands in for window k's final latents */
     wrk_noise_initial(42, 3, 1, F, C, HH, WW, eps);          /* window 3's own initial noise */
-    return (wrk_pin_t){ HV, F, P, FR, cond, eps };
+    return (wrk_pin_t){ HV, F, P, FR, cond, eps, 0 };
 }
 
 /* 1 if the pinned frames of x equal the direct formula within tol and the rest equals `rest`. */
@@ -139,6 +139,31 @@ static void test_in_sampler(void)
     }
 }
 
+/* at > 0: the pinned block sits later in each half; the frames before and after it are untouched */
+static void test_offset(void)
+{
+    wrk_pin_t p = make_pin();
+    p.at = F - P;
+    float x[N], rest[N];
+    char err[256];
+    wrk_noise_normal(3, 4, 5, 0, N, rest);
+    memcpy(x, rest, sizeof x);
+    CHECKF(wrk_pin_check(&p, N, err, sizeof err) == 0, "%s", err);
+    wrk_pin_apply(&p, 0.36, x);
+    int ok = 1;
+    for (int h = 0; h < HV; h++)
+        for (int f = 0; f < F; f++)
+            for (int i = 0; i < FR; i++) {
+                int64_t k = ((int64_t)h * F + f) * FR + i;
+                if (f < p.at) { ok &= x[k] == rest[k]; continue; }
+                double want = 0.6 * cond[((int64_t)h * P + f - p.at) * FR + i] + 0.8 * eps[k];
+                ok &= fabs(x[k] - want) < 1e-6;
+            }
+    CHECK(ok);
+    p.at = F - P + 1;
+    CHECK(wrk_pin_check(&p, N, err, sizeof err) == -1);
+}
+
 static void test_take_tail(void)
 {
     float x[N], tail[HV * P * FR];
@@ -153,6 +178,7 @@ int main(void)
 {
     T_RUN(test_formula_and_edges);
     T_RUN(test_in_sampler);
+    T_RUN(test_offset);
     T_RUN(test_take_tail);
     T_DONE();
 }

@@ -7,8 +7,8 @@
 int wrk_pin_check(const wrk_pin_t *p, int64_t n, char *err, size_t errlen)
 {
     if (!p || !p->x0 || !p->eps || (p->halves != 1 && p->halves != 2) || p->F < 1 || p->P < 1 ||
-        p->P > p->F || p->frame < 1) {
-        snprintf(err, errlen, "chain pin: need 1 <= P <= F, halves 1 or 2, latents and noise");
+        p->at < 0 || p->at + p->P > p->F || p->frame < 1) {
+        snprintf(err, errlen, "chain pin: need 1 <= P, 0 <= at, at + P <= F, halves 1 or 2, latents and noise");
         return -1;
     }
     if ((int64_t)p->halves * p->F * p->frame != n) {
@@ -26,8 +26,8 @@ void wrk_pin_apply(const wrk_pin_t *p, double alpha_bar, float *x)
     const float a = (float)sqrt(alpha_bar), b = (float)sqrt(1.0 - alpha_bar);
     const int64_t span = (int64_t)p->P * p->frame;        /* pinned floats per half */
     for (int h = 0; h < p->halves; h++) {
-        float *dst = x + (int64_t)h * p->F * p->frame;                 /* (P, C, H, W) */
-        const float *e = p->eps + (int64_t)h * p->F * p->frame;        /* (P, C, H, W) */
+        float *dst = x + ((int64_t)h * p->F + p->at) * p->frame;       /* (P, C, H, W) */
+        const float *e = p->eps + ((int64_t)h * p->F + p->at) * p->frame;   /* (P, C, H, W) */
         const float *c = p->x0 + (int64_t)h * span;                    /* (P, C, H, W) */
         for (int64_t i = 0; i < span; i++) dst[i] = a * c[i] + b * e[i];
     }

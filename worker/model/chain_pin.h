@@ -6,7 +6,8 @@
  * function of (seed, window). With the zero-terminal-SNR schedule ᾱ = 0 at the first step gives ε
  * exactly (the window's untouched initial latent) and ᾱ = 1 after the last step gives x0 exactly.
  *
- * Latent layout: (halves·F, C, H, W), halves = 2 (RGB frames then alpha frames) or 1.
+ * Latent layout: (halves·F, C, H, W), halves = 2 (RGB frames then alpha frames) or 1. The pinned
+ * frames are [at, at + P) of each half (at = 0 unless the previous window's tail starts later).
  * The conditioning latents: (halves·P, C, H, W), the same half order.
  * Not here: the sampler loop (sampler.h calls the hook), the transfer of the latents between windows.
  */
@@ -21,9 +22,12 @@ typedef struct {
     int64_t     frame;        /* C·H·W floats per latent frame */
     const float *x0;          /* (halves·P, C, H, W): the previous window's final latents (its last P) */
     const float *eps;         /* (halves·F, C, H, W): this window's initial noise */
+    int         at;           /* first pinned latent frame of each half (0: the window's first frames;
+                                 > 0 when the previous window's tail starts later, e.g. a longer overlap) */
 } wrk_pin_t;
 
-/* 0 when p describes a latent of n floats (1 <= P <= F, halves 1 or 2, buffers set); -1 with err. */
+/* 0 when p describes a latent of n floats (1 <= P, at >= 0, at + P <= F, halves 1 or 2, buffers
+ * set); -1 with err. */
 int  wrk_pin_check(const wrk_pin_t *p, int64_t n, char *err, size_t errlen);
 /* Writes the pinned frames of x (halves·F, C, H, W) for noise level alpha_bar (ᾱ in [0,1]); the
  * coefficients are computed in double and rounded to fp32, the update is fp32. Other frames untouched. */
