@@ -5,7 +5,8 @@ VAE), then the latent scaling_factor set to 1 / std of the latents so the DiT se
 Each step: BATCH 9-frame clips (CROP x CROP windows) (RGB + alpha-grey videos, 3 latent frames, the decoder's odd first
 chunk exactly as the pipeline decodes it) plus SINGLES single frames (one latent frame: the causal
 first-frame path, cheap spatial training). Loss: L1 + MSE with the foreground weighted up, plus a
-small KL term. Checkpoints every CKPT_EVERY steps; --max-minutes cuts a run short and still saves.
+small KL term; the decoder sees the posterior mean + small noise. colour_highway_() initialises
+a linear colour path (see there). Checkpoints every CKPT_EVERY steps; --max-minutes cuts a run short and still saves.
 
 Run: python ops/train/train_vae.py [--steps N] [--max-minutes M]
 """
@@ -21,7 +22,8 @@ from diffusers import AutoencoderKLCogVideoX
 import common as C
 import data
 
-BATCH, SINGLES, LR, KL_W, CKPT_EVERY = 2, 12, 3e-3, 1e-4, 25
+BATCH, SINGLES, LR, KL_W, CKPT_EVERY = 2, 12, 5e-4, 1e-4, 25  # 3e-3 collapses the decoder to a colour-blind output
+Z_NOISE = 0.05  # posterior samples drown the weak early colour signal; the mean + this noise does not
 CROP = 32  # clips are trained on CROP x CROP windows (the VAE is convolutional): 2.25x cheaper
 
 
@@ -46,9 +48,73 @@ def batch(step, seed):
     return torch.stack(vids), torch.stack(singles)
 
 
+def _ident_causal(conv3d, n):
+    """Rows c < n of a Conv3d [Co, Ci, kt, kh, kw]: pass input channel c through (current frame, centre)."""
+    w, b = conv3d.weight, conv3d.bias
+    kt, kh, kw = w.shape[2:]
+    w[:n] = 0
+    for c in range(n):
+        w[c, c, kt - 1, kh // 2, kw // 2] = 1.0
+    if b is not None:
+        b[:n] = 0
+
+def colour_highway_(vae, n=3):
+    """Initialise a linear colour path: pixel RGB -> latent channels 0..n-1 (block averages) -> RGB.
+
+    Every resnet's residual branch is zeroed on channels < n (the skip carries them), shortcuts,
+    conv_in/conv_out, encoder downsamplers (3x3 box average), decoder upsamplers and the decoder's
+    final SpatialNorm conv_b pass them through; the posterior log-variance starts at -6. Without
+    it this small VAE learns shape and brightness but stays colour-blind (grey output for every
+    colour after 300+ steps, any learning rate tried); with it colour is there from the start."""
+    enc, dec = vae.encoder, vae.decoder
+    with torch.no_grad():
+        _ident_causal(enc.conv_in.conv, n)
+        for blocks in (enc.down_blocks, dec.up_blocks):
+            for blk in blocks:
+                for r in blk.resnets:
+                    _zero_branch(r, n)
+        for mid in (enc.mid_block, dec.mid_block):
+            for r in mid.resnets:
+                _zero_branch(r, n)
+        for blk in enc.down_blocks:
+            for d in (blk.downsamplers or []):
+                w = d.conv.weight
+                w[:n] = 0
+                for c in range(n):
+                    w[c, c] = 1.0 / 9
+                d.conv.bias[:n] = 0
+        for blk in dec.up_blocks:
+            for u in (blk.upsamplers or []):
+                w = u.conv.weight
+                w[:n] = 0
+                for c in range(n):
+                    w[c, c, 1, 1] = 1.0
+                u.conv.bias[:n] = 0
+        co = enc.conv_out.conv
+        _ident_causal(co, n)
+        half = co.weight.shape[0] // 2
+        co.weight[half:] = 0
+        co.bias[half:] = -6.0                             # small posterior std at the start
+        _ident_causal(dec.conv_in.conv, n)
+        no = dec.norm_out
+        no.conv_y.conv.weight[:n] = 0
+        no.conv_y.conv.bias[:n] = 0
+        _ident_causal(no.conv_b.conv, n)
+        _ident_causal(dec.conv_out.conv, n)
+
+def _zero_branch(r, n):
+    r.conv2.conv.weight[:n] = 0
+    r.conv2.conv.bias[:n] = 0
+    sc = getattr(r, "conv_shortcut", None)
+    if sc is not None:
+        conv = sc.conv if hasattr(sc, "conv") else sc
+        _ident_causal(conv, n)
+
+
 def recon_loss(model, x):
     post = model.encode(x).latent_dist
-    y = model.decode(post.sample()).sample
+    z = post.mode()
+    y = model.decode(z + Z_NOISE * torch.randn_like(z)).sample  # mean + small noise: robust decoder
     w = 1.0 + 7.0 * (x > -0.95).any(dim=1, keepdim=True).float()  # foreground counts 8x
     err = y - x
     rec = (w * (err.abs() + err * err)).mean()
@@ -71,6 +137,7 @@ def save_ckpt(model, opt, step, path):
 def train(steps, max_minutes, seed):
     torch.manual_seed(seed)
     model = AutoencoderKLCogVideoX(**C.VAE_CFG).float().train()
+    colour_highway_(model)
     opt = torch.optim.Adam(model.parameters(), lr=LR)
     ckpt = os.path.join(C.ensure_dir(C.WORK_DIR), "vae_ckpt.pt")
     start = 0
