@@ -646,44 +646,57 @@ static const wrk_st_tensor_t *st_float_tensor(const wrk_st_t *st, const char *na
     return t;
 }
 
-int wrk_st_read_f32_slice(const wrk_st_t *st, const char *name, int expect_ndim,
-                          const int64_t *expect_shape, int64_t r0, int64_t r1, int64_t c0, int64_t c1,
-                          float *dst, int64_t dst_numel, char *err, size_t errlen)
+/* One row of a slice: n values of dtype dt at src into dst (the reader's element type). */
+typedef void (*st_row_fn)(wrk_st_dtype_t dt, const uint8_t *src, void *dst, int64_t n);
+
+static void st_row_f32(wrk_st_dtype_t dt, const uint8_t *src, void *dst, int64_t n)
+{
+    st_dtypes[dt].to_f32(src, dst, n);
+}
+
+/* To bf16 through fp32 in chunks (bf16 copied as is). */
+static void st_row_bf16(wrk_st_dtype_t dt, const uint8_t *src, void *dst, int64_t n)
+{
+    uint16_t *d = dst;
+    if (dt == WRK_ST_BF16) { memcpy(d, src, (size_t)n * 2); return; }
+    float tmp[1024];
+    for (int64_t k = 0; k < n; k += 1024) {
+        int64_t m = n - k < 1024 ? n - k : 1024;
+        st_dtypes[dt].to_f32(src + (size_t)k * st_dtypes[dt].size, tmp, m);
+        for (int64_t j = 0; j < m; j++) d[k + j] = wrk_st_f32_to_bf16(tmp[j]);
+    }
+}
+
+/* The slice [r0, r1) x [c0, c1) of a float tensor into dst, row by row through row(); dst elements
+ * are out_size bytes. */
+static int st_read_slice(const wrk_st_t *st, const char *name, int expect_ndim, const int64_t *expect_shape,
+                         int64_t r0, int64_t r1, int64_t c0, int64_t c1, st_row_fn row, void *dst, size_t out_size,
+                         int64_t dst_numel, char *err, size_t errlen)
 {
     int64_t cols;
     const wrk_st_tensor_t *t = st_float_tensor(st, name, expect_ndim, expect_shape, err, errlen);
     if (!t || st_slice(t, &r0, &r1, &c0, &c1, &cols, dst_numel, err, errlen)) return -1;
-    const st_dtype_info_t *di = &st_dtypes[t->dtype];
     const uint8_t *base = t->data;
+    size_t in_size = st_dtypes[t->dtype].size;
     for (int64_t r = r0, w = c1 - c0; r < r1; r++)
-        di->to_f32(base + (size_t)(r * cols + c0) * di->size, dst + (r - r0) * w, w);
+        row(t->dtype, base + (size_t)(r * cols + c0) * in_size, (uint8_t *)dst + (size_t)((r - r0) * w) * out_size, w);
     return 0;
 }
 
-/* n values of dtype di at src to bf16, through fp32 in chunks (bf16 copied as is). */
-static void st_row_bf16(const st_dtype_info_t *di, int is_bf16, const uint8_t *src, uint16_t *dst, int64_t n)
+int wrk_st_read_f32_slice(const wrk_st_t *st, const char *name, int expect_ndim,
+                          const int64_t *expect_shape, int64_t r0, int64_t r1, int64_t c0, int64_t c1,
+                          float *dst, int64_t dst_numel, char *err, size_t errlen)
 {
-    if (is_bf16) { memcpy(dst, src, (size_t)n * 2); return; }
-    float tmp[1024];
-    for (int64_t k = 0; k < n; k += 1024) {
-        int64_t m = n - k < 1024 ? n - k : 1024;
-        di->to_f32(src + (size_t)k * di->size, tmp, m);
-        for (int64_t j = 0; j < m; j++) dst[k + j] = wrk_st_f32_to_bf16(tmp[j]);
-    }
+    return st_read_slice(st, name, expect_ndim, expect_shape, r0, r1, c0, c1, st_row_f32, dst, sizeof *dst,
+                         dst_numel, err, errlen);
 }
 
 int wrk_st_read_bf16_slice(const wrk_st_t *st, const char *name, int expect_ndim,
                            const int64_t *expect_shape, int64_t r0, int64_t r1, int64_t c0, int64_t c1,
                            uint16_t *dst, int64_t dst_numel, char *err, size_t errlen)
 {
-    int64_t cols;
-    const wrk_st_tensor_t *t = st_float_tensor(st, name, expect_ndim, expect_shape, err, errlen);
-    if (!t || st_slice(t, &r0, &r1, &c0, &c1, &cols, dst_numel, err, errlen)) return -1;
-    const st_dtype_info_t *di = &st_dtypes[t->dtype];
-    const uint8_t *base = t->data;
-    for (int64_t r = r0, w = c1 - c0; r < r1; r++)
-        st_row_bf16(di, t->dtype == WRK_ST_BF16, base + (size_t)(r * cols + c0) * di->size, dst + (r - r0) * w, w);
-    return 0;
+    return st_read_slice(st, name, expect_ndim, expect_shape, r0, r1, c0, c1, st_row_bf16, dst, sizeof *dst,
+                         dst_numel, err, errlen);
 }
 
 int wrk_st_read_f32(const wrk_st_t *st, const char *name, int expect_ndim, const int64_t *expect_shape,
