@@ -437,6 +437,9 @@ int store_attempt_fail(store_t *st, int64_t attempt_id, const char *fail_class, 
     sqlite3_bind_int64(s, 1, a.window_id);
     int used = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) + 1 : 1;
     sqlite3_reset(s);
+    /* A "model" failure (missing file, wrong shape, a LoRA for another base) would fail the same way
+     * on every retry: the window fails now, keeping the reason; `farm resume` after the fix. */
+    if (fail_class && strcmp(fail_class, "model") == 0 && used < budget) used = budget;
     int64_t delay = backoff_ms;
     for (int i = 1; i < used && delay < backoff_max_ms; i++) delay *= 2;
     if (delay > backoff_max_ms) delay = backoff_max_ms;

@@ -5,7 +5,7 @@
 # (13 frames, window 9, overlap 4), reports PROGRESS per sampler step, and the shot's ffv1 output
 # decodes with 13 frames. A second job names a model directory whose vae/config.json does not match
 # its weights: its window FAILs with class "model", the reason naming the file and the tensor, and
-# (farmd --max-attempts 1) the job fails.
+# without a retry (class model is not retried on the same model, whatever the budget) the job fails.
 source "$(dirname "$0")/lib.bash"
 need_bins farmd farm-worker farm
 use_tcp_endpoint
@@ -29,7 +29,7 @@ name,prompt,frames,fps,width,height,seed,steps,guidance,model,lora,engine,window
 broken,"smoke",9,8,48,32,1,2,6,$T/mismatch,tiny-lora.safetensors,dit,9,0,ffv1
 CSV
 
-start_farmd --max-attempts 1
+start_farmd
 start_worker w1 --engines dit
 wait_for 10 grep -q 'engines dit' "$T/worker-w1.log" || fail "worker does not advertise dit"
 out=$(farm submit "$T/shots.csv") || fail "submit: $out"
@@ -52,6 +52,8 @@ out=$(farm submit "$T/bad.csv") || fail "submit: $out"
 job2=$(echo "$out" | sed -n 's/^job \([0-9]*\) submitted.*/\1/p')
 farm wait "$job2" --timeout 120 >/dev/null 2>&1
 [ "$(sql "SELECT state FROM job WHERE id=$job2")" = failed ] || fail "job with a mismatched model is not failed"
+n_att=$(sql "SELECT count(*) FROM attempt WHERE job_id=$job2")
+[ "$n_att" = 1 ] || fail "a model failure was retried: $n_att attempts, want 1 (default budget 3)"
 row=$(sql "SELECT fail_class || '|' || reason FROM attempt WHERE job_id=$job2 LIMIT 1")
 echo "mismatched model: $row"
 case $row in model\|*vae/diffusion_pytorch_model.safetensors*decoder.conv_in.conv.weight*) ;;
