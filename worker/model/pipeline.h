@@ -44,6 +44,7 @@
 #include "proto/frames.h"
 #include "worker/engine.h"
 #include "worker/model/dit.h"
+#include "worker/model/pipeline_strategy.h"
 #include "worker/model/sampler.h"
 
 /* ---- loading ---- */
@@ -98,6 +99,7 @@ typedef struct {
     uint64_t    seed;
     uint32_t    window;                  /* window index: keys the noise */
     const wrk_pipe_noise_t *noise;       /* replay, or NULL */
+    wrk_strategy_t *strategy;            /* chain / anchor (pipeline_strategy.h), or NULL: independent */
     atomic_int *cancel;                  /* polled between steps; may be NULL */
     void (*progress)(void *ctx, int done, int total);   /* after every step and after decoding */
     void       *ctx;
@@ -108,6 +110,8 @@ void wrk_pipe_req_default(wrk_pipe_req_t *r);
 typedef struct {
     int    n, h, w;       /* frames kept (= req.frames), pixel size */
     float *rgba;          /* (n, h, w, 4): premultiplied RGB (rgb·alpha) then alpha, each in [0, 1] */
+    uint8_t *cond;        /* the conditioning blob the window hands on (req.strategy), or NULL */
+    size_t cond_len;
 } wrk_pipe_frames_t;
 
 enum { WRK_PIPE_OK = 0, WRK_PIPE_FAILED = -1, WRK_PIPE_CANCELLED = -2 };

@@ -109,9 +109,16 @@ static int render_locked(pipe_slot_t *s, const wrk_render_t *r, proto_frames_t *
 {
     wrk_pipe_req_t q;
     wrk_pipe_frames_t f = { 0 };
+    wrk_strategy_t strat;
     if (s->job_id != r->assign->job_id) { wrk_pipe_text_cache_clear(s->pipe); s->job_id = r->assign->job_id; }
     req_from_assign(r, &q);
+    if (wrk_strategy_from_assign(r->assign, &strat, err, errlen)) { *fail_class = PROTO_FAIL_WINDOW; return WRK_RENDER_FAILED; }
+    q.strategy = &strat;
+    if (strat.use)
+        fprintf(stderr, "dit: window %u of %s: %s conditioning, %d latent frames\n", r->assign->window_index,
+                r->assign->shot, proto_cond_kind_name(strat.use), strat.in.frames);
     int rc = wrk_pipe_render(s->pipe, &q, &f, fail_class, err, errlen);
+    wrk_strategy_free(&strat);
     if (rc == WRK_PIPE_CANCELLED) return WRK_RENDER_CANCELLED;
     if (rc != WRK_PIPE_OK) return WRK_RENDER_FAILED;
     const wrk_pipe_stats_t *st = wrk_pipe_stats(s->pipe);

@@ -151,7 +151,11 @@ static int pipe_denoise(void *ctx, const float *x, int64_t t, int step, int batc
     const float *text = batch == 2 ? u->text : u->text + (size_t)L * Dt;
     for (int b = 0; b < batch; b++) memcpy(u->xb + (size_t)b * u->n, x, (size_t)u->n * sizeof *x);
     u->p->stats.dit_calls++;
-    return wrk_dit_forward(u->p->dit, batch, u->nF, u->h, u->w, u->xb, L, text, ts, out, err, errlen);
+    int Fa = 0;                       /* anchor strategy: also attend to the anchor at this step's level */
+    const float *xa = u->r->strategy ? wrk_strategy_anchor(u->r->strategy, t, batch, &Fa) : NULL;
+    wrk_dit_anchor_t an = { Fa, xa, NULL };
+    return wrk_dit_forward_anchor(u->p->dit, batch, u->nF, u->h, u->w, u->xb, xa ? &an : NULL, L, text, ts, out,
+                                  err, errlen);
 }
 
 static int pipe_noise(void *ctx, int step, float *eps, int64_t n, char *err, size_t errlen)
@@ -194,6 +198,7 @@ static int sample(pipe_run_t *u, int *cls, char *err, size_t errlen)
     wrk_sampler_run_t sr = { .kind = u->p->kind, .steps = u->r->steps, .guidance = u->r->guidance,
                              .cfg_mode = u->r->cfg_mode, .denoise = pipe_denoise, .denoise_ctx = u,
                              .noise = pipe_noise, .noise_ctx = u, .on_step = pipe_on_step, .step_ctx = u };
+    if (u->r->strategy) { sr.pin = wrk_strategy_pin_fn(u->r->strategy); sr.pin_ctx = &u->r->strategy->pin; }
     if (wrk_sampler_run(&u->p->sched, &sr, u->x, u->n, err, errlen)) {
         if (u->cancelled) return WRK_PIPE_CANCELLED;
         return fail(cls, PROTO_FAIL_MODEL, err, errlen, NULL);
@@ -251,6 +256,9 @@ static int setup(pipe_run_t *u, int *cls, char *err, size_t errlen)
     u->xb = malloc((size_t)(2 * u->n) * sizeof *u->xb);
     if (!u->x || !u->xb) return fail(cls, PROTO_FAIL_RESOURCE, err, errlen, "out of memory for the latents");
     if (init_latent(u, err, errlen)) return fail(cls, PROTO_FAIL_WINDOW, err, errlen, NULL);
+    if (u->r->strategy && wrk_strategy_bind(u->r->strategy, &u->p->sched, u->p->rgba ? 2 : 1, u->F, u->p->C, u->h,
+                                            u->w, u->x, err, errlen))
+        return fail(cls, PROTO_FAIL_WINDOW, err, errlen, NULL);
     return encode_text(u, cls, err, errlen);
 }
 
@@ -268,6 +276,12 @@ int wrk_pipe_render(wrk_pipe_t *p, const wrk_pipe_req_t *r, wrk_pipe_frames_t *o
         t2 = now_s();
         if (r->cancel && atomic_load(r->cancel)) rc = WRK_PIPE_CANCELLED;
         else rc = decode(&u, out, fail_class, err, errlen);
+        if (rc == WRK_PIPE_OK && r->strategy &&
+            wrk_strategy_hand_on(r->strategy, u.x, &out->cond, &out->cond_len, err, errlen)) {
+            *fail_class = PROTO_FAIL_RESOURCE;
+            wrk_pipe_frames_free(out);
+            rc = WRK_PIPE_FAILED;
+        }
     }
     double t3 = now_s();
     p->stats.total_s = t3 - t0;
@@ -283,6 +297,7 @@ const wrk_pipe_stats_t *wrk_pipe_stats(const wrk_pipe_t *p) { return &p->stats; 
 void wrk_pipe_frames_free(wrk_pipe_frames_t *f)
 {
     free(f->rgba);
+    free(f->cond);
     memset(f, 0, sizeof *f);
 }
 
@@ -296,6 +311,15 @@ static uint16_t to_u16(float x)
 int wrk_pipe_to_proto(const wrk_pipe_frames_t *f, int first, proto_frames_t *out, char *err, size_t errlen)
 {
     if (proto_frames_alloc(out, f->w, f->h, f->n, first, err, errlen)) return -1;
+    if (f->cond_len) {   /* the conditioning blob travels with the frames (artifact trailer) */
+        if (!(out->cond = malloc(f->cond_len))) {
+            proto_frames_free(out);
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        memcpy(out->cond, f->cond, f->cond_len);
+        out->cond_len = f->cond_len;
+    }
     int64_t m = (int64_t)f->n * f->h * f->w * 4;
     for (int64_t i = 0; i < m; i += 4) {
         uint16_t a = to_u16(f->rgba[i + 3]);
