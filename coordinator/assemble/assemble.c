@@ -63,7 +63,8 @@ static int validate(const coord_assembly_t *a, char *err, size_t errlen)
     if (!name_ok(a->shot_name)) { snprintf(err, errlen, "assembly: invalid shot name"); return -1; }
     if (a->frames < 1 || a->frames > 100000 || !(a->fps > 0 && a->fps <= 1000) || a->width < 1 ||
         a->height < 1 || a->width > 16384 || a->height > 16384 || a->n_windows < 1 || !a->artifact_paths ||
-        !a->manifests || a->n_outputs < 0 || a->n_outputs > PROTO_OUTPUTS_MAX || !a->out_dir) {
+        !a->manifests || a->n_outputs < 0 || a->n_outputs > PROTO_OUTPUTS_MAX || (a->n_outputs && !a->outputs) ||
+        !a->out_dir) {
         snprintf(err, errlen, "shot '%s': bad assembly request (%d frames, %.3f fps, %dx%d, %d windows, %d outputs)",
                  a->shot_name, a->frames, a->fps, a->width, a->height, a->n_windows, a->n_outputs);
         return -1;
