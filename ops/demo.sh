@@ -45,8 +45,9 @@ echo
 echo
 if [ $rc -eq 0 ]; then
   echo "demo: job $job is done. Outputs and contact sheets:"
-  find "$FARM_HOME/outputs/$job" -maxdepth 2 \( -type f -o -type d -name '*_exr' -o -type d -name '*_png*' \) \
-       ! -path "$FARM_HOME/outputs/$job" | sort | sed 's/^/  /'
+  for p in $(find "$FARM_HOME/outputs/$job" -mindepth 2 -maxdepth 2 | sort); do
+    if [ -d "$p" ]; then echo "  $p/ ($(ls "$p" | wc -l) frames)"; else echo "  $p"; fi
+  done
 else
   echo "demo: job $job did not finish (exit $rc); logs: $FARM_HOME/logs" >&2
 fi

@@ -26,6 +26,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <libavutil/frame.h>
 #include <libavutil/log.h>
 #include <libavutil/pixdesc.h>
 
@@ -36,6 +37,8 @@ typedef struct {
     coord_dec_t *dec;
     coord_dec_info_t info;
     coord_check_stats_t stats;
+    AVFrame *storable;                    /* chroma-subsampled lossy formats: the source as the pixel
+                                             format can hold it (see storable_reference) */
 } out_t;
 
 typedef struct {
@@ -43,7 +46,7 @@ typedef struct {
     int nout;
     out_t out[PROTO_OUTPUTS_MAX];
     coord_contact_t *sheet;
-    uint16_t *ref, *straight, *dec16;     /* (h, w, 4) each */
+    uint16_t *ref, *straight, *dec16, *stor16;   /* (h, w, 4) each */
     float *decf;                          /* (h, w, 4) */
     char err[1024];
 } job_t;
@@ -192,6 +195,33 @@ static int open_decoders(job_t *j, char *err, size_t errlen)
     return 0;
 }
 
+/* The reference a lossy output is measured against. For a chroma-subsampled pixel format (VP9's
+ * yuva420p) it is the source passed through the format's own conversion and back — what a perfect
+ * codec would return — so the PSNR bound judges the codec, not the 4:2:0 loss every such file has on
+ * sharp colour edges (the conversion itself is tested in test_mux_pixconv and formats_ffprobe).
+ * Other formats compare with the source itself. */
+static const uint16_t *storable_reference(job_t *j, out_t *o, char *err, size_t errlen)
+{
+    const AVPixFmtDescriptor *d = av_pix_fmt_desc_get(o->fmt->pix_fmt);
+    const coord_pixfmt_t *pf = coord_pixfmt(o->fmt->pix_fmt);
+    if (o->fmt->check != COORD_CHECK_LOSSY || !d || !pf || (!d->log2_chroma_w && !d->log2_chroma_h))
+        return j->straight;
+    if (!o->storable) {
+        o->storable = av_frame_alloc();
+        if (!o->storable) goto oom;
+        o->storable->format = o->fmt->pix_fmt;
+        o->storable->width = j->a->width;
+        o->storable->height = j->a->height;
+        if (av_frame_get_buffer(o->storable, 0) < 0) goto oom;
+    }
+    pf->put(j->ref, o->storable);
+    pf->get(o->storable, j->stor16, NULL);
+    return j->stor16;
+oom:
+    snprintf(err, errlen, "%s: out of memory for the reference frame", o->fmt->name);
+    return NULL;
+}
+
 /* Decodes output o's frame t and compares it with the reference in j->ref / j->straight. */
 static int verify_frame(job_t *j, out_t *o, int t, char *err, size_t errlen)
 {
@@ -212,7 +242,9 @@ static int verify_frame(job_t *j, out_t *o, int t, char *err, size_t errlen)
         return -1;
     }
     pf->get(f, j->dec16, j->decf);
-    coord_check_frame(o->fmt, pf, t, j->a->width, j->a->height, j->ref, j->straight, j->dec16, j->decf, &o->stats);
+    const uint16_t *ref_straight = storable_reference(j, o, err, errlen);
+    if (!ref_straight) return -1;
+    coord_check_frame(o->fmt, pf, t, j->a->width, j->a->height, j->ref, ref_straight, j->dec16, j->decf, &o->stats);
     if (t == j->a->frames - 1) return coord_check_verdict(o->fmt, &o->stats, err, errlen);
     return 0;
 }
@@ -272,8 +304,9 @@ static int publish(const out_t *o, char *err, size_t errlen)
 static int alloc_buffers(job_t *j, char *err, size_t errlen)
 {
     size_t n = (size_t)j->a->width * j->a->height * 4;
-    j->ref = malloc(n * 2); j->straight = malloc(n * 2); j->dec16 = malloc(n * 2); j->decf = malloc(n * 4);
-    if (!j->ref || !j->straight || !j->dec16 || !j->decf) { snprintf(err, errlen, "out of memory for frame buffers"); return -1; }
+    j->ref = malloc(n * 2); j->straight = malloc(n * 2); j->dec16 = malloc(n * 2); j->stor16 = malloc(n * 2);
+    j->decf = malloc(n * 4);
+    if (!j->ref || !j->straight || !j->dec16 || !j->stor16 || !j->decf) { snprintf(err, errlen, "out of memory for frame buffers"); return -1; }
     return 0;
 }
 
@@ -282,10 +315,11 @@ static void job_free(job_t *j, int failed)
     for (int i = 0; i < j->nout; i++) {
         coord_enc_free(&j->out[i].enc);
         coord_dec_free(&j->out[i].dec);
+        av_frame_free(&j->out[i].storable);
         if (failed && j->out[i].fmt) remove_output(j->out[i].tmp);
     }
     coord_contact_free(&j->sheet);
-    free(j->ref); free(j->straight); free(j->dec16); free(j->decf);
+    free(j->ref); free(j->straight); free(j->dec16); free(j->stor16); free(j->decf);
 }
 
 int coord_assemble_shot(const coord_assembly_t *a, coord_assembly_result_t *r, char *err, size_t errlen)
