@@ -100,12 +100,14 @@ def main():
     ap.add_argument("--cfg", type=float, default=6.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--ground-truth", action="store_true", help="write the generator's own clips")
+    ap.add_argument("--limit", type=int, default=0, help="only the first N prompts")
     a = ap.parse_args()
     C.setup_torch()
     prompts = [data.caption(*h) for h in data.HELDOUT]
     pipe = None if a.ground_truth else RefPipe(a.model)
     t0 = time.time()
-    for i, (d, p, combo) in enumerate(zip(prompt_dirs(prompts), prompts, data.HELDOUT)):
+    jobs = list(zip(prompt_dirs(prompts), prompts, data.HELDOUT))
+    for i, (d, p, combo) in enumerate(jobs[:a.limit] if a.limit else jobs):
         if a.ground_truth:
             rgb, alpha, _ = data.render(*combo, seed=a.seed + i, F=C.FRAMES, H=C.HEIGHT, W=C.WIDTH)
         else:
