@@ -145,6 +145,15 @@ check_decode() {
   echo "ok: $(basename "$1") decodes to $n frames"
 }
 
+# tiny_models: FARM_MODELS=$T/models (exported) holding the tiny golden pipeline
+# (tests/golden/pipeline) as model "tiny-rgba" and its LoRA as tiny-lora.safetensors.
+tiny_models() {
+  export FARM_MODELS=$T/models
+  mkdir -p "$FARM_MODELS"
+  ln -s "$ROOT/tests/golden/pipeline/model" "$FARM_MODELS/tiny-rgba"
+  cp "$ROOT/tests/golden/pipeline/lora.safetensors" "$FARM_MODELS/tiny-lora.safetensors"
+}
+
 # ---- parity helpers: farm-worker subcommands against reference goldens ----
 
 # json_str FILE KEY / json_num FILE KEY: the first "KEY": "text" / "KEY": number of a JSON file.

@@ -13,10 +13,7 @@ quick_timing
 need_cmds ffprobe
 G=$ROOT/tests/golden/pipeline
 
-export FARM_MODELS=$T/models
-mkdir -p "$FARM_MODELS"
-ln -s "$G/model" "$FARM_MODELS/tiny-rgba"
-cp "$G/lora.safetensors" "$FARM_MODELS/tiny-lora.safetensors"
+tiny_models
 cp -r "$G/model" "$T/mismatch"
 sed -i 's/"latent_channels": 16/"latent_channels": 8/' "$T/mismatch/vae/config.json"
 
