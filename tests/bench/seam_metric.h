@@ -6,8 +6,9 @@
  *   seam pair   = (c − 1, c), c = the middle of their overlap (first_{k+1} + ceil(O/2)), where a crossfade
  *                 crosses 50 %; c = first_{k+1} when they do not overlap;
  *   across      = mean |frame_c − frame_{c−1}| over the pixels, colour (premultiplied RGB) and alpha apart;
- *   inside      = the mean of the same change over every neighbouring pair that lies inside one of the two
- *                 windows and outside every overlap (the motion the windows have on their own);
+ *   inside      = the mean of the same change over every neighbouring pair inside the two windows that is
+ *                 not the seam pair of any seam (the footage's own motion; with long overlaps most frames
+ *                 are in two windows, so overlap frames count too);
  *   ratio       = across / inside (1 = the seam moves like the footage; > 1 = a visible jump).
  *   band max    = the largest pair change anywhere from the start to the end of the overlap, / inside
  *                 (catches a crossfade that smears the jump over the overlap).
@@ -39,13 +40,20 @@ static inline void seam_pair_change(const float *a, const float *b, int64_t px, 
     out[1] = px ? al / (double)px : 0;
 }
 
-/* 1 when frame f belongs to window k only (no other window covers it). */
-static inline int seam_exclusive(const seam_span_t *w, int nw, int k, int f)
+/* The seam frame c of seam k (pair (c − 1, c)): the middle of the overlap of windows k and k+1. */
+static inline int seam_frame(const seam_span_t *w, int k)
 {
-    if (f < w[k].first || f >= w[k].first + w[k].n) return 0;
-    for (int j = 0; j < nw; j++)
-        if (j != k && f >= w[j].first && f < w[j].first + w[j].n) return 0;
-    return 1;
+    int end_k = w[k].first + w[k].n, first = w[k + 1].first;
+    int ov = end_k > first ? end_k - first : 0;
+    return first + (ov + 1) / 2;
+}
+
+/* 1 when (f − 1, f) is the seam pair of some seam. */
+static inline int seam_is_pair(const seam_span_t *w, int nw, int f)
+{
+    for (int k = 0; k + 1 < nw; k++)
+        if (seam_frame(w, k) == f) return 1;
+    return 0;
 }
 
 static inline double seam_ratio(double across, double inside)
@@ -60,19 +68,17 @@ static inline int seam_measure(const float *frames, int n_frames, int64_t px, co
                                int nw, int k, seam_result_t *r)
 {
     if (k < 0 || k + 1 >= nw) return -1;
-    int end_k = w[k].first + w[k].n, first = w[k + 1].first;
-    int ov = end_k > first ? end_k - first : 0;
-    int c = first + (ov + 1) / 2;
+    int end_k = w[k].first + w[k].n, first = w[k + 1].first, c = seam_frame(w, k);
     if (c < 1 || c >= n_frames || w[k + 1].first + w[k + 1].n > n_frames) return -1;
     const int64_t fs = px * 4;
     double sum[2] = { 0, 0 }, d[2];
     int pairs = 0;
-    for (int side = 0; side < 2; side++)
-        for (int f = w[k + side].first + 1; f < w[k + side].first + w[k + side].n; f++)
-            if (seam_exclusive(w, nw, k + side, f) && seam_exclusive(w, nw, k + side, f - 1)) {
-                seam_pair_change(frames + (int64_t)(f - 1) * fs, frames + (int64_t)f * fs, px, d);
-                sum[0] += d[0]; sum[1] += d[1]; pairs++;
-            }
+    int lo_f = w[k].first + 1, hi_f = w[k + 1].first + w[k + 1].n;   /* pairs (f − 1, f) in the union */
+    for (int f = lo_f; f < hi_f; f++)
+        if (!seam_is_pair(w, nw, f)) {
+            seam_pair_change(frames + (int64_t)(f - 1) * fs, frames + (int64_t)f * fs, px, d);
+            sum[0] += d[0]; sum[1] += d[1]; pairs++;
+        }
     r->frame = c;
     seam_pair_change(frames + (int64_t)(c - 1) * fs, frames + (int64_t)c * fs, px, r->across);
     for (int i = 0; i < 2; i++) {
