@@ -158,6 +158,12 @@ demo: deps
 	@$(MAKE) --no-print-directory -j$$(nproc) all
 	@bash ops/demo.sh
 
+# `make demo-model`: retrain the bundled demo model (ops/models/demo) from scratch with the
+# reference environment (tests/reference/setup.sh makes it; never needed by CI or `make demo`).
+demo-model:
+	bash tests/reference/setup.sh
+	bash ops/train/train_all.sh
+
 asan:
 	$(MAKE) OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer" LDFLAGS=-fsanitize=address,undefined BUILD=build-asan BIN=bin-asan tests-build
 
