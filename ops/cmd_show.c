@@ -1,5 +1,5 @@
-/* cmd_show.c — `farm show JOB`: the job, its shots (state, size, outputs, result paths) and every
- * window (frames, state, attempts, worker, progress). */
+/* cmd_show.c — `farm show JOB`: the job, its shots (state, size, strategy, outputs, result paths) and
+ * every window (frames, state, attempts, worker, progress, and what a queued window waits for). */
 #include "ops/commands.h"
 
 #include <string.h>
@@ -10,6 +10,7 @@ static void shot_frames(const proto_json_t *shot, double *done, double *total)
     const proto_json_t *ws = proto_json_get(shot, "windows");
     for (size_t k = 0; k < proto_json_len(ws); k++) {
         const proto_json_t *w = proto_json_at(ws, k);
+        if (!strcmp(ops_js(w, "role"), "anchor")) continue;   /* the anchor stage is not output frames */
         double n = (double)ops_ji(w, "n"), pt = (double)ops_ji(w, "progress_total");
         *total += n;
         if (!strcmp(ops_js(w, "state"), "verified")) *done += n;
