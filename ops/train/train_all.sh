@@ -17,8 +17,8 @@ W=build/demo-train
 mkdir -p "$W"
 run() { echo "== $*"; nice -n 10 "$PY" "$@"; }
 run ops/train/train_text.py
-run ops/train/train_vae.py --steps "${VAE_STEPS:-400}" --max-minutes "${VAE_MINUTES:-0}"
-run ops/train/train_dit.py --steps "${DIT_STEPS:-1500}" --clips "${DIT_CLIPS:-1024}" \
+run ops/train/train_vae.py --steps "${VAE_STEPS:-500}" --max-minutes "${VAE_MINUTES:-0}"
+run ops/train/train_dit.py --steps "${DIT_STEPS:-3200}" --clips "${DIT_CLIPS:-1024}" \
     --max-minutes "${DIT_MINUTES:-0}"
 rm -rf "$W/quality"
 run tests/quality/sample_ref.py "$W/quality"
