@@ -31,7 +31,8 @@ VAE_CFG = dict(
     in_channels=3, out_channels=3, latent_channels=16,
     down_block_types=["CogVideoXDownBlock3D"] * 4, up_block_types=["CogVideoXUpBlock3D"] * 4,
     block_out_channels=[8, 16, 32, 32], layers_per_block=1, norm_num_groups=1, norm_eps=1e-6,
-    act_fn="silu", temporal_compression_ratio=4, sample_height=HEIGHT, sample_width=WIDTH,
+    act_fn="silu", temporal_compression_ratio=4,
+    sample_height=2 * HEIGHT, sample_width=2 * WIDTH,  # tiles = sample/2 = the whole frame: tiling is a no-op
     scaling_factor=1.0, use_quant_conv=False, use_post_quant_conv=False,
 )
 DIT_CFG = dict(
