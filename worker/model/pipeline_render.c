@@ -26,6 +26,7 @@ typedef struct {
     int64_t  n;             /* nF·C·h·w: one latent */
     int      T, cnt;        /* frames the VAE returns, sampler timesteps */
     int      cfg;           /* 1: CFG batch [uncond, cond] */
+    int      tiled;         /* VAE spatial tiling for this window (see check_size) */
     float   *x;             /* (1, nF, C, h, w) */
     float   *xb;            /* (2, nF, C, h, w): the CFG batch */
     float   *text;          /* (2, L, Dt): [negative, prompt] */
@@ -64,12 +65,14 @@ static int check_size(pipe_run_t *u, char *err, size_t errlen)
     }
     u->h = r->height / u->p->vae_scale;
     u->w = r->width / u->p->vae_scale;
-    if (wrk_vae_out_dims(u->p->vae, u->F, u->h, u->w, u->p->o.tiled, &T, &H, &W) || H != r->height || W != r->width) {
-        snprintf(err, errlen, "size %dx%d: the VAE does not decode %dx%d latents to that size", r->width, r->height,
-                 u->h, u->w);
-        return -1;
-    }
-    return 0;
+    /* Tiling only saves memory. Where the model's tile geometry would not give back the requested
+     * size (tiles larger than half the frame, as in a model trained at a tiny size), decode whole. */
+    for (u->tiled = u->p->o.tiled; u->tiled >= 0; u->tiled--)
+        if (!wrk_vae_out_dims(u->p->vae, u->F, u->h, u->w, u->tiled, &T, &H, &W) && H == r->height && W == r->width)
+            return 0;
+    snprintf(err, errlen, "size %dx%d: the VAE does not decode %dx%d latents to that size", r->width, r->height,
+             u->h, u->w);
+    return -1;
 }
 
 static int check_req(pipe_run_t *u, char *err, size_t errlen)
@@ -211,7 +214,7 @@ static int sample(pipe_run_t *u, int *cls, char *err, size_t errlen)
 /* Decodes latent half `lat` (1, F, C, h, w) into dst (T, H, W, 3) mapped to [0, 1]. */
 static int decode_half(pipe_run_t *u, const float *lat, float *dst, char *err, size_t errlen)
 {
-    if (wrk_vae_decode(u->p->vae, lat, 1, u->F, u->h, u->w, u->p->o.tiled, dst, err, errlen)) return -1;
+    if (wrk_vae_decode(u->p->vae, lat, 1, u->F, u->h, u->w, u->tiled, dst, err, errlen)) return -1;
     wrk_vae_postprocess(dst, (long)u->T * u->r->height * u->r->width * 3);
     return 0;
 }
