@@ -3,7 +3,9 @@
 #  1. the generator's own held-out clips (ground truth) pass every target with IoU ~1;
 #  2. the same frames with the captions rotated by one prompt (so colour and motion no longer match)
 #     fail: exit status 1, colour adherence < 80 %;
-#  3. the committed demo model's files are complete and within the 30 MB budget (no Python needed).
+#  3. the committed demo model's files are complete and within the 30 MB budget (no Python needed);
+#  4. when ${FARM_BIN:-bin}/farm-worker exists: the 32 prompts rendered by the C engine
+#     (tests/quality/render_worker.sh) meet the colour (>= 80 %) and motion (>= 75 %) targets.
 # Needs the reference venv (tests/reference/setup.sh) for 1-2; skips (77) without it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -37,4 +39,17 @@ import json, sys
 s = json.load(open(sys.argv[1]))["summary"]
 assert s["colour"] < 0.8 and not s["pass"], s
 PYEOF
+BIN=${FARM_BIN:-bin}
+if [ -x "$BIN/farm-worker" ]; then
+    FARM_BIN="$BIN" FARM_THREADS=2 bash tests/quality/render_worker.sh "$T/c" >/dev/null
+    rc=0; "$PY" tests/quality/quality.py "$T/c" --json "$T/c.json" | tail -n 1 || rc=$?
+    [ "$rc" -le 1 ] || { echo "quality_program: quality.py failed on the C renders (exit $rc)"; exit 1; }
+    "$PY" - "$T/c.json" <<'PYEOF'
+import json, sys
+s = json.load(open(sys.argv[1]))["summary"]
+assert s["prompts"] == 32 and s["colour"] >= 0.8 and s["motion"] >= 0.75, s
+PYEOF
+else
+    echo "quality_program: no $BIN/farm-worker, C-engine part not run"
+fi
 echo "quality_program: ok"
