@@ -2,7 +2,9 @@
 # demo.sh — what `make demo` runs: start farmd and one worker on this machine, submit the demo shot
 # list, show progress, wait, print where the outputs and contact sheets are, and stop what it started.
 #
-# Shot list: $FARM_DEMO_LIST, default ops/examples/demo.csv. State and outputs go to $FARM_HOME
+# Shot list: $FARM_DEMO_LIST, default ops/examples/demo.csv: three shots rendered by the `dit` engine
+# with the bundled demo model (ops/models/demo, found by name through FARM_MODELS=ops/models), one per
+# strategy, in every output format. State and outputs go to $FARM_HOME
 # (default ./farm-home); farmd listens on a private ipc:// socket there, so a farmd already running on
 # the default port is not disturbed. Binaries come from ${FARM_BIN:-bin}.
 set -euo pipefail
@@ -13,6 +15,7 @@ LIST=${FARM_DEMO_LIST:-ops/examples/demo.csv}
 export FARM_HOME=${FARM_HOME:-$ROOT/farm-home}
 mkdir -p "$FARM_HOME/logs"
 export FARM_COORDINATOR=ipc://$FARM_HOME/demo.sock
+export FARM_MODELS=${FARM_MODELS:-$ROOT/ops/models}
 for b in farmd farm-worker farm; do
   [ -x "$BIN/$b" ] || { echo "demo: $BIN/$b is missing: run 'make' first" >&2; exit 1; }
 done
