@@ -90,7 +90,7 @@ static void print_shot(ops_out_t *o, const proto_json_t *s)
     ops_out_list_end(o);
     const char *e = ops_js(s, "error");
     ops_out_str(o, "error", *e ? "    error: %s\n" : NULL, e);
-    ops_out_text(o, "    %4s %-13s %-10s %8s %-20s %s\n", "WIN", "FRAMES", "STATE", "ATTEMPTS", "WORKER", "PROGRESS");
+    ops_out_text(o, "    %4s %-13s %-10s %8s %-20s %s\n", "WIN", "FRAMES", "STATE", "FAILS", "WORKER", "PROGRESS");
     const proto_json_t *ws = proto_json_get(s, "windows");
     ops_out_list(o, "windows");
     for (size_t i = 0; i < proto_json_len(ws); i++) print_window(o, proto_json_at(ws, i));
