@@ -53,6 +53,8 @@ static void assembly_finish(void *arg, void *ctx)
     else {
         coord_logf("shot %lld (%s) %s%s", (long long)t->shot_id, t->si.shot.name, t->ok ? "assembled" : "assembly failed: ",
                    t->ok ? "" : t->err);
+        for (int i = 0; t->ok && i < t->res.n && i < 9; i++)   /* each output's decode-back verdict */
+            coord_logf("shot %lld (%s) %s: %s", (long long)t->shot_id, t->si.shot.name, t->res.paths[i], t->res.summary[i]);
         coord_outcome(f, &o);
     }
     atask_free(t);

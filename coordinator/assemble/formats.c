@@ -8,7 +8,7 @@ const coord_format_t COORD_FORMATS[] = {
     { "prores4444", "mov",  0, "mov",      "prores_ks",  "prores",     AV_PIX_FMT_YUVA444P10LE, 1, 0,
       "profile=4444:alpha_bits=16:vendor=apl0", COORD_CHECK_LOSSY, 45.0, -1 },
     { "vp9",        "webm", 0, "webm",     "libvpx-vp9", "libvpx-vp9", AV_PIX_FMT_YUVA420P,     1, 1,
-      "deadline=good:cpu-used=4:row-mt=1:crf=20:b=0", COORD_CHECK_LOSSY, 35.0, 35.0 },
+      "deadline=good:cpu-used=4:row-mt=1:crf=12:b=0", COORD_CHECK_LOSSY, 35.0, 35.0 },
     { "ffv1",       "mkv",  0, "matroska", "ffv1",       "ffv1",       AV_PIX_FMT_RGBA64LE,     0, 0,
       "level=3:slicecrc=1", COORD_CHECK_EXACT, 0, 0 },
     { "png-mov",    "mov",  0, "mov",      "png",        "png",        AV_PIX_FMT_RGBA,         0, 0,
