@@ -45,7 +45,7 @@ typedef void (*attn_item_fn)(const k_attn_t *a, int b, int h, int i0, int nq, at
 
 static int clampi_(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
 
-static int attn_check_(const char *op, const k_attn_t *a)
+int k_attn_check_(const char *op, const k_attn_t *a)
 {
     if (!a) return k_fail_(op, "NULL parameters");
     if (a->B < 0 || a->H < 0 || a->head_dim < 1 || a->Sq < 0 || a->Sk < 0 || a->Sk2 < 0)
@@ -317,7 +317,7 @@ static void run_items_avx2_(const k_attn_t *a, const attn_plan_t *pl, int *faile
 static int attention_avx2_(const k_attn_t *a)
 {
     int failed = 0;
-    if (attn_check_("attention", a)) return -1;
+    if (k_attn_check_("attention", a)) return -1;
     if ((long)a->B * a->H * a->Sq == 0) return 0;
     int nt = k_threads();
     attn_plan_t pl = plan_(a, nt);
@@ -331,7 +331,7 @@ static int attention_avx2_(const k_attn_t *a)
 
 static int attention_run_(const k_attn_t *a, attn_item_fn item)
 {
-    if (attn_check_("attention", a)) return -1;
+    if (k_attn_check_("attention", a)) return -1;
     int nqb = (a->Sq + BQ - 1) / BQ, failed = 0;
     long items = (long)a->B * a->H * nqb;
     if (items == 0) return 0;
@@ -402,7 +402,7 @@ static void ref_row_(const k_attn_t *a, int b, int h, int i, double *lg)
 
 int k_ref_attention(const k_attn_t *a)
 {
-    if (attn_check_("ref_attention", a)) return -1;
+    if (k_attn_check_("ref_attention", a)) return -1;
     double *lg = malloc(sizeof(double) * ((size_t)a->Sk + a->Sk2 + 1));
     if (!lg) return k_fail_("ref_attention", "out of memory");
     for (int b = 0; b < a->B; b++)

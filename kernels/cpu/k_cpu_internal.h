@@ -19,6 +19,10 @@ int k_chk_mat_(const char *op, const char *name, const void *p, long rows, long 
 int k_chk_bsd_(const char *op, const char *name, const void *p, long B, long S, long D, long ld,
                long bs);
 
+/* Check every field of an attention call (sizes, the six strided views, bias, scale): the contract of
+ * k_attn_t, shared by the CPU and CUDA launchers. Returns 0 or k_fail_(op, ...). */
+int k_attn_check_(const char *op, const k_attn_t *a);
+
 /* Pin OpenBLAS to one internal thread (once per process). */
 void k_blas_init_(void);
 

@@ -519,20 +519,7 @@ static bool kc_mma_aligned_(const k_attn_t *a)
 
 static int kc_attn_check_(const char *op, const k_attn_t *a)
 {
-    if (!a) return k_fail_(op, "NULL parameters");
-    if (a->B < 0 || a->H < 0 || a->head_dim < 1 || a->Sq < 0 || a->Sk < 0 || a->Sk2 < 0)
-        return k_fail_(op, "bad sizes B %d H %d head_dim %d Sq %d Sk %d Sk2 %d",
-                       a->B, a->H, a->head_dim, a->Sq, a->Sk, a->Sk2);
-    long w = (long)a->H * a->head_dim;
-    if (k_chk_bsd_(op, "q", a->q, a->B, a->Sq, w, a->q_ld, a->q_bs) ||
-        k_chk_bsd_(op, "o", a->o, a->B, a->Sq, w, a->o_ld, a->o_bs) ||
-        k_chk_bsd_(op, "k", a->k, a->B, a->Sk, w, a->k_ld, a->k_bs) ||
-        k_chk_bsd_(op, "v", a->v, a->B, a->Sk, w, a->v_ld, a->v_bs) ||
-        k_chk_bsd_(op, "k2", a->k2, a->B, a->Sk2, w, a->k2_ld, a->k2_bs) ||
-        k_chk_bsd_(op, "v2", a->v2, a->B, a->Sk2, w, a->v2_ld, a->v2_bs))
-        return -1;
-    if (isnan(a->bias) || a->bias == INFINITY) return k_fail_(op, "bias must be finite or -inf");
-    if (!isfinite(a->scale)) return k_fail_(op, "scale must be finite");
+    if (k_attn_check_(op, a)) return -1;   /* the k_attn_t contract, same as the CPU op */
     if (a->B > 65535 || a->H > 65535) return k_fail_(op, "B %d, H %d over the 65535 grid limit", a->B, a->H);
     return 0;
 }
