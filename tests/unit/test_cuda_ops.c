@@ -264,6 +264,8 @@ static void test_attention_masked_rows(void)
     CHECK(k_cuda_attention_with(&m, K_CUDA_ATTN_AUTO) == 0);
     CHECK(k_cuda_attention_with(&m, K_CUDA_ATTN_MMA64B) == 0);                 /* v4 takes any stride */
     CHECK(k_cuda_attention_with(&m, (k_cuda_attn_kind_t)99) == -1);
+    char err[256] = "";   /* the refusals above stay pending until sync reports (and clears) them */
+    CHECK(kb->sync(err, sizeof err) == -1 && strstr(err, "unknown engine 99"));
     CHECK(synced());
     kb->free(dq); kb->free(dout); free(q);
 }
