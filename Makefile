@@ -149,17 +149,17 @@ tests-build: all $(TEST_BIN)
 # `make gpu-pack`: the GPU test and benchmark programs linked so that they run on a bare GPU machine
 # (only the libraries they use, copied beside them; CUDA libraries from that machine's toolkit), packed
 # as $(BUILD)/gpu-pack.tar.xz; ops/gpu-run.sh unpacks and runs them there. See README "GPU checks".
-GPU_PROGS  ?= test_cuda_ops test_cuda_plan test_dit_parity test_dit_tp test_pipeline_parity test_t5_golden \
-              test_vae_parity bench_cuda_attn bench_cuda_step bench_t5 bench_vae bench_dit
+GPU_PROGS  ?= test_cuda_ops test_cuda_plan test_dit_cuda test_t5_cuda test_vae_cuda test_pipeline_cuda \
+              bench_cuda_attn bench_cuda_step bench_t5 bench_vae bench_dit bench_pipeline
 LINK_GPU   := $(LIBOPS) $(LIBCOORD) $(LIBWORKER) $(LIBSTORE) $(LIBKCUDA) $(LIBKCPU) $(LIBPROTO) \
               -Wl,--as-needed $(LIB_ZMQ) $(LIB_SQL) $(LIB_AV) $(LIB_BLAS) \
               $(LIB_SPM) $(LIB_CUDA) $(LDLIBS_BASE)
 gpu-pack: $(LIBOPS) $(LIBCOORD) $(LIBWORKER) $(LIBSTORE) $(LIBKCUDA) $(LIBKCPU) $(LIBPROTO)
 	@mkdir -p $(BUILD)/gpu-pack/lib
-	@for p in $(GPU_PROGS); do src=tests/unit/$$p.c; [ -f $$src ] || src=tests/bench/$$p.c; \
+	@for p in $(GPU_PROGS); do src=tests/unit/$$p.c; [ -f $$src ] || src=tests/bench/$$p.c; [ -f $$src ] || continue; \
 	  echo "  LD  gpu-pack/$$p"; $(CC) $(CFLAGS) -o $(BUILD)/gpu-pack/$$p $$src $(LINK_GPU) || exit 1; \
 	  strip --strip-debug $(BUILD)/gpu-pack/$$p; done
-	@for p in $(GPU_PROGS); do ldd $(BUILD)/gpu-pack/$$p; done | awk '/=> \// {print $$1, $$3}' | sort -u | \
+	@for p in $(GPU_PROGS); do [ -x $(BUILD)/gpu-pack/$$p ] && ldd $(BUILD)/gpu-pack/$$p; done | awk '/=> \// {print $$1, $$3}' | sort -u | \
 	  while read n f; do case $$n in libc.so*|libm.so*|libpthread*|libdl*|librt*|ld-linux*|libcuda.so*|libcudart*|libcublas*|libnccl*) ;; \
 	  *) cp -L $$f $(BUILD)/gpu-pack/lib/$$n;; esac; done
 	@rm -f $(BUILD)/gpu-pack/*.d; tar -C $(BUILD) -cJf $(BUILD)/gpu-pack.tar.xz gpu-pack

@@ -8,7 +8,8 @@
 #   info   nvidia-smi, library resolution          ops    test_cuda_plan + test_cuda_ops (every op vs CPU)
 #   attn   bench_cuda_attn (versions checked, timed) step   bench_cuda_step at CogVideoX-5B shapes
 #   small  bench_cuda_step and the reference at 4 layers (quick)
-#   ref    tests/bench/bench_cuda_ref.py (PyTorch, same shapes)   parity  CPU/GPU parity tests of the model
+#   ref    tests/bench/bench_cuda_ref.py (PyTorch, same shapes)
+#   parity the model's GPU-vs-CPU tests (test_dit_cuda, test_t5_cuda, test_vae_cuda, test_pipeline_cuda)
 #   t5 / vae  bench_t5 / bench_vae on the GPU
 # Each stage's output also goes to $OUT/<stage>.log when OUT is set (the device tool brings it back).
 # Environment: GPU_ARGS (extra args for bench_cuda_step and the reference), PYTHON (default python3).
@@ -52,7 +53,7 @@ stage_attn()   { run_ attn 150 "$P/bench_cuda_attn"; }
 stage_small()  { run_ small 100 "$P/bench_cuda_step" --layers 4 --steps 3 $GA; run_ small 100 "$PY" tests/bench/bench_cuda_ref.py --layers 4 --steps 3 $GA; }
 stage_step()   { run_ step 400 "$P/bench_cuda_step" $GA; }
 stage_ref()    { run_ ref 400 "$PY" tests/bench/bench_cuda_ref.py $GA; }
-stage_parity() { for t in test_dit_parity test_dit_tp test_pipeline_parity test_t5_golden test_vae_parity; do run_ parity 300 "$P/$t"; done; }
+stage_parity() { for t in test_dit_cuda test_t5_cuda test_vae_cuda test_pipeline_cuda; do [ -x "$P/$t" ] && run_ parity 200 "$P/$t"; done; }
 stage_t5()     { run_ t5 300 "$P/bench_t5" ${T5_ARGS:-}; }
 stage_vae()    { run_ vae 300 "$P/bench_vae" ${VAE_ARGS:-}; }
 
