@@ -214,6 +214,26 @@ int k_cpu_unpatchify(float *out, const float *y, int ld, long bs, int B, int F, 
 int k_cpu_attention(const k_attn_t *a);
 int k_ref_attention(const k_attn_t *a);
 
+/* ---------------- T5 / VAE ops (elementwise, T5 attention) ---------------- */
+
+/* Elementwise over n contiguous floats: y = a + b, y = a · b. y may equal a or b. */
+int k_cpu_add(float *y, const float *a, const float *b, long n);
+int k_cpu_mul(float *y, const float *a, const float *b, long n);
+/* nbytes from src to dst inside the backend's memory (memmove on CPU: overlap allowed). */
+int k_cpu_copy(void *dst, const void *src, size_t nbytes);
+
+/* Attention with an additive relative-position bias per head (T5), no mask, full softmax:
+ *   for b < B, h < H, i < L:
+ *     logit(i, j) = scale · <q[b,i,h,:], k[b,j,h,:]> + pb[h·(2L−1) + (j − i + L − 1)]
+ *     o[b,i,h,:]  = Σ_j softmax_j(logit(i, ·)) · v[b,j,h,:]
+ *   q, k, v, o (B, L, H·head_dim) with the same row stride ld and batch stride bs;
+ *   pb (H, 2L−1): the bias of relative position rel = j − i at column rel + L − 1
+ *   (T5: pb[h][rel + L − 1] = relative_attention_bias[bucket(rel)][h]); scale = 1 for T5.
+ *   o must not overlap q, k, v. CPU engine: per (b, h) an sgemm for the (L, L) logits, the bias
+ *   and a max-subtracted expf softmax in row order, an sgemm for o (scratch L² floats per thread). */
+int k_cpu_attention_relbias(float *o, const float *q, const float *k, const float *v, int ld, long bs,
+                            int B, int L, int H, int head_dim, float scale, const float *pb);
+
 /* ---------------- backend table ---------------- */
 
 /* One entry per op, same names and argument order as the k_cpu_ functions. Buffers are device
@@ -250,6 +270,22 @@ typedef struct k_backend {
     int (*attention)(const k_attn_t *a);
     int (*gemm_bf16w)(float *y, int ldy, const float *x, int ldx, const uint16_t *w, int ldw,
                       const float *b, int M, int N, int K, float alpha, float beta, k_act_t act);
+    /* T5 and the VAE decoder (the conv family is specified in kernels/k_conv.h). copy is queued
+     * like an op (device to device on CUDA); conv3d's x is a HOST array of T_in frame pointers
+     * into the backend's memory; groupnorm_stats writes mean/rstd into the backend's memory. */
+    int (*copy)(void *dst, const void *src, size_t nbytes);
+    int (*add)(float *y, const float *a, const float *b, long n);
+    int (*mul)(float *y, const float *a, const float *b, long n);
+    int (*attention_relbias)(float *o, const float *q, const float *k, const float *v, int ld, long bs,
+                             int B, int L, int H, int head_dim, float scale, const float *pb);
+    int (*conv3d)(float *y, const float *const *x, int T_in, int H, int W, int Ci, int Co,
+                  int kt, int kh, int kw, const float *wp, const float *b);
+    int (*groupnorm_stats)(float *mean, float *rstd, const float *x, long N, int C, int G, float eps);
+    int (*snorm_silu)(float *y, const float *x, int T, int H, int W, int C, int G, const float *mean,
+                      const float *rstd, const float *gamma, const float *beta, const float *zy,
+                      const float *zb, int Tz, int h, int w);
+    int (*resize_nearest)(float *y, int To, int Ho, int Wo, const float *x, int Ti, int Hi, int Wi,
+                          int C);
 } k_backend_t;
 
 /* The CPU backend (static table; never freed). Tables (rope/sincos/timestep) are built on the

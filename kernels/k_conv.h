@@ -55,4 +55,26 @@ int k_nearest_index(int *idx, int in, int out);
 int k_cpu_resize_nearest(float *y, int To, int Ho, int Wo, const float *x, int Ti, int Hi, int Wi,
                          int C);
 
+/* The spatial norm of the CogVideoX decoder fused with the SiLU that always follows it
+ * (SpatialNorm3D: GroupNorm(f) · conv_y(zq') + conv_b(zq'), zq' = zq nearest-resized to f):
+ *   x, y (T, H, W, C) channels-last (in place allowed: y == x); mean, rstd (G) from
+ *   k_cpu_groupnorm_stats over x; gamma, beta (C) or NULL (1 / 0);
+ *   zy, zb (Tz, h, w, C): conv_y(zq) and conv_b(zq) at the latent size (pointwise convs commute
+ *   with the nearest resize, so they are applied before it);
+ *   scale[c] = rstd[g]·gamma[c], shift[c] = beta[c] − mean[g]·scale[c], g = c / (C/G),
+ *   v = (x·scale[c] + shift[c]) · zy[s, c] + zb[s, c],  y = v / (1 + exp(−v)),
+ *   s = (it[t], ih[y], iw[x]) with ih, iw = k_nearest_index(h → H), (w → W) and the time map of
+ *   the reference: T > 1 and odd: it[0] = 0, it[1..] = 1 + nearest(Tz−1 → T−1) (needs Tz >= 2);
+ *   otherwise it = nearest(Tz → T). */
+/* CUDA engines of conv3d (kernels/cuda/cuda_conv.cu), for tests and the kernel lab; the backend
+ * table's conv3d is AUTO: WMMA when Ci % 4 == 0 and every frame and wp are 16-byte aligned, SIMT
+ * otherwise. WMMA refuses calls it cannot take. Defined only in builds with CUDA. */
+typedef enum { K_CONV_ENGINE_AUTO = 0, K_CONV_ENGINE_SIMT, K_CONV_ENGINE_WMMA } k_conv_engine_t;
+int k_cuda_conv3d_with(float *y, const float *const *x, int T_in, int H, int W, int Ci, int Co,
+                       int kt, int kh, int kw, const float *wp, const float *b, int engine);
+
+int k_cpu_snorm_silu(float *y, const float *x, int T, int H, int W, int C, int G, const float *mean,
+                     const float *rstd, const float *gamma, const float *beta, const float *zy,
+                     const float *zb, int Tz, int h, int w);
+
 #endif

@@ -266,3 +266,52 @@ int k_cpu_resize_nearest(float *y, int To, int Ho, int Wo, const float *x, int T
     free(it);
     return 0;
 }
+
+/* Time map of the spatial norm's zq resize (see k_conv.h): -1 when an odd T > 1 comes from Tz < 2. */
+static int snorm_time_map_(int *it, int Tz, int T)
+{
+    if (T > 1 && T % 2 == 1) {
+        if (Tz < 2) return k_fail_("snorm_silu", "odd frame count %d from a %d-frame latent chunk", T, Tz);
+        it[0] = 0;
+        if (k_nearest_index(it + 1, Tz - 1, T - 1)) return -1;
+        for (int t = 1; t < T; t++) it[t] += 1;
+        return 0;
+    }
+    return k_nearest_index(it, Tz, T);
+}
+
+int k_cpu_snorm_silu(float *y, const float *x, int T, int H, int W, int C, int G, const float *mean,
+                     const float *rstd, const float *gamma, const float *beta, const float *zy,
+                     const float *zb, int Tz, int h, int w)
+{
+    const char *op = "snorm_silu";
+    if (!y || !x || !mean || !rstd || !zy || !zb) return k_fail_(op, "NULL argument");
+    if (T < 1 || H < 1 || W < 1 || C < 1 || G < 1 || C % G || Tz < 1 || h < 1 || w < 1)
+        return k_fail_(op, "bad sizes T=%d H=%d W=%d C=%d G=%d zq %dx%dx%d", T, H, W, C, G, Tz, h, w);
+    int *it = malloc(sizeof(int) * ((size_t)T + H + W));
+    float *scale = malloc(sizeof(float) * 2 * (size_t)C), *shift = scale ? scale + C : NULL;
+    int rc = -1, cg = C / G;
+    if (!it || !scale) { k_fail_(op, "out of memory"); goto out; }
+    int *ih = it + T, *iw = ih + H;
+    if (snorm_time_map_(it, Tz, T) || k_nearest_index(ih, h, H) || k_nearest_index(iw, w, W)) goto out;
+    for (int c = 0; c < C; c++) {
+        scale[c] = rstd[c / cg] * (gamma ? gamma[c] : 1.0f);
+        shift[c] = (beta ? beta[c] : 0.0f) - mean[c / cg] * scale[c];
+    }
+    #pragma omp parallel for num_threads(k_threads()) schedule(static) if ((long)T * H * W * C >= 65536)
+    for (long row = 0; row < (long)T * H; row++) {
+        int t = (int)(row / H), yy = (int)(row % H);
+        for (int xx = 0; xx < W; xx++) {
+            size_t o = ((size_t)row * W + xx) * C;
+            size_t s = (((size_t)it[t] * h + ih[yy]) * w + iw[xx]) * C;
+            for (int c = 0; c < C; c++) {
+                float v = (x[o + c] * scale[c] + shift[c]) * zy[s + c] + zb[s + c];
+                y[o + c] = v / (1.0f + expf(-v));
+            }
+        }
+    }
+    rc = 0;
+out:
+    free(it); free(scale);
+    return rc;
+}

@@ -4,6 +4,7 @@
  * patch, attention). Nothing here computes.
  */
 #include "kernels/cpu/k_cpu_internal.h"
+#include "kernels/k_conv.h"
 
 #include <cblas.h>
 #include <omp.h>
@@ -109,6 +110,10 @@ static const k_backend_t k_cpu_backend_ = {
     .modulate = k_cpu_modulate, .gated_residual = k_cpu_gated_residual,
     .rope = k_cpu_rope, .patch_embed = k_cpu_patch_embed, .unpatchify = k_cpu_unpatchify,
     .attention = k_cpu_attention, .gemm_bf16w = k_cpu_gemm_bf16w,
+    .copy = k_cpu_copy, .add = k_cpu_add, .mul = k_cpu_mul,
+    .attention_relbias = k_cpu_attention_relbias, .conv3d = k_cpu_conv3d,
+    .groupnorm_stats = k_cpu_groupnorm_stats, .snorm_silu = k_cpu_snorm_silu,
+    .resize_nearest = k_cpu_resize_nearest,
 };
 
 const k_backend_t *k_backend_cpu(void) { return &k_cpu_backend_; }

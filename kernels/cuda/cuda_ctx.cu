@@ -326,6 +326,18 @@ int k_cuda_patch_embed(float *out, int ld, long bs, const float *x, int B, int F
 int k_cuda_unpatchify(float *out, const float *y, int ld, long bs, int B, int F, int C, int H,
                       int W, int p, int pt);
 int k_cuda_attention(const k_attn_t *a);
+int k_cuda_copy(void *dst, const void *src, size_t nbytes);
+int k_cuda_add(float *y, const float *a, const float *b, long n);
+int k_cuda_mul(float *y, const float *a, const float *b, long n);
+int k_cuda_attention_relbias(float *o, const float *q, const float *k, const float *v, int ld, long bs,
+                             int B, int L, int H, int head_dim, float scale, const float *pb);
+int k_cuda_conv3d(float *y, const float *const *x, int T_in, int H, int W, int Ci, int Co,
+                  int kt, int kh, int kw, const float *wp, const float *b);
+int k_cuda_groupnorm_stats(float *mean, float *rstd, const float *x, long N, int C, int G, float eps);
+int k_cuda_snorm_silu(float *y, const float *x, int T, int H, int W, int C, int G, const float *mean,
+                      const float *rstd, const float *gamma, const float *beta, const float *zy,
+                      const float *zb, int Tz, int h, int w);
+int k_cuda_resize_nearest(float *y, int To, int Ho, int Wo, const float *x, int Ti, int Hi, int Wi, int C);
 }
 
 static const k_backend_t kc_backend_ = {
@@ -338,6 +350,10 @@ static const k_backend_t kc_backend_ = {
     .modulate = k_cuda_modulate, .gated_residual = k_cuda_gated_residual,
     .rope = k_cuda_rope, .patch_embed = k_cuda_patch_embed, .unpatchify = k_cuda_unpatchify,
     .attention = k_cuda_attention, .gemm_bf16w = k_cuda_gemm_bf16w,
+    .copy = k_cuda_copy, .add = k_cuda_add, .mul = k_cuda_mul,
+    .attention_relbias = k_cuda_attention_relbias, .conv3d = k_cuda_conv3d,
+    .groupnorm_stats = k_cuda_groupnorm_stats, .snorm_silu = k_cuda_snorm_silu,
+    .resize_nearest = k_cuda_resize_nearest,
 };
 
 extern "C" const k_backend_t *k_backend_cuda(void) { return &kc_backend_; }
