@@ -1,6 +1,6 @@
-/* dit.c — DiT options, loading (config, weights of every rank, LoRA), and the forward entry points
- * that run the tensor-parallel ranks as threads. See dit.h; the weight table is dit_weights.c and
- * the math is dit_fwd.c.
+/* dit.c — DiT options, backend choice, loading (config, weights of every rank, LoRA), and the forward
+ * entry points that run the tensor-parallel ranks as threads (CPU threads, or one thread per GPU over
+ * NCCL). See dit.h; the weight table is dit_weights.c and the math is dit_fwd.c.
  */
 #include <math.h>
 #include <omp.h>
@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "kernels/k_select.h"
 #include "worker/model/config.h"
 #include "worker/model/dit_impl.h"
 
@@ -30,7 +31,8 @@ int wrk_dit_mask_from_name(const char *name, wrk_dit_mask_t *out)
 
 void wrk_dit_opts_default(wrk_dit_opts_t *o)
 {
-    *o = (wrk_dit_opts_t){ .lora_alpha = 1.0f, .mask = WRK_DIT_MASK_BIAS, .mask_bias = -1.0f, .tp = 1 };
+    *o = (wrk_dit_opts_t){ .lora_alpha = 1.0f, .mask = WRK_DIT_MASK_BIAS, .mask_bias = -1.0f, .tp = 1,
+                           .device = K_DEVICE_CPU, .bf16_weights = -1 };
 }
 
 const wrk_dit_info_t *wrk_dit_info(const wrk_dit_t *m) { return &m->info; }
@@ -91,7 +93,7 @@ static int apply_opts(wrk_dit_t *m, const wrk_dit_opts_t *o, const wrk_lora_t *l
                       size_t errlen)
 {
     wrk_dit_info_t *i = &m->info;
-    if ((unsigned)o->mask >= WRK_DIT_MASK_COUNT || !isfinite(o->mask_bias) || o->tp < 1) {
+    if ((unsigned)o->mask >= WRK_DIT_MASK_COUNT || !isfinite(o->mask_bias) || o->tp < 0) {
         snprintf(err, errlen, "dit: invalid options (mask %d, mask_bias %g, tp %d)", (int)o->mask,
                  (double)o->mask_bias, o->tp);
         return -1;
@@ -101,9 +103,61 @@ static int apply_opts(wrk_dit_t *m, const wrk_dit_opts_t *o, const wrk_lora_t *l
     i->lora_scale = !lora ? 0.0f : o->lora_scale > 0 ? o->lora_scale : o->lora_alpha / (float)i->lora_rank;
     i->mask = o->mask;
     i->mask_bias = o->mask == WRK_DIT_MASK_HARD ? -INFINITY : o->mask == WRK_DIT_MASK_BIAS ? o->mask_bias : 0;
-    i->tp = o->tp;
     int total = o->threads > 0 ? o->threads : omp_get_max_threads();
-    m->threads_per_rank = total / o->tp > 1 ? total / o->tp : 1;
+    m->threads_per_rank = total / i->tp > 1 ? total / i->tp : 1;
+    return 0;
+}
+
+/* The backend (opts.device, or opts.backend for tests), where buffers live, bf16 weights, and the
+ * TP degree: on CUDA one rank per GPU, so more ranks than visible GPUs is an error. */
+static int apply_backend(wrk_dit_t *m, const wrk_dit_opts_t *o, char *line, size_t linelen, char *err,
+                         size_t errlen)
+{
+    int ngpu = 0;
+    if (o->backend) {
+        m->kb = o->backend;
+        snprintf(line, linelen, "backend %s: given by the caller (device memory emulated)", m->kb->name);
+    } else if (!(m->kb = k_backend_pick(o->device, &ngpu, line, linelen, err, errlen))) {
+        return -1;
+    }
+    m->on_device = o->backend != NULL || strcmp(m->kb->name, "cpu") != 0;
+    m->nccl = strcmp(m->kb->name, "cuda") == 0;
+    m->bf16w = o->bf16_weights < 0 ? m->nccl : o->bf16_weights > 0;
+    int tp = o->tp > 0 ? o->tp : m->nccl ? (ngpu < m->info.num_heads ? ngpu : m->info.num_heads) : 1;
+    if (m->nccl && tp > ngpu) {
+        snprintf(err, errlen, "dit: tensor-parallel degree %d on CUDA needs %d GPUs (one per rank), but %d "
+                 "visible (CUDA_VISIBLE_DEVICES)", tp, tp, ngpu);
+        return -1;
+    }
+    m->info.tp = tp;
+    m->info.backend = m->kb->name;
+    m->info.gpus = m->nccl ? tp : 0;
+    m->info.bf16_weights = m->bf16w;
+    m->info.device_memory = m->on_device;
+    return 0;
+}
+
+/* Binds the calling thread to rank r's GPU (rank r = GPU r) on CUDA; a no-op elsewhere. */
+static int bind_rank(const wrk_dit_t *m, int r, char *err, size_t errlen)
+{
+#ifdef HAVE_CUDA
+    if (m->nccl) return k_cuda_bind(r, err, errlen);
+#endif
+    (void)m; (void)r; (void)err; (void)errlen;
+    return 0;
+}
+
+void wrk_dit_thread_done(void)
+{
+#ifdef HAVE_CUDA
+    k_cuda_unbind();
+#endif
+}
+
+int wrk_dit_oom(const wrk_dit_t *m)
+{
+    for (int r = 0; m && m->ranks && r < m->info.tp; r++)
+        if (m->ranks[r].oom) return 1;
     return 0;
 }
 
@@ -115,7 +169,9 @@ static void log_config(const wrk_dit_t *m, const wrk_dit_config_t *c)
     fprintf(stderr, "dit: %s | %s", line, i->rgba ? "RGBA" : "RGB");
     if (i->lora_rank) fprintf(stderr, " lora r=%d scale=%g", i->lora_rank, (double)i->lora_scale);
     if (i->rgba) fprintf(stderr, " mask=%s(%g)", wrk_dit_mask_name(i->mask), (double)i->mask_bias);
-    fprintf(stderr, " | tp %d x %d threads\n", i->tp, m->threads_per_rank);
+    if (m->nccl) fprintf(stderr, " | cuda tp %d (GPU 0..%d)%s\n", i->tp, i->tp - 1, m->bf16w ? ", bf16 weights" : "");
+    else fprintf(stderr, " | %s tp %d x %d threads%s\n", m->kb->name, i->tp, m->threads_per_rank,
+                 m->bf16w ? ", bf16 weights" : "");
 }
 
 int wrk_dit_load(const char *dir, const wrk_dit_opts_t *opts, wrk_dit_t **out, char *err, size_t errlen)
@@ -124,6 +180,7 @@ int wrk_dit_load(const char *dir, const wrk_dit_opts_t *opts, wrk_dit_t **out, c
     wrk_dit_config_t c;
     wrk_st_t *st = NULL;
     wrk_lora_t *lora = NULL;
+    char line[256] = "";
     wrk_dit_t *m = calloc(1, sizeof *m);
     if (!opts) { wrk_dit_opts_default(&defaults); opts = &defaults; }
     if (!m) { snprintf(err, errlen, "dit: out of memory"); return -1; }
@@ -135,13 +192,16 @@ int wrk_dit_load(const char *dir, const wrk_dit_opts_t *opts, wrk_dit_t **out, c
     if (opts->lora_path &&
         wrk_lora_open(opts->lora_path, m->info.num_layers, m->info.inner_dim, &lora, err, errlen) != 0)
         goto fail;
-    if (apply_opts(m, opts, lora, err, errlen) != 0) goto fail;
+    if (apply_backend(m, opts, line, sizeof line, err, errlen) != 0 ||
+        apply_opts(m, opts, lora, err, errlen) != 0)
+        goto fail;
+    if (!opts->quiet) fprintf(stderr, "%s\n", line);
     if (!(m->ranks = calloc((size_t)m->info.tp, sizeof *m->ranks))) {
         snprintf(err, errlen, "dit: out of memory");
         goto fail;
     }
     for (int r = 0; r < m->info.tp; r++)
-        if (dit_weights_load(m, st, lora, r, err, errlen) != 0) goto fail;
+        if (bind_rank(m, r, err, errlen) != 0 || dit_weights_load(m, st, lora, r, err, errlen) != 0) goto fail;
     if (!opts->quiet) log_config(m, &c);
     wrk_lora_close(&lora);
     wrk_st_close(&st);
@@ -158,7 +218,7 @@ void wrk_dit_destroy(wrk_dit_t **mp)
 {
     if (!mp || !*mp) return;
     wrk_dit_t *m = *mp;
-    for (int r = 0; m->ranks && r < m->info.tp; r++) dit_weights_free(&m->ranks[r]);
+    for (int r = 0; m->ranks && r < m->info.tp; r++) dit_weights_free(m, &m->ranks[r]);
     free(m->ranks);
     free(m);
     *mp = NULL;
@@ -197,8 +257,14 @@ int wrk_dit_forward_anchor(wrk_dit_t *m, int B, int F, int H, int W, const float
         snprintf(err, errlen, "dit forward: NULL buffer");
         return -1;
     }
-    if (m->info.tp == 1) return dit_forward_rank(m, NULL, B, F, H, W, x, L, text, t, anchor, out, err, errlen);
+    for (int r = 0; r < m->info.tp; r++) m->ranks[r].oom = 0;
+    if (m->info.tp == 1)
+        return bind_rank(m, 0, err, errlen) != 0 ? -1
+               : dit_forward_rank(m, NULL, B, F, H, W, x, L, text, t, anchor, out, err, errlen);
     fwd_args_t a = { m, B, F, H, W, L, x, text, t, anchor, out };
+#ifdef HAVE_CUDA
+    if (m->nccl) return k_comm_nccl_run(m->info.tp, NULL, rank_fn, &a, err, errlen);   /* rank r on GPU r */
+#endif
     return k_comm_threads_run(m->info.tp, rank_fn, &a, err, errlen);
 }
 
@@ -207,6 +273,7 @@ int wrk_dit_forward_rank(wrk_dit_t *m, k_comm_t *comm, int B, int F, int H, int 
                          size_t errlen)
 {
     if (!x || !text || !t) { snprintf(err, errlen, "dit forward: NULL buffer"); return -1; }
+    if (m->nccl) { snprintf(err, errlen, "dit forward: caller-driven ranks run on host memory only"); return -1; }
     return dit_forward_rank(m, comm, B, F, H, W, x, L, text, t, NULL, k_comm_rank(comm) == 0 ? out : NULL,
                             err, errlen);
 }

@@ -15,8 +15,19 @@
  * Tensor parallelism (DESIGN.md §7): with opts.tp = N the model is split into N rank shards (heads
  * split, FFN split by columns then rows, embeddings and adaLN replicated); each shard reads only its
  * slices of the weights. wrk_dit_forward runs the ranks as threads over kernels/k_comm.h (CPU-threads
- * backend) and returns the full output; wrk_dit_forward_rank lets a caller that owns its ranks (and
- * its communicator) drive one rank itself.
+ * backend; NCCL with one thread per GPU on CUDA) and returns the full output; wrk_dit_forward_rank
+ * lets a caller that owns its ranks (and its communicator) drive one rank itself (host memory only).
+ *
+ * Backends (kernels/k_select.h): opts.device picks CPU (the default here: the fp32 reference path),
+ * CUDA or auto. On CUDA the model is device-resident: weights are uploaded once at load (the big GEMM
+ * weights — q|k|v, to_out, FFN, the adaLN and text projections — as bf16 for gemm_bf16w, everything
+ * else fp32; the LoRA factors fp32 and applied as on CPU), rank r lives on GPU r (CUDA_VISIBLE_DEVICES
+ * says which GPUs the process has), the activation workspace comes from the backend's alloc, host
+ * tables (positions, time embedding, ones/zeros) are built on the host and uploaded, the call's
+ * inputs are uploaded and the output downloaded: the forward API stays host in, host out. Results
+ * differ from the CPU path by bf16 rounding (relative L2 ~1e-3..1e-2); the CPU path is unchanged.
+ * A thread that ran CUDA forwards holds a CUDA context (stream, cuBLASLt, scratch): release it with
+ * wrk_dit_thread_done() before the thread ends.
  *
  * Not here: samplers, classifier-free guidance, the VAE, the text encoder, v1.5 (patch_size_t = 2).
  */
@@ -26,6 +37,7 @@
 #include <stdint.h>
 
 #include "kernels/k_comm.h"
+#include "kernels/k_select.h"
 
 /* The text→alpha attention rule (MODEL.md §2.4); only used for RGBA models. */
 typedef enum {
@@ -45,9 +57,15 @@ typedef struct {
     float lora_scale;        /* > 0 overrides the scale directly; 0 = lora_alpha / rank */
     wrk_dit_mask_t mask;     /* default WRK_DIT_MASK_BIAS */
     float mask_bias;         /* the bias of WRK_DIT_MASK_BIAS, default −1.0 */
-    int tp;                  /* tensor-parallel degree, default 1; must divide the head count */
+    int tp;                  /* tensor-parallel degree, default 1, at most the head count; 0 = auto
+                                (CUDA: the visible GPUs, one rank per GPU; CPU: 1) */
     int threads;             /* compute threads in total (split across ranks); 0 = OpenMP default */
     int quiet;               /* 1: do not log the detected config to stderr */
+    k_device_t device;       /* K_DEVICE_CPU (default), K_DEVICE_CUDA (an error without a GPU) or
+                                K_DEVICE_AUTO (k_backend_auto) */
+    const k_backend_t *backend;  /* tests: use this table instead and treat its memory as device
+                                memory (every buffer moved with upload/download); NULL = by device */
+    int bf16_weights;        /* big GEMM weights in bf16 (gemm_bf16w): -1 auto (on for CUDA), 0, 1 */
 } wrk_dit_opts_t;
 
 void wrk_dit_opts_default(wrk_dit_opts_t *o);
@@ -65,6 +83,10 @@ typedef struct {
     wrk_dit_mask_t mask;
     float mask_bias;                                  /* effective logit bias (0, b, −inf) */
     int tp;
+    const char *backend;                              /* "cpu", "cuda" (the k_backend_t name) */
+    int gpus;                                         /* GPUs in use (one per rank on CUDA), else 0 */
+    int bf16_weights;                                 /* 1: big GEMM weights held in bf16 */
+    int device_memory;                                /* 1: buffers live in backend (device) memory */
 } wrk_dit_info_t;
 
 typedef struct wrk_dit wrk_dit_t;
@@ -80,7 +102,8 @@ typedef struct {
 } wrk_dit_stats_t;
 
 /* Loads the model. `dir` is a model root containing transformer/ or the transformer directory
- * itself. 0 ok (*out owned by the caller: wrk_dit_destroy), or -1 with err naming file and tensor. */
+ * itself. 0 ok (*out owned by the caller: wrk_dit_destroy), or -1 with err naming file and tensor.
+ * Running out of (host or device) memory says "out of memory" in err: a resource failure. */
 int  wrk_dit_load(const char *dir, const wrk_dit_opts_t *opts, wrk_dit_t **out, char *err,
                   size_t errlen);
 void wrk_dit_destroy(wrk_dit_t **m);
@@ -97,6 +120,14 @@ const wrk_dit_stats_t *wrk_dit_stats(const wrk_dit_t *m);
  * time (not thread-safe across concurrent calls on the same wrk_dit_t). */
 int wrk_dit_forward(wrk_dit_t *m, int B, int F, int H, int W, const float *x, int L,
                     const float *text, const int64_t *t, float *out, char *err, size_t errlen);
+
+/* 1 when the last forward failed for lack of (host or device) memory: a resource failure, not a
+ * model error (the window may succeed on another worker). */
+int wrk_dit_oom(const wrk_dit_t *m);
+
+/* Releases the calling thread's backend context (CUDA: stream, cuBLASLt handle, scratch; device
+ * memory of models stays). Call before a thread that ran forwards ends; a no-op on CPU. */
+void wrk_dit_thread_done(void);
 
 /* The same call for one rank, for callers that run the ranks themselves: every rank r of a
  * communicator of size opts.tp calls it concurrently with comm rank r; out may be NULL on ranks

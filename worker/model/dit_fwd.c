@@ -7,6 +7,10 @@
  * FFN over [text; video] → all-reduce → gated residual. Head (§1.7): norm_final, norm_out (shift,
  * scale), proj_out, unpatchify. Replicated parts are computed by every rank; the sharded GEMMs
  * (q/k/v, to_out, FFN) only over the rank's heads / FFN columns.
+ * Buffers live where the backend computes (wrk_dit_t.on_device): on host memory the call's pointers
+ * are used as given and tables are built in place; on device memory (CUDA) the inputs are uploaded
+ * into the rank's workspace, tables are built in a host staging buffer and uploaded, the output is
+ * downloaded, and nothing here reads or writes a workspace or weight pointer on the host.
  * Not here: loading (dit_weights.c), running the ranks as threads (dit.c).
  */
 #include <math.h>
@@ -39,6 +43,8 @@ typedef struct fw {
     float *pos, *rsin;       /* sin-cos (Nf, D), or RoPE cos (Nf, hd) and sin (Nf, hd) */
     float *ones, *zeros;     /* (D) */
     float *po;               /* (B, Nv, P) proj_out output */
+    float *xin, *txt, *yout; /* device memory only: x (B, F, C_in, H, W), text (B, L, Dt), output
+                                (B, F, C_out, H, W) of the call; NULL on host memory */
     float *mem;              /* the rank's workspace behind all of the above */
     dit_rank_t *rw;          /* the rank, writable (its workspace) */
     wrk_dit_stats_t *st;     /* rank 0: where time and work are counted; NULL on other ranks */
@@ -61,15 +67,30 @@ static double clock_s(clockid_t id)
 static double now_s(void) { return clock_s(CLOCK_MONOTONIC); }
 static double cpu_s(void) { return clock_s(CLOCK_PROCESS_CPUTIME_ID); }
 
-/* GEMM and attention through the backend, timed and counted on rank 0 (wrk_dit_stats). */
-static int fw_gemm(fw_t *f, float *y, int ldy, const float *x, int ldx, const float *w, int ldw,
-                   const float *b, int M, int N, int K, float alpha, float beta, k_act_t act)
+/* Rank 0's clock around an op: on device memory the queue is drained first, so the interval is the
+ * op's execution, not its launch. -1 when the queue reports an error. */
+static int fw_clock(const fw_t *f, double *wall, double *cpu)
 {
-    double t0 = f->st ? now_s() : 0, c0 = f->st ? cpu_s() : 0;
-    int rc = f->kb->gemm(y, ldy, x, ldx, w, ldw, b, M, N, K, alpha, beta, act);
-    if (f->st) {
-        f->st->gemm_s += now_s() - t0;
-        f->st->gemm_cpu_s += cpu_s() - c0;
+    int rc = f->st && f->m->on_device ? f->kb->sync(NULL, 0) : 0;
+    *wall = f->st ? now_s() : 0;
+    *cpu = f->st ? cpu_s() : 0;
+    return rc;
+}
+
+/* GEMM and attention through the backend, timed and counted on rank 0 (wrk_dit_stats). The weight is
+ * fp32 (w), or bf16 (wh, when the model holds that weight in bf16: gemm_bf16w). */
+static int fw_gemm(fw_t *f, float *y, int ldy, const float *x, int ldx, const float *w,
+                   const uint16_t *wh, int ldw, const float *b, int M, int N, int K, float alpha,
+                   float beta, k_act_t act)
+{
+    double t0, c0, t1 = 0, c1 = 0;
+    if (fw_clock(f, &t0, &c0) != 0) return -1;
+    int rc = wh ? f->kb->gemm_bf16w(y, ldy, x, ldx, wh, ldw, b, M, N, K, alpha, beta, act)
+                : f->kb->gemm(y, ldy, x, ldx, w, ldw, b, M, N, K, alpha, beta, act);
+    if (rc == 0 && fw_clock(f, &t1, &c1) != 0) return -1;
+    if (f->st && rc == 0) {
+        f->st->gemm_s += t1 - t0;
+        f->st->gemm_cpu_s += c1 - c0;
         f->st->gemm_flop += 2.0 * M * N * K;
     }
     return rc;
@@ -77,11 +98,13 @@ static int fw_gemm(fw_t *f, float *y, int ldy, const float *x, int ldx, const fl
 
 static int fw_attention(fw_t *f, const k_attn_t *a)
 {
-    double t0 = f->st ? now_s() : 0, c0 = f->st ? cpu_s() : 0;
+    double t0, c0, t1 = 0, c1 = 0;
+    if (fw_clock(f, &t0, &c0) != 0) return -1;
     int rc = f->kb->attention(a);
-    if (f->st) {
-        f->st->attn_s += now_s() - t0;
-        f->st->attn_cpu_s += cpu_s() - c0;
+    if (rc == 0 && fw_clock(f, &t1, &c1) != 0) return -1;
+    if (f->st && rc == 0) {
+        f->st->attn_s += t1 - t0;
+        f->st->attn_cpu_s += c1 - c0;
         f->st->attn_flop += 4.0 * a->B * a->H * a->head_dim * (double)a->Sq * (a->Sk + a->Sk2);
     }
     return rc;
@@ -89,38 +112,94 @@ static int fw_attention(fw_t *f, const k_attn_t *a)
 
 /* ---- workspace ---- */
 
+/* Host memory to build a table of n floats bound for workspace buffer dst: dst itself on host
+ * memory, else the rank's host staging buffer (fw_put uploads it). NULL when out of memory. */
+static float *fw_host(fw_t *f, float *dst, size_t n)
+{
+    dit_rank_t *r = f->rw;
+    if (!f->m->on_device) return dst;
+    if (r->stage_floats < n) {
+        free(r->stage);
+        r->stage_floats = 0;
+        if (!(r->stage = malloc(n * sizeof(float)))) return NULL;
+        r->stage_floats = n;
+    }
+    return r->stage;
+}
+
+/* Puts a table built at h (from fw_host) into dst: an upload on device memory, nothing on host. */
+static int fw_put(fw_t *f, float *dst, const float *h, size_t n, char *err, size_t errlen)
+{
+    if (h != dst) KC(f->kb->upload(dst, h, n * sizeof(float)));
+    return 0;
+}
+
+static int fw_oom(fw_t *f, const char *what, size_t floats, char *err, size_t errlen)
+{
+    f->rw->oom = 1;
+    snprintf(err, errlen, "dit forward: out of memory (%.1f MiB of %s on %s%s%s)", (double)floats * 4 / 1048576.0,
+             what, f->kb->name, f->m->on_device ? ": " : "", f->m->on_device ? k_error() : "");
+    return -1;
+}
+
+/* ones and zeros (D) for the ops that take a scale / shift vector. */
+static int fw_constants(fw_t *f, char *err, size_t errlen)
+{
+    size_t D = (size_t)f->D;
+    for (int k = 0; k < 2; k++) {
+        float *dst = k ? f->zeros : f->ones, *h = fw_host(f, dst, D);
+        if (!h) return fw_oom(f, "host staging", D, err, errlen);
+        for (size_t i = 0; i < D; i++) h[i] = k ? 0.0f : 1.0f;
+        if (fw_put(f, dst, h, D, err, errlen) != 0) return -1;
+    }
+    return 0;
+}
+
 static int ws_alloc(fw_t *f, int anchor_ws, char *err, size_t errlen)
 {
-    size_t B = (size_t)f->B, S = (size_t)f->S, D = (size_t)f->D, P = (size_t)f->m->info.patch;
-    size_t pout = P * P * (size_t)f->m->info.out_channels;
-    size_t pos = f->m->info.rope ? 2 * (size_t)f->Nf * (size_t)f->hd : (size_t)f->Nf * D;
+    const wrk_dit_info_t *in = &f->m->info;
+    size_t B = (size_t)f->B, S = (size_t)f->S, D = (size_t)f->D, P = (size_t)in->patch;
+    size_t pout = P * P * (size_t)in->out_channels;
+    size_t pos = in->rope ? 2 * (size_t)f->Nf * (size_t)f->hd : (size_t)f->Nf * D;
     size_t qkv_ff = B * S * (3 * (size_t)f->Dl > (size_t)f->Fl ? 3 * (size_t)f->Dl : (size_t)f->Fl);
+    size_t px = (size_t)f->F * (size_t)f->H * (size_t)f->W, dev = f->m->on_device ? 1 : 0;
     size_t sz[] = { B * S * D, B * S * D, B * S * D, qkv_ff, (size_t)f->Nf * 3 * (size_t)(f->R ? f->R : 1),
                     B * (size_t)f->T, B * (size_t)f->T, B * (6 * D + (size_t)f->T), pos, D, D,
-                    B * (size_t)f->Nv * pout };
+                    B * (size_t)f->Nv * pout, dev * B * px * (size_t)in->in_channels,
+                    dev * B * (size_t)f->L * (size_t)in->text_dim, dev * B * px * (size_t)in->out_channels };
     float **dst[] = { &f->h, &f->n, &f->y, &f->qkv, &f->lt, &f->temb, &f->stemb, &f->mod, &f->pos,
-                      &f->ones, &f->zeros, &f->po };
+                      &f->ones, &f->zeros, &f->po, &f->xin, &f->txt, &f->yout };
     size_t total = 0, k = sizeof sz / sizeof *sz;
     for (size_t i = 0; i < k; i++) total += (sz[i] + 15) & ~(size_t)15;   /* 64-byte aligned parts */
     dit_rank_t *r = f->rw;                 /* kept between calls: no page faults in sampler loops */
     float **ws = anchor_ws ? &r->ws_anchor : &r->ws;
     size_t *ws_floats = anchor_ws ? &r->ws_anchor_floats : &r->ws_floats;
     if (*ws_floats < total) {
-        free(*ws);
+        if (*ws) f->kb->free(*ws);
+        *ws = NULL;
         *ws_floats = 0;
-        if (!(*ws = aligned_alloc(64, total * sizeof(float)))) {
-            snprintf(err, errlen, "dit forward: out of memory (%.1f MiB of activations)",
-                     (double)total * 4 / 1048576.0);
-            return -1;
-        }
+        if (!(*ws = f->kb->alloc(total * sizeof(float)))) return fw_oom(f, "activations", total, err, errlen);
         *ws_floats = total;
     }
     f->mem = *ws;
-    for (size_t i = 0, at = 0; i < k; at += (sz[i] + 15) & ~(size_t)15, i++) *dst[i] = f->mem + at;
+    for (size_t i = 0, at = 0; i < k; at += (sz[i] + 15) & ~(size_t)15, i++) *dst[i] = sz[i] ? f->mem + at : NULL;
     f->rsin = f->pos + (size_t)f->Nf * (size_t)f->hd;
     f->att = f->n;     /* n is dead from the attention until norm2 */
     f->ff = f->qkv;    /* q/k/v are dead during the FFN */
-    for (size_t i = 0; i < D; i++) { f->ones[i] = 1.0f; f->zeros[i] = 0.0f; }
+    return fw_constants(f, err, errlen);
+}
+
+/* Device memory: the call's host inputs x and text uploaded into the workspace (*x, *text then point
+ * there). Host memory: nothing (the pointers are used as given). */
+static int fw_inputs(fw_t *f, const float **x, const float **text, char *err, size_t errlen)
+{
+    if (!f->m->on_device) return 0;
+    const wrk_dit_info_t *i = &f->m->info;
+    size_t nx = (size_t)f->B * f->F * i->in_channels * f->H * f->W, nt = (size_t)f->B * f->L * i->text_dim;
+    KC(f->kb->upload(f->xin, *x, nx * sizeof(float)));
+    KC(f->kb->upload(f->txt, *text, nt * sizeof(float)));
+    *x = f->xin;
+    *text = f->txt;
     return 0;
 }
 
@@ -160,11 +239,14 @@ static int embed_time(fw_t *f, const int64_t *t, char *err, size_t errlen)
     float tf[f->B];
     float *sc = f->y;                                  /* (B, D) scratch: sincos of t */
     float *h1 = f->mod;                                /* (B, T) scratch */
+    float *hs = fw_host(f, sc, (size_t)f->B * f->D);   /* built on the host */
+    if (!hs) return fw_oom(f, "host staging", (size_t)f->B * f->D, err, errlen);
     for (int b = 0; b < f->B; b++) tf[b] = (float)t[b];
-    KC(k_cpu_timestep_embedding(sc, tf, f->B, f->D, f->m->cfg.flip_sin_to_cos, f->m->cfg.freq_shift,
+    KC(k_cpu_timestep_embedding(hs, tf, f->B, f->D, f->m->cfg.flip_sin_to_cos, f->m->cfg.freq_shift,
                                 10000.0f));
-    KC(fw_gemm(f, h1, f->T, sc, f->D, r->t1_w, f->D, r->t1_b, f->B, f->T, f->D, 1, 0, K_ACT_SILU));
-    KC(fw_gemm(f, f->temb, f->T, h1, f->T, r->t2_w, f->T, r->t2_b, f->B, f->T, f->T, 1, 0, K_ACT_NONE));
+    if (fw_put(f, sc, hs, (size_t)f->B * f->D, err, errlen) != 0) return -1;
+    KC(fw_gemm(f, h1, f->T, sc, f->D, r->t1_w, NULL, f->D, r->t1_b, f->B, f->T, f->D, 1, 0, K_ACT_SILU));
+    KC(fw_gemm(f, f->temb, f->T, h1, f->T, r->t2_w, NULL, f->T, r->t2_b, f->B, f->T, f->T, 1, 0, K_ACT_NONE));
     KC(f->kb->silu(f->stemb, f->temb, (long)f->B * f->T));
     return 0;
 }
@@ -177,7 +259,7 @@ static int embed_tokens(fw_t *f, const float *x, const float *text, char *err, s
     long bs = (long)f->S * f->D;
     for (int b = 0; b < f->B; b++)                     /* (L, Dt) → (L, D) */
         KC(fw_gemm(f, f->h + b * bs, f->D, text + (size_t)b * f->L * i->text_dim, i->text_dim,
-                       r->tx_w, i->text_dim, r->tx_b, f->L, f->D, i->text_dim, 1, 0, K_ACT_NONE));
+                       r->tx_w, r->tx_h, i->text_dim, r->tx_b, f->L, f->D, i->text_dim, 1, 0, K_ACT_NONE));
     KC(f->kb->patch_embed(f->h + (size_t)f->L * f->D, f->D, bs, x, f->B, f->F, i->in_channels, f->H,
                           f->W, i->patch, 1, r->pe_w, r->pe_b, f->D));
     int halves = i->rgba ? 2 : 1;
@@ -198,28 +280,30 @@ static int embed_tokens(fw_t *f, const float *x, const float *text, char *err, s
 static int build_positions(fw_t *f, char *err, size_t errlen)
 {
     const dit_cfg_t *c = &f->m->cfg;
+    size_t n = f->m->info.rope ? 2 * (size_t)f->Nf * f->hd : (size_t)f->Nf * f->D;   /* [cos | sin] or table */
+    float *h = fw_host(f, f->pos, n);                  /* built on the host */
+    if (!h) return fw_oom(f, "host staging", n, err, errlen);
     if (!f->m->info.rope)
-        KC(k_cpu_sincos_table_3d(f->pos, f->D, f->Tp, f->Hp, f->Wp, c->spatial_interp,
-                                 c->temporal_interp));
+        KC(k_cpu_sincos_table_3d(h, f->D, f->Tp, f->Hp, f->Wp, c->spatial_interp, c->temporal_interp));
     else {
         float pt[f->Tp], ph[f->Hp], pw[f->Wp];
         int p = f->m->info.patch;
         KC(k_rope_grid(pt, ph, pw, f->Tp, f->Hp, f->Wp, c->sample_h / p, c->sample_w / p, 0));
-        KC(k_cpu_rope_table_3d(f->pos, f->rsin, f->hd, f->Tp, f->Hp, f->Wp, pt, ph, pw, 10000.0f));
+        KC(k_cpu_rope_table_3d(h, h + (size_t)f->Nf * f->hd, f->hd, f->Tp, f->Hp, f->Wp, pt, ph, pw, 10000.0f));
     }
-    return 0;
+    return fw_put(f, f->pos, h, n, err, errlen);
 }
 
 /* ---- one block ---- */
 
 /* n = LN(h)·(1 + scale) + shift with the text chunks on text rows and the video chunks on video rows;
  * mod = linear(SiLU(temb)) = [shift, scale, gate, enc_shift, enc_scale, enc_gate] (B, 6D). */
-static int norm_zero(fw_t *f, const float *lw, const float *lb, const float *w, const float *bias,
-                     char *err, size_t errlen)
+static int norm_zero(fw_t *f, const float *lw, const uint16_t *lwh, const float *lb, const float *w,
+                     const float *bias, char *err, size_t errlen)
 {
     int D = f->D;
     long bs = (long)f->S * D;
-    KC(fw_gemm(f, f->mod, 6 * D, f->stemb, f->T, lw, f->T, lb, f->B, 6 * D, f->T, 1, 0, K_ACT_NONE));
+    KC(fw_gemm(f, f->mod, 6 * D, f->stemb, f->T, lw, lwh, f->T, lb, f->B, 6 * D, f->T, 1, 0, K_ACT_NONE));
     KC(f->kb->layernorm(f->n, D, f->h, D, f->B * f->S, 1, D, w, bias, f->m->cfg.norm_eps));
     KC(f->kb->modulate(f->n, D, bs, f->n, D, bs, f->mod + 3 * D, f->mod + 4 * D, 6 * D, f->B, f->L, D));
     KC(f->kb->modulate(f->n + (size_t)f->L * D, D, bs, f->n + (size_t)f->L * D, D, bs, f->mod,
@@ -249,10 +333,10 @@ static int lora_qkv(fw_t *f, const dit_block_t *blk, char *err, size_t errlen)
     int R = f->R, ld = 3 * f->Dl;
     for (int b = 0; b < f->B; b++) {
         size_t row = (size_t)b * f->S + f->L + f->Nf;          /* first alpha row of item b */
-        KC(fw_gemm(f, f->lt, 3 * R, f->n + row * f->D, f->D, blk->la_qkv, f->D, NULL, f->Nf, 3 * R,
+        KC(fw_gemm(f, f->lt, 3 * R, f->n + row * f->D, f->D, blk->la_qkv, NULL, f->D, NULL, f->Nf, 3 * R,
                        f->D, 1, 0, K_ACT_NONE));               /* (Nf, 3R) */
         for (int t = 0; t < 3; t++)
-            KC(fw_gemm(f, f->qkv + row * ld + (size_t)t * f->Dl, ld, f->lt + t * R, 3 * R, lb[t], R,
+            KC(fw_gemm(f, f->qkv + row * ld + (size_t)t * f->Dl, ld, f->lt + t * R, 3 * R, lb[t], NULL, R,
                            NULL, f->Nf, f->Dl, R, f->m->info.lora_scale, 1, K_ACT_NONE));
     }
     return 0;
@@ -264,9 +348,9 @@ static int lora_out(fw_t *f, const dit_block_t *blk, char *err, size_t errlen)
     int R = f->R;
     for (int b = 0; b < f->B; b++) {
         size_t row = (size_t)b * f->S + f->L + f->Nf;
-        KC(fw_gemm(f, f->lt, R, f->att + row * f->Dl, f->Dl, blk->la_o, f->Dl, NULL, f->Nf, R, f->Dl,
+        KC(fw_gemm(f, f->lt, R, f->att + row * f->Dl, f->Dl, blk->la_o, NULL, f->Dl, NULL, f->Nf, R, f->Dl,
                        1, 0, K_ACT_NONE));                     /* (Nf, R) partial over my heads */
-        KC(fw_gemm(f, f->y + row * f->D, f->D, f->lt, R, blk->lb_o, R, NULL, f->Nf, f->D, R,
+        KC(fw_gemm(f, f->y + row * f->D, f->D, f->lt, R, blk->lb_o, NULL, R, NULL, f->Nf, f->D, R,
                        f->m->info.lora_scale, 1, K_ACT_NONE));
     }
     return 0;
@@ -320,12 +404,12 @@ static int attention(fw_t *f, char *err, size_t errlen)
 static int block_attn(fw_t *f, const dit_block_t *blk, char *err, size_t errlen)
 {
     int M = f->B * f->S, root = f->r->sh.rank == 0;
-    if (norm_zero(f, blk->n1_lw, blk->n1_lb, blk->n1_w, blk->n1_b, err, errlen) != 0) return -1;
-    KC(fw_gemm(f, f->qkv, 3 * f->Dl, f->n, f->D, blk->qkv_w, f->D, blk->qkv_b, M, 3 * f->Dl, f->D, 1,
+    if (norm_zero(f, blk->n1_lw, blk->n1_lh, blk->n1_lb, blk->n1_w, blk->n1_b, err, errlen) != 0) return -1;
+    KC(fw_gemm(f, f->qkv, 3 * f->Dl, f->n, f->D, blk->qkv_w, blk->qkv_h, f->D, blk->qkv_b, M, 3 * f->Dl, f->D, 1,
                    0, K_ACT_NONE));
     if (f->R && lora_qkv(f, blk, err, errlen) != 0) return -1;
     if (qk_norm_rope(f, blk, err, errlen) != 0 || attention(f, err, errlen) != 0) return -1;
-    KC(fw_gemm(f, f->y, f->D, f->att, f->Dl, blk->o_w, f->Dl, root ? blk->o_b : NULL, M, f->D, f->Dl,
+    KC(fw_gemm(f, f->y, f->D, f->att, f->Dl, blk->o_w, blk->o_h, f->Dl, root ? blk->o_b : NULL, M, f->D, f->Dl,
                    1, 0, K_ACT_NONE));                        /* row-parallel: bias on rank 0 only */
     if (f->R && lora_out(f, blk, err, errlen) != 0) return -1;
     return reduce_residual(f, err, errlen);
@@ -334,10 +418,10 @@ static int block_attn(fw_t *f, const dit_block_t *blk, char *err, size_t errlen)
 static int block_ff(fw_t *f, const dit_block_t *blk, char *err, size_t errlen)
 {
     int M = f->B * f->S, root = f->r->sh.rank == 0;
-    if (norm_zero(f, blk->n2_lw, blk->n2_lb, blk->n2_w, blk->n2_b, err, errlen) != 0) return -1;
-    KC(fw_gemm(f, f->ff, f->Fl, f->n, f->D, blk->f1_w, f->D, blk->f1_b, M, f->Fl, f->D, 1, 0,
+    if (norm_zero(f, blk->n2_lw, blk->n2_lh, blk->n2_lb, blk->n2_w, blk->n2_b, err, errlen) != 0) return -1;
+    KC(fw_gemm(f, f->ff, f->Fl, f->n, f->D, blk->f1_w, blk->f1_h, f->D, blk->f1_b, M, f->Fl, f->D, 1, 0,
                    K_ACT_GELU_TANH));
-    KC(fw_gemm(f, f->y, f->D, f->ff, f->Fl, blk->f2_w, f->Fl, root ? blk->f2_b : NULL, M, f->D, f->Fl,
+    KC(fw_gemm(f, f->y, f->D, f->ff, f->Fl, blk->f2_w, blk->f2_h, f->Fl, root ? blk->f2_b : NULL, M, f->D, f->Fl,
                    1, 0, K_ACT_NONE));
     return reduce_residual(f, err, errlen);
 }
@@ -352,7 +436,7 @@ static int head(fw_t *f, float *out, char *err, size_t errlen)
     int D = f->D, P = i->patch * i->patch * i->out_channels;
     float eps = f->m->cfg.norm_eps;
     long bs = (long)f->S * D;
-    KC(fw_gemm(f, f->mod, 2 * D, f->stemb, f->T, r->no_lw, f->T, r->no_lb, f->B, 2 * D, f->T, 1, 0,
+    KC(fw_gemm(f, f->mod, 2 * D, f->stemb, f->T, r->no_lw, NULL, f->T, r->no_lb, f->B, 2 * D, f->T, 1, 0,
                    K_ACT_NONE));                              /* (B, 2D) = [shift | scale] */
     for (int b = 0; b < f->B; b++) {
         float *v = f->n + b * bs + (size_t)f->L * D;
@@ -362,11 +446,14 @@ static int head(fw_t *f, float *out, char *err, size_t errlen)
     float *v0 = f->n + (size_t)f->L * D;
     KC(f->kb->modulate(v0, D, bs, v0, D, bs, f->mod, f->mod + D, 2 * D, f->B, f->Nv, D));
     for (int b = 0; b < f->B; b++)
-        KC(fw_gemm(f, f->po + (size_t)b * f->Nv * P, P, v0 + b * bs, D, r->po_w, D, r->po_b, f->Nv, P,
+        KC(fw_gemm(f, f->po + (size_t)b * f->Nv * P, P, v0 + b * bs, D, r->po_w, NULL, D, r->po_b, f->Nv, P,
                        D, 1, 0, K_ACT_NONE));
-    if (out)
-        KC(f->kb->unpatchify(out, f->po, P, (long)f->Nv * P, f->B, f->F, i->out_channels, f->H, f->W,
-                             i->patch, 1));
+    if (!out) return 0;
+    float *dst = f->m->on_device ? f->yout : out;           /* device: unpatchify there, then download */
+    KC(f->kb->unpatchify(dst, f->po, P, (long)f->Nv * P, f->B, f->F, i->out_channels, f->H, f->W,
+                         i->patch, 1));
+    if (dst != out)
+        KC(f->kb->download(out, dst, (size_t)f->B * f->F * i->out_channels * f->H * f->W * sizeof(float)));
     return 0;
 }
 
@@ -376,9 +463,10 @@ static int anchor_init(fw_t *fa, wrk_dit_t *m, int rank, int B, int H, int W, in
 {
     if (fw_init(fa, m, &m->ranks[rank], B, an->F, H, W, L, err, errlen) != 0) return -1;
     fa->rw = &m->ranks[rank];
-    if (ws_alloc(fa, 1, err, errlen) != 0) return -1;
+    const float *x = an->x;
+    if (ws_alloc(fa, 1, err, errlen) != 0 || fw_inputs(fa, &x, &text, err, errlen) != 0) return -1;
     if (embed_time(fa, t, err, errlen) != 0 || build_positions(fa, err, errlen) != 0 ||
-        embed_tokens(fa, an->x, text, err, errlen) != 0)
+        embed_tokens(fa, x, text, err, errlen) != 0)
         return -1;
     return 0;
 }
@@ -410,7 +498,8 @@ int dit_forward_rank(wrk_dit_t *m, k_comm_t *comm, int B, int F, int H, int W, c
     if (fw_init(&f, m, &m->ranks[rank], B, F, H, W, L, err, errlen) != 0) return -1;
     f.comm = comm;
     f.rw = &m->ranks[rank];
-    if (ws_alloc(&f, 0, err, errlen) != 0) return -1;
+    if (m->on_device) f.kb->sync(NULL, 0);     /* a failure of an earlier call is not this call's */
+    if (ws_alloc(&f, 0, err, errlen) != 0 || fw_inputs(&f, &x, &text, err, errlen) != 0) goto out;
     double t0 = now_s(), c0 = cpu_s();
     if (rank == 0) { memset(&m->stats, 0, sizeof m->stats); f.st = &m->stats; }
     k_set_threads(m->threads_per_rank);
@@ -425,7 +514,9 @@ int dit_forward_rank(wrk_dit_t *m, k_comm_t *comm, int B, int F, int H, int W, c
     if (run_blocks(m, &f, anchor ? &fa : NULL, err, errlen) != 0) goto out;
     rc = head(&f, rank == 0 ? out : NULL, err, errlen);
     if (rc == 0 && anchor && anchor->out) rc = head(&fa, rank == 0 ? anchor->out : NULL, err, errlen);
+    if (rc == 0 && m->on_device && f.kb->sync(err, errlen) != 0) rc = -1;   /* queued work's errors */
     if (f.st) { f.st->total_s = now_s() - t0; f.st->total_cpu_s = cpu_s() - c0; }
 out:
+    if (rc != 0 && strstr(err, "out of memory")) f.rw->oom = 1;   /* a resource failure (dit.h) */
     return rc;
 }

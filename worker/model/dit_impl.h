@@ -38,6 +38,8 @@ typedef struct {
     float *lb_q, *lb_k, *lb_v;       /* LoRA B rows of my heads (Dl, r) */
     float *la_o;                     /* LoRA A of to_out columns of my heads (r, Dl) */
     float *lb_o;                     /* LoRA B of to_out (D, r), replicated */
+    /* bf16 copies of the big GEMM weights (wrk_dit_t.bf16w): set instead of the fp32 pointers above */
+    uint16_t *n1_lh, *qkv_h, *o_h, *n2_lh, *f1_h, *f2_h;
 } dit_block_t;
 
 typedef struct {
@@ -45,6 +47,7 @@ typedef struct {
     int Dl, Fl;
     float *pe_w, *pe_b;              /* patch_embed.proj (D, C·p·p), (D) */
     float *tx_w, *tx_b;              /* patch_embed.text_proj (D, Dt), (D) */
+    uint16_t *tx_h;                  /* text_proj in bf16 (wrk_dit_t.bf16w; tx_w is then NULL) */
     float *t1_w, *t1_b;              /* time_embedding.linear_1 (T, D), (T) */
     float *t2_w, *t2_b;              /* time_embedding.linear_2 (T, T), (T) */
     float *nf_w, *nf_b;              /* norm_final (D) */
@@ -57,8 +60,13 @@ typedef struct {
     size_t ws_floats;
     float *ws_anchor;                /* the anchor stream's workspace (anchor forwards only) */
     size_t ws_anchor_floats;
-    float **owned;                   /* buffers this rank allocated (freed with it) */
+    void **owned;                    /* buffers this rank allocated (freed with it: kb->free on device
+                                        memory, free() on host memory) */
     int n_owned, cap_owned;
+    float *pending;                  /* device path: the host copy of a tensor being read (freed on error) */
+    float *stage;                    /* device path: host buffer where tables are built before upload */
+    size_t stage_floats;
+    int oom;                         /* the last forward of this rank ran out of memory */
 } dit_rank_t;
 
 struct wrk_dit {
@@ -66,17 +74,23 @@ struct wrk_dit {
     dit_cfg_t cfg;
     char dir[1024];                  /* the transformer directory */
     const k_backend_t *kb;
+    int on_device;                   /* buffers live in backend memory (CUDA, or opts.backend): every
+                                        host access goes through kb->upload / kb->download */
+    int bf16w;                       /* big GEMM weights in bf16 through kb->gemm_bf16w */
+    int nccl;                        /* ranks are GPUs: k_comm_nccl_run, rank r bound to GPU r */
     int threads_per_rank;
     wrk_dit_stats_t stats;           /* of the last forward, measured on rank 0 */
     dit_rank_t *ranks;               /* info.tp */
 };
 
 /* dit_weights.c: reads rank `rank`'s shard of every weight (and of the LoRA file when lora != NULL).
- * Replicated weights of ranks > 0 point at rank 0's copies when the backend is host memory.
- * 0 / -1 with err naming file and tensor. */
+ * Replicated weights of ranks > 0 point at rank 0's copies when the backend is host memory; on
+ * device memory each tensor is read on the host, then uploaded (bf16 where the table says) and the
+ * host copy dropped. The calling thread must be bound to the rank's device. 0 / -1 with err naming
+ * file and tensor. */
 int  dit_weights_load(wrk_dit_t *m, const wrk_st_t *st, const wrk_lora_t *lora, int rank,
                       char *err, size_t errlen);
-void dit_weights_free(dit_rank_t *r);
+void dit_weights_free(const wrk_dit_t *m, dit_rank_t *r);
 /* Detects ff_dim and checks that the block count matches the checkpoint. 0 / -1 with err. */
 int  dit_weights_detect(wrk_dit_t *m, const wrk_st_t *st, char *err, size_t errlen);
 

@@ -4,6 +4,9 @@
  * one table row per tensor says where it goes, how it is split between ranks (tp.h) and its shape
  * in terms of the config, so a wrong shape is an error naming file and tensor. Every tensor of the
  * checkpoint must be one the engine uses: an unknown one means an unsupported variant.
+ * On device memory (wrk_dit_t.on_device) every tensor is read on the host and uploaded at once, the
+ * rows marked W_BF16 (the big GEMM weights) as bf16 into their bf16 slot, so host memory peaks at
+ * one tensor.
  * Not here: config parsing (config.h), the forward pass (dit_fwd.c).
  */
 #include <stddef.h>
@@ -16,11 +19,13 @@
 /* Symbolic dimensions of the table, resolved against the loaded config. */
 typedef enum { DM_D, DM_2D, DM_6D, DM_T, DM_HD, DM_FF, DM_DT, DM_C, DM_P, DM_POUT, DM_COUNT } dm_t;
 
-enum { W_AFFINE = 1, W_ABIAS = 2 };   /* present only with norm_elementwise_affine / attention_bias */
+enum { W_AFFINE = 1, W_ABIAS = 2,     /* present only with norm_elementwise_affine / attention_bias */
+       W_BF16 = 4 };                  /* a big GEMM weight: bf16 into the slot at off16 when bf16w */
 
 typedef struct {
     const char *name;       /* full name, or the part after "transformer_blocks.{i}." */
     size_t off;             /* offsetof the destination pointer in dit_rank_t / dit_block_t */
+    size_t off16;           /* W_BF16: offsetof the bf16 destination pointer */
     int part, nparts;       /* fused destination: slot `part` of `nparts` equal slots */
     wrk_tp_split_t split;
     int ndim;
@@ -32,49 +37,49 @@ typedef struct {
 #define BK(f) offsetof(dit_block_t, f)
 
 static const wdesc_t GLOBAL_W[] = {
-    { "patch_embed.proj.weight",        RK(pe_w),  0, 1, WRK_TP_REPL, 4, { DM_D, DM_C, DM_P, DM_P }, 0 },
-    { "patch_embed.proj.bias",          RK(pe_b),  0, 1, WRK_TP_REPL, 1, { DM_D }, 0 },
-    { "patch_embed.text_proj.weight",   RK(tx_w),  0, 1, WRK_TP_REPL, 2, { DM_D, DM_DT }, 0 },
-    { "patch_embed.text_proj.bias",     RK(tx_b),  0, 1, WRK_TP_REPL, 1, { DM_D }, 0 },
-    { "time_embedding.linear_1.weight", RK(t1_w),  0, 1, WRK_TP_REPL, 2, { DM_T, DM_D }, 0 },
-    { "time_embedding.linear_1.bias",   RK(t1_b),  0, 1, WRK_TP_REPL, 1, { DM_T }, 0 },
-    { "time_embedding.linear_2.weight", RK(t2_w),  0, 1, WRK_TP_REPL, 2, { DM_T, DM_T }, 0 },
-    { "time_embedding.linear_2.bias",   RK(t2_b),  0, 1, WRK_TP_REPL, 1, { DM_T }, 0 },
-    { "norm_final.weight",              RK(nf_w),  0, 1, WRK_TP_REPL, 1, { DM_D }, W_AFFINE },
-    { "norm_final.bias",                RK(nf_b),  0, 1, WRK_TP_REPL, 1, { DM_D }, W_AFFINE },
-    { "norm_out.linear.weight",         RK(no_lw), 0, 1, WRK_TP_REPL, 2, { DM_2D, DM_T }, 0 },
-    { "norm_out.linear.bias",           RK(no_lb), 0, 1, WRK_TP_REPL, 1, { DM_2D }, 0 },
-    { "norm_out.norm.weight",           RK(no_w),  0, 1, WRK_TP_REPL, 1, { DM_D }, W_AFFINE },
-    { "norm_out.norm.bias",             RK(no_b),  0, 1, WRK_TP_REPL, 1, { DM_D }, W_AFFINE },
-    { "proj_out.weight",                RK(po_w),  0, 1, WRK_TP_REPL, 2, { DM_POUT, DM_D }, 0 },
-    { "proj_out.bias",                  RK(po_b),  0, 1, WRK_TP_REPL, 1, { DM_POUT }, 0 },
+    { "patch_embed.proj.weight",        RK(pe_w),  0, 0, 1, WRK_TP_REPL, 4, { DM_D, DM_C, DM_P, DM_P }, 0 },
+    { "patch_embed.proj.bias",          RK(pe_b),  0, 0, 1, WRK_TP_REPL, 1, { DM_D }, 0 },
+    { "patch_embed.text_proj.weight",   RK(tx_w),  RK(tx_h), 0, 1, WRK_TP_REPL, 2, { DM_D, DM_DT }, W_BF16 },
+    { "patch_embed.text_proj.bias",     RK(tx_b),  0, 0, 1, WRK_TP_REPL, 1, { DM_D }, 0 },
+    { "time_embedding.linear_1.weight", RK(t1_w),  0, 0, 1, WRK_TP_REPL, 2, { DM_T, DM_D }, 0 },
+    { "time_embedding.linear_1.bias",   RK(t1_b),  0, 0, 1, WRK_TP_REPL, 1, { DM_T }, 0 },
+    { "time_embedding.linear_2.weight", RK(t2_w),  0, 0, 1, WRK_TP_REPL, 2, { DM_T, DM_T }, 0 },
+    { "time_embedding.linear_2.bias",   RK(t2_b),  0, 0, 1, WRK_TP_REPL, 1, { DM_T }, 0 },
+    { "norm_final.weight",              RK(nf_w),  0, 0, 1, WRK_TP_REPL, 1, { DM_D }, W_AFFINE },
+    { "norm_final.bias",                RK(nf_b),  0, 0, 1, WRK_TP_REPL, 1, { DM_D }, W_AFFINE },
+    { "norm_out.linear.weight",         RK(no_lw), 0, 0, 1, WRK_TP_REPL, 2, { DM_2D, DM_T }, 0 },
+    { "norm_out.linear.bias",           RK(no_lb), 0, 0, 1, WRK_TP_REPL, 1, { DM_2D }, 0 },
+    { "norm_out.norm.weight",           RK(no_w),  0, 0, 1, WRK_TP_REPL, 1, { DM_D }, W_AFFINE },
+    { "norm_out.norm.bias",             RK(no_b),  0, 0, 1, WRK_TP_REPL, 1, { DM_D }, W_AFFINE },
+    { "proj_out.weight",                RK(po_w),  0, 0, 1, WRK_TP_REPL, 2, { DM_POUT, DM_D }, 0 },
+    { "proj_out.bias",                  RK(po_b),  0, 0, 1, WRK_TP_REPL, 1, { DM_POUT }, 0 },
 };
 
 static const wdesc_t BLOCK_W[] = {
-    { "norm1.linear.weight",    BK(n1_lw), 0, 1, WRK_TP_REPL,       2, { DM_6D, DM_T }, 0 },
-    { "norm1.linear.bias",      BK(n1_lb), 0, 1, WRK_TP_REPL,       1, { DM_6D }, 0 },
-    { "norm1.norm.weight",      BK(n1_w),  0, 1, WRK_TP_REPL,       1, { DM_D }, W_AFFINE },
-    { "norm1.norm.bias",        BK(n1_b),  0, 1, WRK_TP_REPL,       1, { DM_D }, W_AFFINE },
-    { "attn1.norm_q.weight",    BK(nq_w),  0, 1, WRK_TP_REPL,       1, { DM_HD }, 0 },
-    { "attn1.norm_q.bias",      BK(nq_b),  0, 1, WRK_TP_REPL,       1, { DM_HD }, 0 },
-    { "attn1.norm_k.weight",    BK(nk_w),  0, 1, WRK_TP_REPL,       1, { DM_HD }, 0 },
-    { "attn1.norm_k.bias",      BK(nk_b),  0, 1, WRK_TP_REPL,       1, { DM_HD }, 0 },
-    { "attn1.to_q.weight",      BK(qkv_w), 0, 3, WRK_TP_ROWS_HEADS, 2, { DM_D, DM_D }, 0 },
-    { "attn1.to_k.weight",      BK(qkv_w), 1, 3, WRK_TP_ROWS_HEADS, 2, { DM_D, DM_D }, 0 },
-    { "attn1.to_v.weight",      BK(qkv_w), 2, 3, WRK_TP_ROWS_HEADS, 2, { DM_D, DM_D }, 0 },
-    { "attn1.to_q.bias",        BK(qkv_b), 0, 3, WRK_TP_ROWS_HEADS, 1, { DM_D }, W_ABIAS },
-    { "attn1.to_k.bias",        BK(qkv_b), 1, 3, WRK_TP_ROWS_HEADS, 1, { DM_D }, W_ABIAS },
-    { "attn1.to_v.bias",        BK(qkv_b), 2, 3, WRK_TP_ROWS_HEADS, 1, { DM_D }, W_ABIAS },
-    { "attn1.to_out.0.weight",  BK(o_w),   0, 1, WRK_TP_COLS_HEADS, 2, { DM_D, DM_D }, 0 },
-    { "attn1.to_out.0.bias",    BK(o_b),   0, 1, WRK_TP_REPL,       1, { DM_D }, 0 },
-    { "norm2.linear.weight",    BK(n2_lw), 0, 1, WRK_TP_REPL,       2, { DM_6D, DM_T }, 0 },
-    { "norm2.linear.bias",      BK(n2_lb), 0, 1, WRK_TP_REPL,       1, { DM_6D }, 0 },
-    { "norm2.norm.weight",      BK(n2_w),  0, 1, WRK_TP_REPL,       1, { DM_D }, W_AFFINE },
-    { "norm2.norm.bias",        BK(n2_b),  0, 1, WRK_TP_REPL,       1, { DM_D }, W_AFFINE },
-    { "ff.net.0.proj.weight",   BK(f1_w),  0, 1, WRK_TP_ROWS_FF,    2, { DM_FF, DM_D }, 0 },
-    { "ff.net.0.proj.bias",     BK(f1_b),  0, 1, WRK_TP_ROWS_FF,    1, { DM_FF }, 0 },
-    { "ff.net.2.weight",        BK(f2_w),  0, 1, WRK_TP_COLS_FF,    2, { DM_D, DM_FF }, 0 },
-    { "ff.net.2.bias",          BK(f2_b),  0, 1, WRK_TP_REPL,       1, { DM_D }, 0 },
+    { "norm1.linear.weight",    BK(n1_lw), BK(n1_lh), 0, 1, WRK_TP_REPL,       2, { DM_6D, DM_T }, W_BF16 },
+    { "norm1.linear.bias",      BK(n1_lb), 0, 0, 1, WRK_TP_REPL,       1, { DM_6D }, 0 },
+    { "norm1.norm.weight",      BK(n1_w),  0, 0, 1, WRK_TP_REPL,       1, { DM_D }, W_AFFINE },
+    { "norm1.norm.bias",        BK(n1_b),  0, 0, 1, WRK_TP_REPL,       1, { DM_D }, W_AFFINE },
+    { "attn1.norm_q.weight",    BK(nq_w),  0, 0, 1, WRK_TP_REPL,       1, { DM_HD }, 0 },
+    { "attn1.norm_q.bias",      BK(nq_b),  0, 0, 1, WRK_TP_REPL,       1, { DM_HD }, 0 },
+    { "attn1.norm_k.weight",    BK(nk_w),  0, 0, 1, WRK_TP_REPL,       1, { DM_HD }, 0 },
+    { "attn1.norm_k.bias",      BK(nk_b),  0, 0, 1, WRK_TP_REPL,       1, { DM_HD }, 0 },
+    { "attn1.to_q.weight",      BK(qkv_w), BK(qkv_h), 0, 3, WRK_TP_ROWS_HEADS, 2, { DM_D, DM_D }, W_BF16 },
+    { "attn1.to_k.weight",      BK(qkv_w), BK(qkv_h), 1, 3, WRK_TP_ROWS_HEADS, 2, { DM_D, DM_D }, W_BF16 },
+    { "attn1.to_v.weight",      BK(qkv_w), BK(qkv_h), 2, 3, WRK_TP_ROWS_HEADS, 2, { DM_D, DM_D }, W_BF16 },
+    { "attn1.to_q.bias",        BK(qkv_b), 0, 0, 3, WRK_TP_ROWS_HEADS, 1, { DM_D }, W_ABIAS },
+    { "attn1.to_k.bias",        BK(qkv_b), 0, 1, 3, WRK_TP_ROWS_HEADS, 1, { DM_D }, W_ABIAS },
+    { "attn1.to_v.bias",        BK(qkv_b), 0, 2, 3, WRK_TP_ROWS_HEADS, 1, { DM_D }, W_ABIAS },
+    { "attn1.to_out.0.weight",  BK(o_w),   BK(o_h), 0, 1, WRK_TP_COLS_HEADS, 2, { DM_D, DM_D }, W_BF16 },
+    { "attn1.to_out.0.bias",    BK(o_b),   0, 0, 1, WRK_TP_REPL,       1, { DM_D }, 0 },
+    { "norm2.linear.weight",    BK(n2_lw), BK(n2_lh), 0, 1, WRK_TP_REPL,       2, { DM_6D, DM_T }, W_BF16 },
+    { "norm2.linear.bias",      BK(n2_lb), 0, 0, 1, WRK_TP_REPL,       1, { DM_6D }, 0 },
+    { "norm2.norm.weight",      BK(n2_w),  0, 0, 1, WRK_TP_REPL,       1, { DM_D }, W_AFFINE },
+    { "norm2.norm.bias",        BK(n2_b),  0, 0, 1, WRK_TP_REPL,       1, { DM_D }, W_AFFINE },
+    { "ff.net.0.proj.weight",   BK(f1_w),  BK(f1_h), 0, 1, WRK_TP_ROWS_FF,    2, { DM_FF, DM_D }, W_BF16 },
+    { "ff.net.0.proj.bias",     BK(f1_b),  0, 0, 1, WRK_TP_ROWS_FF,    1, { DM_FF }, 0 },
+    { "ff.net.2.weight",        BK(f2_w),  BK(f2_h), 0, 1, WRK_TP_COLS_FF,    2, { DM_D, DM_FF }, W_BF16 },
+    { "ff.net.2.bias",          BK(f2_b),  0, 0, 1, WRK_TP_REPL,       1, { DM_D }, 0 },
 };
 
 #define N_GLOBAL (sizeof GLOBAL_W / sizeof *GLOBAL_W)
@@ -102,11 +107,11 @@ static int wanted(const wrk_dit_t *m, const wdesc_t *w)
 
 /* ---- buffers ---- */
 
-static int track(dit_rank_t *r, float *p)
+static int track(dit_rank_t *r, void *p)
 {
     if (r->n_owned == r->cap_owned) {
         int cap = r->cap_owned ? 2 * r->cap_owned : 64;
-        float **o = realloc(r->owned, (size_t)cap * sizeof *o);
+        void **o = realloc(r->owned, (size_t)cap * sizeof *o);
         if (!o) return -1;
         r->owned = o;
         r->cap_owned = cap;
@@ -115,21 +120,72 @@ static int track(dit_rank_t *r, float *p)
     return 0;
 }
 
-/* Host buffer of n floats owned by rank r (the CPU backend computes on host memory directly). */
-static float *rank_alloc(dit_rank_t *r, size_t n)
+/* Host buffer of n floats for rank r: owned by r on host memory (the CPU backend computes on it);
+ * on device memory a staging copy (r->pending) that to_device uploads and frees. */
+static float *rank_alloc(const wrk_dit_t *m, dit_rank_t *r, size_t n)
 {
     float *p = malloc(n * sizeof(float) + 64);
-    if (p && track(r, p) != 0) { free(p); p = NULL; }
+    if (!p) return NULL;
+    if (m->on_device) {
+        free(r->pending);
+        return r->pending = p;
+    }
+    if (track(r, p) != 0) { free(p); p = NULL; }
     return p;
 }
 
-void dit_weights_free(dit_rank_t *r)
+/* Host fp32 → bf16 bits, round to nearest even (NaN kept quiet), as k_cuda_upload_bf16 does. */
+static uint16_t bf16_of(float f)
 {
-    for (int i = 0; i < r->n_owned; i++) free(r->owned[i]);
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+/* Device path: uploads the staging copy *p (n floats) into backend memory owned by r — as fp32 into
+ * *p, or (p16 != NULL) as bf16 into *p16 with *p = NULL — and frees the host copy. Host path: no-op. */
+static int to_device(const wrk_dit_t *m, dit_rank_t *r, float **p, uint16_t **p16, size_t n,
+                     const char *name, char *err, size_t errlen)
+{
+    if (!m->on_device) return 0;
+    size_t bytes = n * (p16 ? sizeof(uint16_t) : sizeof(float));
+    float *h = *p;
+    void *d = m->kb->alloc(bytes);
+    if (!d || track(r, d) != 0) {
+        if (d) m->kb->free(d);
+        snprintf(err, errlen, "%s: tensor %s: out of memory on the %s device (%.1f MiB): %s", m->dir, name,
+                 m->kb->name, (double)bytes / 1048576.0, k_error());
+        return -1;
+    }
+    if (p16) {                                   /* in place: element i's bf16 lands in bytes already read */
+        uint16_t *h16 = (uint16_t *)h;
+        for (size_t i = 0; i < n; i++) h16[i] = bf16_of(h[i]);
+    }
+    if (m->kb->upload(d, h, bytes) != 0) {
+        snprintf(err, errlen, "%s: tensor %s: upload to the %s device: %s", m->dir, name, m->kb->name, k_error());
+        return -1;
+    }
+    free(r->pending);
+    r->pending = NULL;
+    if (p16) { *p16 = d; *p = NULL; }
+    else *p = d;
+    return 0;
+}
+
+void dit_weights_free(const wrk_dit_t *m, dit_rank_t *r)
+{
+    for (int i = 0; i < r->n_owned; i++) {
+        if (m->on_device) m->kb->free(r->owned[i]);
+        else free(r->owned[i]);
+    }
     free(r->owned);
     free(r->blocks);
-    free(r->ws);
-    free(r->ws_anchor);
+    if (r->ws) m->kb->free(r->ws);
+    if (r->ws_anchor) m->kb->free(r->ws_anchor);
+    free(r->pending);
+    free(r->stage);
     memset(r, 0, sizeof *r);
 }
 
@@ -149,18 +205,22 @@ static int read_one(wrk_dit_t *m, const wrk_st_t *st, dit_rank_t *r, const wdesc
     int64_t r0 = cols_split ? 0 : lo, r1 = cols_split ? rows : hi;
     int64_t c0 = cols_split ? lo : 0, c1 = cols_split ? hi : cols;
     int64_t local = (r1 - r0) * (c1 - c0);
-    if (w->part == 0 && !(*dst = rank_alloc(r, (size_t)(local * w->nparts)))) {
+    if (w->part == 0 && !(*dst = rank_alloc(m, r, (size_t)(local * w->nparts)))) {
         snprintf(err, errlen, "%s: tensor %s: out of memory", m->dir, name);
         return -1;
     }
-    return wrk_st_read_f32_slice(st, name, w->ndim, shape, r0, r1, c0, c1, *dst + local * w->part,
-                                 local, err, errlen);
+    if (wrk_st_read_f32_slice(st, name, w->ndim, shape, r0, r1, c0, c1, *dst + local * w->part, local,
+                              err, errlen) != 0)
+        return -1;
+    if (w->part < w->nparts - 1) return 0;       /* a fused tensor moves once complete */
+    uint16_t **d16 = m->bf16w && (w->flags & W_BF16) ? (uint16_t **)((char *)dst - w->off + w->off16) : NULL;
+    return to_device(m, r, dst, d16, (size_t)(local * w->nparts), name, err, errlen);
 }
 
-/* Rank > 0 on host memory: replicated tensors are rank 0's. */
+/* Rank > 0 on host memory: replicated tensors are rank 0's (on device memory every rank has its own). */
 static int share_repl(const wrk_dit_t *m, int rank, const wdesc_t *w)
 {
-    return rank > 0 && w->split == WRK_TP_REPL;
+    return rank > 0 && w->split == WRK_TP_REPL && !m->on_device;
 }
 
 static int load_table(wrk_dit_t *m, const wrk_st_t *st, int rank, const wdesc_t *tab, size_t n,
@@ -172,7 +232,13 @@ static int load_table(wrk_dit_t *m, const wrk_st_t *st, int rank, const wdesc_t 
         const wdesc_t *w = &tab[i];
         float **dst = (float **)((char *)dst_base + w->off);
         if (!wanted(m, w)) continue;
-        if (share_repl(m, rank, w)) { *dst = *(float *const *)((const char *)src0_base + w->off); continue; }
+        if (share_repl(m, rank, w)) {
+            *dst = *(float *const *)((const char *)src0_base + w->off);
+            if (w->flags & W_BF16)
+                *(uint16_t **)((char *)dst_base + w->off16) =
+                    *(uint16_t *const *)((const char *)src0_base + w->off16);
+            continue;
+        }
         snprintf(name, sizeof name, "%s%s", prefix, w->name);
         if (read_one(m, st, &m->ranks[rank], w, name, dst, err, errlen) != 0) return -1;
     }
@@ -181,24 +247,49 @@ static int load_table(wrk_dit_t *m, const wrk_st_t *st, int rank, const wdesc_t 
 
 /* ---- LoRA ---- */
 
+/* A LoRA factor of n floats read into host buffer *p: owned by r on host memory, else uploaded
+ * (and the host copy freed). On failure *p is freed or left to r->pending. */
+static int lora_keep(const wrk_dit_t *m, dit_rank_t *r, float **p, size_t n, const char *path, char *err,
+                     size_t errlen)
+{
+    if (!m->on_device) {
+        if (track(r, *p) == 0) return 0;
+        free(*p);
+        *p = NULL;
+        snprintf(err, errlen, "%s: out of memory", path);
+        return -1;
+    }
+    r->pending = *p;
+    return to_device(m, r, p, NULL, n, path, err, errlen);
+}
+
 static int load_lora_block(wrk_dit_t *m, const wrk_lora_t *l, dit_rank_t *r, int i, char *err,
                            size_t errlen)
 {
     dit_block_t *b = &r->blocks[i];
     size_t R = (size_t)m->info.lora_rank, D = (size_t)m->info.inner_dim, Dl = (size_t)r->Dl;
-    float **lb[3] = { &b->lb_q, &b->lb_k, &b->lb_v };
-    if (!(b->la_qkv = rank_alloc(r, 3 * R * D)) || !(b->la_o = rank_alloc(r, R * Dl)) ||
-        !(b->lb_o = rank_alloc(r, D * R))) {
-        snprintf(err, errlen, "%s: out of memory", wrk_lora_path(l));
-        return -1;
+    const char *path = wrk_lora_path(l);
+    /* A of q|k|v (3R, D), B of q, k, v (Dl, R) each, A of to_out (R, Dl), B of to_out (D, R) */
+    float **dst[6] = { &b->la_qkv, &b->lb_q, &b->lb_k, &b->lb_v, &b->la_o, &b->lb_o };
+    size_t n[6] = { 3 * R * D, Dl * R, Dl * R, Dl * R, R * Dl, D * R };
+    float *buf[6] = { 0 };
+    int rc = -1;
+    for (int k = 0; k < 6; k++)
+        if (!(buf[k] = malloc(n[k] * sizeof(float)))) { snprintf(err, errlen, "%s: out of memory", path); goto out; }
+    for (int t = 0; t < 3; t++)
+        if (wrk_lora_read(l, i, (wrk_lora_target_t)t, &r->sh, buf[0] + (size_t)t * R * D, buf[1 + t], err,
+                          errlen) != 0)
+            goto out;
+    if (wrk_lora_read(l, i, WRK_LORA_OUT, &r->sh, buf[4], buf[5], err, errlen) != 0) goto out;
+    for (int k = 0; k < 6; k++) {
+        *dst[k] = buf[k];
+        buf[k] = NULL;
+        if (lora_keep(m, r, dst[k], n[k], path, err, errlen) != 0) goto out;
     }
-    for (int t = 0; t < 3; t++) {
-        if (!(*lb[t] = rank_alloc(r, Dl * R))) { snprintf(err, errlen, "out of memory"); return -1; }
-        if (wrk_lora_read(l, i, (wrk_lora_target_t)t, &r->sh, b->la_qkv + (size_t)t * R * D, *lb[t],
-                          err, errlen) != 0)
-            return -1;
-    }
-    return wrk_lora_read(l, i, WRK_LORA_OUT, &r->sh, b->la_o, b->lb_o, err, errlen);
+    rc = 0;
+out:
+    for (int k = 0; k < 6; k++) free(buf[k]);
+    return rc;
 }
 
 static int load_lora(wrk_dit_t *m, const wrk_lora_t *l, int rank, char *err, size_t errlen)
@@ -207,12 +298,13 @@ static int load_lora(wrk_dit_t *m, const wrk_lora_t *l, int rank, char *err, siz
     for (int i = 0; i < m->info.num_layers; i++)
         if (load_lora_block(m, l, r, i, err, errlen) != 0) return -1;
     if (!wrk_lora_has_domain(l)) return 0;
-    if (rank > 0) { r->domain = m->ranks[0].domain; return 0; }
-    if (!(r->domain = rank_alloc(r, (size_t)m->info.inner_dim))) {
+    if (rank > 0 && !m->on_device) { r->domain = m->ranks[0].domain; return 0; }
+    if (!(r->domain = rank_alloc(m, r, (size_t)m->info.inner_dim))) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    return wrk_lora_read_domain(l, r->domain, err, errlen);
+    if (wrk_lora_read_domain(l, r->domain, err, errlen) != 0) return -1;
+    return to_device(m, r, &r->domain, NULL, (size_t)m->info.inner_dim, "domain_emb", err, errlen);
 }
 
 /* ---- public ---- */
