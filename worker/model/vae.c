@@ -312,6 +312,79 @@ static int check_unexpected_(vae_loader_t *L)
     return 0;
 }
 
+/* ---------------- backend copies of the weights ---------------- */
+
+typedef struct {
+    const k_backend_t *kb;     /* NULL: point the d* fields at the host arrays */
+    int                drop;   /* 1: free the backend copies (then point at the host arrays) */
+} vae_move_t;
+
+/* *dst = a backend copy of n host floats (or the host array itself, or freed): see vae_move_t. */
+static int move_(const vae_move_t *m, float **dst, float *host, size_t n)
+{
+    if (m->drop) { if (*dst && *dst != host) m->kb->free(*dst); *dst = host; return 0; }
+    if (!m->kb || !host) { *dst = host; return 0; }
+    if (!(*dst = m->kb->alloc(n * sizeof(float)))) return -1;
+    return m->kb->upload(*dst, host, n * sizeof(float));
+}
+
+static int move_conv_(const vae_move_t *m, vae_conv_t *c)
+{
+    return move_(m, &c->dw, c->w, (size_t)c->kt * c->kh * c->kw * c->co * c->ci) || move_(m, &c->db, c->b, (size_t)c->co);
+}
+
+static int move_snorm_(const vae_move_t *m, vae_snorm_t *n)
+{
+    return move_(m, &n->dgamma, n->gamma, (size_t)n->c) || move_(m, &n->dbeta, n->beta, (size_t)n->c) ||
+           move_conv_(m, &n->y) || move_conv_(m, &n->b);
+}
+
+static int move_res_(const vae_move_t *m, vae_res_t *r)
+{
+    return move_snorm_(m, &r->n1) || move_snorm_(m, &r->n2) || move_conv_(m, &r->c1) || move_conv_(m, &r->c2) ||
+           move_conv_(m, &r->sc);
+}
+
+/* Applies m to every weight of the decoder (stops at the first failure). */
+static int move_all_(const vae_move_t *m, wrk_vae_t *v)
+{
+    if (move_conv_(m, &v->conv_in) || move_res_(m, &v->mid[0]) || move_res_(m, &v->mid[1])) return -1;
+    for (int i = 0; i < v->n_up; i++) {
+        for (int k = 0; v->up[i].res && k < v->up[i].nres; k++)
+            if (move_res_(m, &v->up[i].res[k])) return -1;
+        if (move_conv_(m, &v->up[i].up)) return -1;
+    }
+    return move_snorm_(m, &v->norm_out) || move_conv_(m, &v->conv_out);
+}
+
+/* Frees the backend copies (if any) and points every d* field at the host arrays. */
+static void drop_copies_(wrk_vae_t *v)
+{
+    vae_move_t drop = { v->kb, 1 }, host = { NULL, 0 };
+    if (v->dev_copies) move_all_(&drop, v);
+    move_all_(&host, v);
+    v->dev_copies = 0;
+}
+
+int wrk_vae_set_backend(wrk_vae_t *v, const k_backend_t *kb, char *err, size_t errlen)
+{
+    drop_copies_(v);
+    v->kb = NULL;
+    if (!kb || kb == k_backend_cpu()) return 0;
+    vae_move_t up = { kb, 0 };
+    v->kb = kb;
+    v->dev_copies = 1;   /* fields not yet uploaded keep their host pointer; drop_copies_ frees only d* != host */
+    if (move_all_(&up, v)) {
+        ferr_(err, errlen, "vae: weights to %s: %s", kb->name, k_error());
+        drop_copies_(v);
+        v->kb = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+const k_backend_t *wrk_vae_backend(const wrk_vae_t *v) { return v->kb ? v->kb : k_backend_cpu(); }
+
 /* ---------------- public API ---------------- */
 
 static void conv_free_(vae_conv_t *c) { free(c->w); free(c->b); c->w = c->b = NULL; }
@@ -322,6 +395,7 @@ void wrk_vae_destroy(wrk_vae_t **pv)
 {
     if (!pv || !*pv) return;
     wrk_vae_t *v = *pv;
+    drop_copies_(v);
     conv_free_(&v->conv_in);
     res_free_(&v->mid[0]); res_free_(&v->mid[1]);
     for (int i = 0; i < WRK_VAE_MAX_BLOCKS; i++) {
@@ -361,6 +435,7 @@ int wrk_vae_load(const char *path, wrk_vae_t **out, char *err, size_t errlen)
     wrk_vae_tiling_get(L.vae, &L.vae->tiling);
     if (wrk_st_open(dir, &L.st, err, errlen)) goto out;
     if (load_decoder_(&L) || check_unexpected_(&L)) goto out;
+    drop_copies_(L.vae);   /* decode from the host weights until wrk_vae_set_backend */
     rc = 0;
 out:
     for (int i = 0; i < L.n_names; i++) free(L.names[i]);

@@ -1,5 +1,5 @@
 /* vae.h — the CogVideoX 3D causal VAE decoder (diffusers 0.32.0 AutoencoderKLCogVideoX, decoder
- * only) on the CPU, fp32, numerically the reference's algorithm (MODEL.md §4):
+ * only) on a compute backend (CPU by default, or CUDA), fp32, numerically the reference's algorithm (MODEL.md §4):
  *   latents (B, F, C, h, w) as the DiT produces them → times 1/scaling_factor → decoded in
  *   temporal chunks of 2 latent frames (3 in the first when F is odd, F itself when F < 2) with
  *   every causal conv's last 2 input frames carried to the next chunk, GroupNorm statistics per
@@ -15,12 +15,18 @@
  * H = 8h, W = 8w for the 4-level config. Tiled output sizes come from wrk_vae_out_dims (they equal
  * the untiled ones whenever the tile settings are consistent, as the released ones are).
  *
- * Not here: the encoder, CUDA, batch slicing (batch items are decoded one after the other,
- * which is exactly what slicing does).
+ * Devices: the decoder runs on any compute backend of kernels/k.h (CPU by default; CUDA after
+ * wrk_vae_set_backend(vae, k_backend_cuda()) — TF32 tensor-core convolutions, fp32 elsewhere).
+ * Latents and frames stay in host memory whatever the backend.
+ *
+ * Not here: the encoder, batch slicing (batch items are decoded one after the other, which is
+ * exactly what slicing does).
  */
 #ifndef WORKER_MODEL_VAE_H
 #define WORKER_MODEL_VAE_H
 #include <stddef.h>
+
+#include "kernels/k.h"
 
 #define WRK_VAE_MAX_BLOCKS 8
 
@@ -67,11 +73,21 @@ int wrk_vae_out_dims(const wrk_vae_t *vae, int F, int h, int w, int tiled, int *
 
 /* Decodes latents (B, F, C, h, w) (C = latent_channels, the DiT's layout, NOT yet scaled: this
  * applies 1/scaling_factor like the pipeline's decode_latents) into out (B, T, H, W, out_channels)
- * with (T, H, W) from wrk_vae_out_dims. Threads: the kernels' k_threads() of the calling thread.
- * vae is not modified (the causal caches live in the call), so several threads may decode with
+ * with (T, H, W) from wrk_vae_out_dims; latents and out are host memory on every backend.
+ * Threads: the kernels' k_threads() of the calling thread (CPU). vae is not modified (the causal caches live in the call), so several threads may decode with
  * one loaded VAE at once (RGB and alpha videos). 0 / -1 with err. */
 int wrk_vae_decode(const wrk_vae_t *vae, const float *latents, int B, int F, int h, int w, int tiled,
                    float *out, char *err, size_t errlen);
+
+/* Runs wrk_vae_decode on backend kb (kernels/k.h; NULL or k_backend_cpu() = the host weights, the
+ * default). Another backend gets its own copy of every weight (fp32: ~0.5 GB for CogVideoX's
+ * decoder), made now, and keeps it until the next call or wrk_vae_destroy; a decode then holds its
+ * activations and causal caches there (CogVideoX at 480x720: a few GB, see BENCHMARKS.md) and frees
+ * them before returning. The calling thread must be able to use kb (on CUDA: the thread's current
+ * device). 0, or -1 with err (the decoder is then back on the CPU). */
+int wrk_vae_set_backend(wrk_vae_t *vae, const k_backend_t *kb, char *err, size_t errlen);
+/* The backend decodes run on (never NULL). */
+const k_backend_t *wrk_vae_backend(const wrk_vae_t *vae);
 
 /* x = clamp(x * 0.5 + 0.5, 0, 1) over n floats (what the pipeline's video processor does). */
 void wrk_vae_postprocess(float *x, long n);

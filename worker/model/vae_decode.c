@@ -1,7 +1,13 @@
 /* vae_decode.c — the forward pass of the CogVideoX VAE decoder (MODEL.md §4.2–§4.5), channels-last
- * fp32 on kernels/k_conv.h: causal conv3d with the per-layer frame cache, SpatialNorm3D fused with
- * the SiLU that always follows it, ResnetBlock3D, Upsample3D with the odd-first-frame rule,
- * temporal chunking as diffusers' _decode, and tiled_decode's in-place blend. Interface: vae.h.
+ * fp32 through the compute backend's conv-family ops (kernels/k.h table, specified in
+ * kernels/k_conv.h): causal conv3d with the per-layer frame cache, SpatialNorm3D fused with the SiLU
+ * that always follows it, ResnetBlock3D, Upsample3D with the odd-first-frame rule, temporal chunking
+ * as diffusers' _decode, and tiled_decode's in-place blend. Interface: vae.h.
+ *
+ * Where things live: latents, tiles and output frames in host memory; each latent chunk is uploaded
+ * to the backend, decoded there (activations and the causal caches in backend memory) and its frames
+ * downloaded. On the CPU backend the "uploads" are copies and the ops are the k_cpu_ ones, so the
+ * numerics are the CPU decoder's.
  *
  * Two exact shortcuts (same values as the reference's order of operations up to float rounding):
  *  - conv_y / conv_b of a spatial norm are pointwise, so they run on the latent chunk and the
@@ -24,14 +30,15 @@
 #define VAE_SN_EPS 1e-6f   /* CogVideoXSpatialNorm3D builds its GroupNorm with eps=1e-6, whatever norm_eps says */
 #define VAE_CHUNK 2        /* num_latent_frames_batch_size */
 
-typedef struct { float *p; int T, H, W, C; } act_t;   /* (T, H, W, C) */
+typedef struct { float *p; int T, H, W, C; } act_t;   /* (T, H, W, C), backend memory */
 
 typedef struct {
-    const float *z;        /* latent chunk (Tz, h, w, Cz), already / scaling_factor */
+    const float *z;        /* latent chunk (Tz, h, w, Cz), already / scaling_factor, backend memory */
     int Tz, h, w, Cz;
 } zq_t;
 
 typedef struct {           /* one decode through time (one batch item, one tile) */
+    const k_backend_t *kb;
     float **cache;         /* per causal conv: its last kt-1 input frames (kt-1, H, W, Ci) */
     size_t *cache_n;
     int n;
@@ -49,15 +56,20 @@ static int derr_(run_t *r, const char *fmt, ...)
     return -1;
 }
 
+static float *balloc_(run_t *r, size_t n)
+{
+    float *p = r->kb->alloc(n * sizeof(float));
+    if (!p) derr_(r, "vae: out of memory (%zu floats on %s%s%s)", n, r->kb->name, *k_error() ? ": " : "", k_error());
+    return p;
+}
+
 static float *alloc_act_(run_t *r, act_t *a, int T, int H, int W, int C)
 {
     a->T = T; a->H = H; a->W = W; a->C = C;
-    a->p = malloc((size_t)T * H * W * C * sizeof(float));
-    if (!a->p) derr_(r, "vae: out of memory (%d x %d x %d x %d activation)", T, H, W, C);
-    return a->p;
+    return a->p = balloc_(r, (size_t)T * H * W * C);
 }
 
-static void free_act_(act_t *a) { free(a->p); a->p = NULL; }
+static void free_act_(run_t *r, act_t *a) { if (a->p) r->kb->free(a->p); a->p = NULL; }
 
 /* ---------------- causal conv with the frame cache ---------------- */
 
@@ -68,7 +80,7 @@ static int cconv_(run_t *r, const vae_conv_t *cv, const act_t *x, act_t *y)
 {
     int pad = cv->kt - 1, T = x->T, rc = -1;
     size_t fs = (size_t)x->H * x->W * x->C;
-    const float **fr = malloc((size_t)(T + pad) * sizeof *fr);
+    const float **fr = malloc((size_t)(T + pad) * sizeof *fr);   /* host array of frame pointers */
     if (!fr) return derr_(r, "vae: out of memory");
     if (!alloc_act_(r, y, T, x->H, x->W, cv->co)) { free(fr); return -1; }
     float **cache = cv->cache_id >= 0 ? &r->cache[cv->cache_id] : NULL;
@@ -77,18 +89,19 @@ static int cconv_(run_t *r, const vae_conv_t *cv, const act_t *x, act_t *y)
     }
     for (int i = 0; i < pad; i++) fr[i] = cache && *cache ? *cache + i * fs : x->p;
     for (int t = 0; t < T; t++) fr[pad + t] = x->p + t * fs;
-    if (k_cpu_conv3d(y->p, fr, T + pad, x->H, x->W, cv->ci, cv->co, cv->kt, cv->kh, cv->kw, cv->w, cv->b)) {
+    if (r->kb->conv3d(y->p, fr, T + pad, x->H, x->W, cv->ci, cv->co, cv->kt, cv->kh, cv->kw, cv->dw, cv->db)) {
         derr_(r, "vae: %s", k_error()); goto out;
     }
     if (cache && pad > 0) {
-        if (!*cache && !(*cache = malloc((size_t)pad * fs * sizeof(float)))) { derr_(r, "vae: out of memory"); goto out; }
+        if (!*cache && !(*cache = balloc_(r, (size_t)pad * fs))) goto out;
         r->cache_n[cv->cache_id] = (size_t)pad * fs;
-        for (int i = 0; i < pad; i++) memmove(*cache + i * fs, fr[T + i], fs * sizeof(float));
+        for (int i = 0; i < pad; i++)   /* in order: frame i+1.. of the old cache may move down to i */
+            if (r->kb->copy(*cache + i * fs, fr[T + i], fs * sizeof(float))) { derr_(r, "vae: %s", k_error()); goto out; }
     }
     rc = 0;
 out:
     free(fr);
-    if (rc) free_act_(y);
+    if (rc) free_act_(r, y);
     return rc;
 }
 
@@ -98,76 +111,33 @@ static int conv1_(run_t *r, const vae_conv_t *cv, const float *x, int T, int H, 
     const float **fr = malloc((size_t)T * sizeof *fr);
     if (!fr) return derr_(r, "vae: out of memory");
     for (int t = 0; t < T; t++) fr[t] = x + (size_t)t * H * W * cv->ci;
-    int rc = k_cpu_conv3d(y, fr, T, H, W, cv->ci, cv->co, 1, 1, 1, cv->w, cv->b);
+    int rc = r->kb->conv3d(y, fr, T, H, W, cv->ci, cv->co, 1, 1, 1, cv->dw, cv->db);
     free(fr);
     return rc ? derr_(r, "vae: %s", k_error()) : 0;
 }
 
 /* ---------------- SpatialNorm3D + SiLU ---------------- */
 
-/* Time index map of the spatial norm's zq interpolation: odd T > 1 maps frame 0 to frame 0
- * and frames 1.. to latent frames 1.. (interpolated separately); otherwise one interpolation. */
-static int zq_time_map_(run_t *r, int *it, int Tz, int T)
-{
-    if (T > 1 && T % 2 == 1) {
-        if (Tz < 2) return derr_(r, "vae: odd frame count %d from a 1-frame latent chunk", T);
-        it[0] = 0;
-        if (k_nearest_index(it + 1, Tz - 1, T - 1)) return derr_(r, "vae: %s", k_error());
-        for (int t = 1; t < T; t++) it[t] += 1;
-        return 0;
-    }
-    return k_nearest_index(it, Tz, T) ? derr_(r, "vae: %s", k_error()) : 0;
-}
-
-typedef struct {
-    const float *f, *zy, *zb, *scale, *shift;
-    float *y;
-    const int *it, *ih, *iw;
-    int T, H, W, C, h, w;
-} sn_apply_t;
-
-static void sn_apply_(const sn_apply_t *a)
-{
-    int C = a->C;
-    #pragma omp parallel for num_threads(k_threads()) schedule(static) if ((long)a->T * a->H * a->W * C >= 65536)
-    for (long row = 0; row < (long)a->T * a->H; row++) {
-        int t = (int)(row / a->H), yy = (int)(row % a->H);
-        for (int x = 0; x < a->W; x++) {
-            size_t o = ((size_t)row * a->W + x) * C;
-            size_t s = (((size_t)a->it[t] * a->h + a->ih[yy]) * a->w + a->iw[x]) * C;
-            for (int c = 0; c < C; c++) {
-                float v = (a->f[o + c] * a->scale[c] + a->shift[c]) * a->zy[s + c] + a->zb[s + c];
-                a->y[o + c] = v / (1.0f + expf(-v));
-            }
-        }
-    }
-}
-
-/* y = SiLU(GroupNorm(f) · conv_y(zq') + conv_b(zq')), zq' = zq interpolated to f's (T, H, W). */
+/* y = SiLU(GroupNorm(f) · conv_y(zq') + conv_b(zq')), zq' = zq interpolated to f's (T, H, W)
+ * (k_cpu_snorm_silu); y may equal f->p. */
 static int snorm_silu_(run_t *r, const vae_snorm_t *n, int groups, const zq_t *zq, const act_t *f, float *y)
 {
     int C = f->C, G = groups, rc = -1;
     size_t zn = (size_t)zq->Tz * zq->h * zq->w * C;
-    float *zy = malloc(zn * sizeof(float)), *zb = malloc(zn * sizeof(float));
-    float *st = malloc((size_t)(2 * G + 2 * C) * sizeof(float));
-    int *it = malloc((size_t)(f->T + f->H + f->W) * sizeof(int));
-    if (!zy || !zb || !st || !it) { derr_(r, "vae: out of memory"); goto out; }
+    float *zy = balloc_(r, zn), *zb = zy ? balloc_(r, zn) : NULL, *st = zb ? balloc_(r, 2 * (size_t)G) : NULL;
+    if (!st) goto out;
     if (conv1_(r, &n->y, zq->z, zq->Tz, zq->h, zq->w, zy) || conv1_(r, &n->b, zq->z, zq->Tz, zq->h, zq->w, zb)) goto out;
-    float *mean = st, *rstd = st + G, *scale = st + 2 * G, *shift = scale + C;
-    if (k_cpu_groupnorm_stats(mean, rstd, f->p, (long)f->T * f->H * f->W, C, G, VAE_SN_EPS)) { derr_(r, "vae: %s", k_error()); goto out; }
-    for (int c = 0; c < C; c++) {
-        int g = c / (C / G);
-        scale[c] = rstd[g] * n->gamma[c];
-        shift[c] = n->beta[c] - mean[g] * scale[c];
+    if (r->kb->groupnorm_stats(st, st + G, f->p, (long)f->T * f->H * f->W, C, G, VAE_SN_EPS) ||
+        r->kb->snorm_silu(y, f->p, f->T, f->H, f->W, C, G, st, st + G, n->dgamma, n->dbeta, zy, zb, zq->Tz, zq->h,
+                          zq->w)) {
+        derr_(r, "vae: %s", k_error());
+        goto out;
     }
-    int *ih = it + f->T, *iw = ih + f->H;
-    if (zq_time_map_(r, it, zq->Tz, f->T)) goto out;
-    if (k_nearest_index(ih, zq->h, f->H) || k_nearest_index(iw, zq->w, f->W)) { derr_(r, "vae: %s", k_error()); goto out; }
-    sn_apply_t a = { f->p, zy, zb, scale, shift, y, it, ih, iw, f->T, f->H, f->W, C, zq->h, zq->w };
-    sn_apply_(&a);
     rc = 0;
 out:
-    free(zy); free(zb); free(st); free(it);
+    if (zy) r->kb->free(zy);
+    if (zb) r->kb->free(zb);
+    if (st) r->kb->free(st);
     return rc;
 }
 
@@ -182,21 +152,19 @@ static int resnet_(run_t *r, const vae_res_t *rb, int groups, const zq_t *zq, ac
     out->p = NULL;
     if (!alloc_act_(r, &h0, x->T, x->H, x->W, x->C)) goto out;
     if (snorm_silu_(r, &rb->n1, groups, zq, x, h0.p) || cconv_(r, &rb->c1, &h0, &h1)) goto out;
-    free_act_(&h0);
+    free_act_(r, &h0);
     if (snorm_silu_(r, &rb->n2, groups, zq, &h1, h1.p) || cconv_(r, &rb->c2, &h1, out)) goto out;
-    free_act_(&h1);
-    size_t n = (size_t)out->T * out->H * out->W * out->C;
+    free_act_(r, &h1);
+    long n = (long)out->T * out->H * out->W * out->C;
     if (rb->sc.w) {   /* 1x1x1 shortcut into h1's space, then add */
         if (!alloc_act_(r, &h1, x->T, x->H, x->W, rb->co)) goto out;
         if (conv1_(r, &rb->sc, x->p, x->T, x->H, x->W, h1.p)) goto out;
-        for (size_t i = 0; i < n; i++) out->p[i] += h1.p[i];
-    } else {
-        for (size_t i = 0; i < n; i++) out->p[i] += x->p[i];
     }
+    if (r->kb->add(out->p, out->p, rb->sc.w ? h1.p : x->p, n)) { derr_(r, "vae: %s", k_error()); goto out; }
     rc = 0;
 out:
-    free_act_(&h0); free_act_(&h1); free_act_(x);
-    if (rc) free_act_(out);
+    free_act_(r, &h0); free_act_(r, &h1); free_act_(r, x);
+    if (rc) free_act_(r, out);
     return rc;
 }
 
@@ -209,23 +177,26 @@ static int up_frames_(int compress, int T) { return !compress || T == 1 ? T : T 
 static int upsample_(run_t *r, const vae_up_t *u, act_t *x, act_t *out)
 {
     act_t up = { 0 }, cv = { 0 };
-    int rc = -1, T2 = up_frames_(u->compress_time, x->T), H2 = 2 * x->H, W2 = 2 * x->W;
+    int rc = -1, T = x->T, T2 = up_frames_(u->compress_time, x->T), H2 = 2 * x->H, W2 = 2 * x->W;
     out->p = NULL;
     if (!alloc_act_(r, &up, x->T, H2, W2, x->C)) goto out;
-    if (k_cpu_resize_nearest(up.p, x->T, H2, W2, x->p, x->T, x->H, x->W, x->C)) { derr_(r, "vae: %s", k_error()); goto out; }
-    free_act_(x);
+    if (r->kb->resize_nearest(up.p, x->T, H2, W2, x->p, x->T, x->H, x->W, x->C)) { derr_(r, "vae: %s", k_error()); goto out; }
+    free_act_(r, x);
     vae_conv_t c2 = u->up;
     c2.cache_id = -1;
     if (cconv_(r, &c2, &up, &cv)) goto out;   /* kt = 1: no time padding */
-    free_act_(&up);
-    if (T2 == x->T) { *out = cv; return 0; }   /* no time duplication: the conv output is the result */
+    free_act_(r, &up);
+    if (T2 == T) { *out = cv; return 0; }   /* no time duplication: the conv output is the result */
     if (!alloc_act_(r, out, T2, H2, W2, cv.C)) goto out;
     size_t fs = (size_t)H2 * W2 * cv.C;
-    for (int j = 0; j < T2; j++) memcpy(out->p + j * fs, cv.p + (size_t)up_src_(u->compress_time, x->T, j) * fs, fs * sizeof(float));
+    for (int j = 0; j < T2; j++)
+        if (r->kb->copy(out->p + j * fs, cv.p + (size_t)up_src_(u->compress_time, T, j) * fs, fs * sizeof(float))) {
+            derr_(r, "vae: %s", k_error()); goto out;
+        }
     rc = 0;
 out:
-    free_act_(&up); free_act_(&cv); free_act_(x);
-    if (rc) free_act_(out);
+    free_act_(r, &up); free_act_(r, &cv); free_act_(r, x);
+    if (rc) free_act_(r, out);
     return rc;
 }
 
@@ -253,15 +224,15 @@ static int decode_chunk_(run_t *r, const wrk_vae_t *v, const zq_t *zq, act_t *y)
             h = t;
         }
     }
-    if (snorm_silu_(r, &v->norm_out, c->norm_num_groups, zq, &h, h.p)) { free_act_(&h); return -1; }
+    if (snorm_silu_(r, &v->norm_out, c->norm_num_groups, zq, &h, h.p)) { free_act_(r, &h); return -1; }
     int rc = cconv_(r, &v->conv_out, &h, y);
-    free_act_(&h);
+    free_act_(r, &h);
     return rc;
 }
 
 static void run_free_(run_t *r)
 {
-    for (int i = 0; r->cache && i < r->n; i++) free(r->cache[i]);
+    for (int i = 0; r->cache && i < r->n; i++) if (r->cache[i]) r->kb->free(r->cache[i]);
     free(r->cache); free(r->cache_n);
     r->cache = NULL; r->cache_n = NULL;
 }
@@ -276,26 +247,43 @@ static void chunk_range_(int F, int k, int *start, int *end)
 }
 static int chunk_count_(int F) { return F / VAE_CHUNK > 1 ? F / VAE_CHUNK : 1; }
 
-/* Decodes z (F, h, w, Cz) (already / scaling_factor) through time with its own caches into
- * y (T, 8h, 8w, out_channels) (y holds wrk_vae_frames(F) frames). */
+/* Uploads chunk [s, e) of z (host), decodes it and downloads its frames to y (host). */
+static int decode_one_chunk_(run_t *r, const wrk_vae_t *v, const float *z, int s, int e, int h, int w, float *y,
+                             size_t *n_out)
+{
+    int Cz = v->cfg.latent_channels, rc = -1;
+    size_t zn = (size_t)(e - s) * h * w * Cz;
+    float *dz = balloc_(r, zn);
+    act_t o = { 0 };
+    if (!dz) return -1;
+    if (r->kb->upload(dz, z + (size_t)s * h * w * Cz, zn * sizeof(float))) { derr_(r, "vae: upload: %s", k_error()); goto out; }
+    zq_t zq = { dz, e - s, h, w, Cz };
+    if (decode_chunk_(r, v, &zq, &o)) goto out;
+    *n_out = (size_t)o.T * o.H * o.W * o.C;
+    if (r->kb->download(y, o.p, *n_out * sizeof(float))) { derr_(r, "vae: download: %s", k_error()); goto out; }
+    rc = 0;
+out:
+    free_act_(r, &o);
+    r->kb->free(dz);
+    return rc;
+}
+
+/* Decodes z (F, h, w, Cz) (host, already / scaling_factor) through time with its own caches into
+ * y (T, 8h, 8w, out_channels) (host; y holds wrk_vae_frames(F) frames). */
 static int decode_video_(const wrk_vae_t *v, const float *z, int F, int h, int w, float *y, char *err, size_t errlen)
 {
-    run_t r = { .n = v->n_cache, .err = err, .errlen = errlen };
-    int Cz = v->cfg.latent_channels, rc = -1;
+    run_t r = { .kb = v->kb ? v->kb : k_backend_cpu(), .n = v->n_cache, .err = err, .errlen = errlen };
+    int rc = -1;
     size_t t0 = 0;
     r.cache = calloc((size_t)v->n_cache + 1, sizeof *r.cache);
     r.cache_n = calloc((size_t)v->n_cache + 1, sizeof *r.cache_n);
     if (!r.cache || !r.cache_n) { derr_(&r, "vae: out of memory"); goto out; }
     for (int k = 0; k < chunk_count_(F); k++) {
         int s, e;
+        size_t n = 0;
         chunk_range_(F, k, &s, &e);
-        zq_t zq = { z + (size_t)s * h * w * Cz, e - s, h, w, Cz };
-        act_t o;
-        if (decode_chunk_(&r, v, &zq, &o)) goto out;
-        size_t n = (size_t)o.T * o.H * o.W * o.C;
-        memcpy(y + t0, o.p, n * sizeof(float));
+        if (decode_one_chunk_(&r, v, z, s, e, h, w, y + t0, &n)) goto out;
         t0 += n;
-        free_act_(&o);
     }
     rc = 0;
 out:

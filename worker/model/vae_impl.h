@@ -5,10 +5,14 @@
 #define WORKER_MODEL_VAE_IMPL_H
 #include "worker/model/vae.h"
 
-/* One convolution: packed weight (kt*kh*kw, co, ci) (kernels/k_conv.h), bias (co).
+#include "kernels/k.h"
+
+/* One convolution: packed weight (kt*kh*kw, co, ci) (kernels/k_conv.h), bias (co), in host memory;
+ * dw, db: the same in the decode backend's memory (== w, b on the CPU backend).
  * cache_id >= 0 for the causal k=3 convs that carry their last 2 input frames between chunks. */
 typedef struct {
     float *w, *b;
+    float *dw, *db;
     int    ci, co, kt, kh, kw;
     int    cache_id;
 } vae_conv_t;
@@ -16,6 +20,7 @@ typedef struct {
 /* CogVideoXSpatialNorm3D: GroupNorm(groups, c, eps 1e-6) · conv_y(zq) + conv_b(zq). */
 typedef struct {
     float     *gamma, *beta;   /* (c) */
+    float     *dgamma, *dbeta; /* the same in the backend's memory */
     vae_conv_t y, b;           /* 1x1x1, latent_channels -> c */
     int        c;
 } vae_snorm_t;
@@ -44,6 +49,8 @@ struct wrk_vae {
     vae_conv_t  conv_out;
     int         n_cache;       /* causal convs with a cache */
     int         n_up;          /* upsampling blocks = n_blocks - 1 */
+    const k_backend_t *kb;     /* where wrk_vae_decode runs (NULL = CPU) */
+    int         dev_copies;    /* 1: dw/db/dgamma/dbeta are kb allocations (not the host arrays) */
 };
 
 #endif
