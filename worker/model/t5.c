@@ -1,67 +1,21 @@
-/* t5.c — T5 v1.1 encoder on the CPU (see t5.h): config, weights, forward with GEMM attention and
- * relative-position bias, per-prompt embedding cache. Golden: tests/golden/t5,
- * tests/unit/test_t5_golden.c. */
+/* t5.c — T5 v1.1 encoder (see t5.h): config, host weights (resident, streamed, or random), the
+ * backend choice, per-prompt embedding cache and the public API. The forward pass and the weights
+ * in backend memory are in t5_fwd.c. Golden: tests/golden/t5, tests/unit/test_t5_golden.c (CPU),
+ * tests/unit/test_t5_cuda.c (CUDA). */
 #include "worker/model/t5.h"
+#include "worker/model/t5_impl.h"
 
 #include "kernels/k.h"
 #include "proto/json.h"
 #include "worker/model/safetensors.h"
 
-#include <cblas.h>
 #include <errno.h>
 #include <math.h>
-#include <omp.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-/* ---------------- types ---------------- */
-
-typedef struct {
-    float *mem;                 /* one allocation holding every tensor below */
-    float *ln0;                 /* (D)          layer.0.layer_norm */
-    float *q, *k, *v;           /* (H·dk, D)    SelfAttention.{q,k,v} */
-    float *o;                   /* (D, H·dk)    SelfAttention.o */
-    float *ln1;                 /* (D)          layer.1.layer_norm */
-    float *wi0, *wi1;           /* (F, D)       DenseReluDense.wi_0 (gelu), wi_1 (linear) */
-    float *wo;                  /* (D, F)       DenseReluDense.wo */
-} t5_layer_t;
-
-typedef enum { SH_D, SH_INNER_D, SH_D_INNER, SH_F_D, SH_D_F } t5_shape_t;
-
-typedef struct {
-    int32_t *ids;               /* (L) */
-    float   *out;               /* (L, D) */
-    int      L;
-    long     stamp;             /* last use, for LRU eviction */
-} t5_cache_entry_t;
-
-struct wrk_t5 {
-    wrk_t5_config_t  cfg;
-    wrk_t5_opts_t    opts;
-    char             dir[1024];
-    char             dtype[8];      /* dtype of the weights on disk, for the summary line */
-    wrk_st_t        *st;            /* kept open only when streaming weights */
-    char             emb_name[40];  /* shared.weight or encoder.embed_tokens.weight */
-    float           *emb;           /* (V, D), resident mode only */
-    float           *rel;           /* (num_buckets, H) relative_attention_bias of block 0 */
-    float           *final_ln;      /* (D) */
-    t5_layer_t      *layers;        /* num_layers (resident) or 1 scratch layer (streaming) */
-    t5_cache_entry_t *cache;
-    int              cache_n;
-    long             stamp, hits, misses;
-};
-
-/* Scratch of one forward over BL = B·L rows. */
-typedef struct {
-    float *x, *y;               /* (BL, D) residual stream, normed copy */
-    float *q, *k, *v, *att;     /* (BL, H·dk) */
-    float *h0, *h1;             /* (BL, F) */
-    float *S;                   /* (threads, L, L) logits, one block per thread */
-    int   *bk;                  /* (2L − 1) bucket of rel = j − i, index rel + L − 1 */
-} t5_scratch_t;
 
 /* ---------------- config ---------------- */
 
@@ -173,13 +127,7 @@ int wrk_t5_bucket(int rel, int num_buckets, int max_distance)
 
 /* ---------------- weights ---------------- */
 
-typedef struct {
-    const char *fmt;            /* name with the layer index */
-    size_t      off;            /* float * member of t5_layer_t */
-    t5_shape_t  shape;
-} t5_tensor_t;
-
-static const t5_tensor_t T5_LAYER_TENSORS[] = {
+const t5_tensor_t T5_LAYER_TENSORS[T5_NLAYER_TENSORS] = {
     { "encoder.block.%d.layer.0.layer_norm.weight", offsetof(t5_layer_t, ln0), SH_D },
     { "encoder.block.%d.layer.0.SelfAttention.q.weight", offsetof(t5_layer_t, q), SH_INNER_D },
     { "encoder.block.%d.layer.0.SelfAttention.k.weight", offsetof(t5_layer_t, k), SH_INNER_D },
@@ -190,10 +138,9 @@ static const t5_tensor_t T5_LAYER_TENSORS[] = {
     { "encoder.block.%d.layer.1.DenseReluDense.wi_1.weight", offsetof(t5_layer_t, wi1), SH_F_D },
     { "encoder.block.%d.layer.1.DenseReluDense.wo.weight", offsetof(t5_layer_t, wo), SH_D_F },
 };
-#define T5_NLAYER_TENSORS (int)(sizeof T5_LAYER_TENSORS / sizeof T5_LAYER_TENSORS[0])
 
 /* Expected shape; returns ndim. */
-static int shape_of(const wrk_t5_config_t *c, t5_shape_t s, int64_t dims[2])
+int t5_shape_of(const wrk_t5_config_t *c, t5_shape_t s, int64_t dims[2])
 {
     int64_t D = c->d_model, NI = (int64_t)c->num_heads * c->d_kv, F = c->d_ff;
     static const int ND[] = { 1, 2, 2, 2, 2 };
@@ -203,40 +150,37 @@ static int shape_of(const wrk_t5_config_t *c, t5_shape_t s, int64_t dims[2])
     return ND[s];
 }
 
-static int64_t numel_of(const wrk_t5_config_t *c, t5_shape_t s)
+int64_t t5_numel_of(const wrk_t5_config_t *c, t5_shape_t s)
 {
     int64_t d[2];
-    return shape_of(c, s, d) == 1 ? d[0] : d[0] * d[1];
+    return t5_shape_of(c, s, d) == 1 ? d[0] : d[0] * d[1];
 }
 
 static int layer_alloc(const wrk_t5_config_t *c, t5_layer_t *w)
 {
     int64_t total = 0;
-    for (int i = 0; i < T5_NLAYER_TENSORS; i++) total += numel_of(c, T5_LAYER_TENSORS[i].shape);
+    for (int i = 0; i < T5_NLAYER_TENSORS; i++) total += t5_numel_of(c, T5_LAYER_TENSORS[i].shape);
     if (!(w->mem = malloc((size_t)total * sizeof(float)))) return -1;
     float *p = w->mem;
     for (int i = 0; i < T5_NLAYER_TENSORS; i++) {
         *(float **)((char *)w + T5_LAYER_TENSORS[i].off) = p;
-        p += numel_of(c, T5_LAYER_TENSORS[i].shape);
+        p += t5_numel_of(c, T5_LAYER_TENSORS[i].shape);
     }
     return 0;
 }
 
-static int layer_read(const wrk_st_t *st, const wrk_t5_config_t *c, int l, t5_layer_t *w, char *err,
-                      size_t errlen)
+/* Host weights of layer l (fp32) into w: from st, or random values (t->random). */
+static int layer_read(const wrk_t5_t *t, const wrk_st_t *st, int l, t5_layer_t *w, char *err, size_t errlen)
 {
-    char name[128];
-    int64_t dims[2];
-    for (int i = 0; i < T5_NLAYER_TENSORS; i++) {
-        const t5_tensor_t *t = &T5_LAYER_TENSORS[i];
-        int nd = shape_of(c, t->shape, dims);
-        snprintf(name, sizeof name, t->fmt, l);
-        if (wrk_st_read_f32(st, name, nd, dims, *(float **)((char *)w + t->off), numel_of(c, t->shape),
-                            err, errlen))
-            return -1;
-    }
+    for (int i = 0; i < T5_NLAYER_TENSORS; i++)
+        if (t5_fetch_f32(t, st, l, i, *(float **)((char *)w + T5_LAYER_TENSORS[i].off), err, errlen)) return -1;
     return 0;
 }
+
+/* Backends and host-light modes: on a device (or when streaming) the host keeps only the mmap. */
+int t5_on_device(const wrk_t5_t *t) { return t->opts.kb && t->opts.kb != k_backend_cpu(); }
+const k_backend_t *t5_backend(const wrk_t5_t *t) { return t->opts.kb ? t->opts.kb : k_backend_cpu(); }
+static int host_light(const wrk_t5_t *t) { return t->opts.stream_weights || t5_on_device(t); }
 
 /* Embedding, relative bias table, final norm, layer count and dtype checks. */
 static int read_globals(wrk_t5_t *t, const wrk_st_t *st, char *err, size_t errlen)
@@ -265,7 +209,7 @@ static int read_globals(wrk_t5_t *t, const wrk_st_t *st, char *err, size_t errle
     if (wrk_st_read_f32(st, rel, 2, rel_shape, t->rel, rel_shape[0] * rel_shape[1], err, errlen) ||
         wrk_st_read_f32(st, "encoder.final_layer_norm.weight", 1, &D, t->final_ln, D, err, errlen))
         return -1;
-    if (t->opts.stream_weights) {   /* check the shape now; rows are read per token later */
+    if (host_light(t)) {   /* check the shape now; rows are read per token later */
         if (e->ndim != 2 || e->shape[0] != emb_shape[0] || e->shape[1] != emb_shape[1]) {
             snprintf(err, errlen, "%s: tensor %s: shape does not match config.json [%d, %d]", e->file,
                      t->emb_name, c->vocab_size, c->d_model);
@@ -285,7 +229,7 @@ static int check_shape(const wrk_t5_t *t, const wrk_st_t *st, const char *name, 
                        size_t errlen)
 {
     int64_t dims[2];
-    int nd = shape_of(&t->cfg, sh, dims);
+    int nd = t5_shape_of(&t->cfg, sh, dims);
     const wrk_st_tensor_t *e = wrk_st_find(st, name);
     if (!e) { snprintf(err, errlen, "%s: tensor %s missing", t->dir, name); return -1; }
     if (e->ndim != nd || e->shape[0] != dims[0] || (nd == 2 && e->shape[1] != dims[1])) {
@@ -298,149 +242,25 @@ static int check_shape(const wrk_t5_t *t, const wrk_st_t *st, const char *name, 
 
 static int read_layers(wrk_t5_t *t, const wrk_st_t *st, char *err, size_t errlen)
 {
-    int n = t->opts.stream_weights ? 1 : t->cfg.num_layers;
+    int n = t5_on_device(t) ? 0 : t->opts.stream_weights ? 1 : t->cfg.num_layers;
     char name[128];
-    if (!(t->layers = calloc((size_t)n, sizeof *t->layers))) { snprintf(err, errlen, "out of memory"); return -1; }
+    if (n && !(t->layers = calloc((size_t)n, sizeof *t->layers))) { snprintf(err, errlen, "out of memory"); return -1; }
     for (int l = 0; l < n; l++)
         if (layer_alloc(&t->cfg, &t->layers[l])) {
             snprintf(err, errlen, "out of memory (layer %d)", l);
             return -1;
         }
-    for (int l = 0; l < t->cfg.num_layers; l++) {   /* streaming: check every layer is there, read later */
-        if (!t->opts.stream_weights) {
-            if (layer_read(st, &t->cfg, l, &t->layers[l], err, errlen)) return -1;
+    for (int l = 0; l < t->cfg.num_layers; l++) {   /* streaming / device: check every layer is there, read later */
+        if (!host_light(t)) {
+            if (layer_read(t, st, l, &t->layers[l], err, errlen)) return -1;
             continue;
         }
-        for (int i = 0; i < T5_NLAYER_TENSORS; i++) {
+        for (int i = 0; !t->random && i < T5_NLAYER_TENSORS; i++) {
             snprintf(name, sizeof name, T5_LAYER_TENSORS[i].fmt, l);
             if (check_shape(t, st, name, T5_LAYER_TENSORS[i].shape, err, errlen)) return -1;
         }
     }
     return 0;
-}
-
-/* ---------------- forward ---------------- */
-
-static void scratch_free(t5_scratch_t *s)
-{
-    free(s->x);
-    free(s->bk);
-    memset(s, 0, sizeof *s);
-}
-
-static int scratch_alloc(const wrk_t5_config_t *c, int B, int L, int threads, t5_scratch_t *s)
-{
-    size_t BL = (size_t)B * L, D = (size_t)c->d_model, NI = (size_t)c->num_heads * c->d_kv, F = (size_t)c->d_ff;
-    size_t total = 2 * BL * D + 4 * BL * NI + 2 * BL * F + (size_t)threads * L * L;
-    memset(s, 0, sizeof *s);
-    s->x = malloc(total * sizeof(float));
-    s->bk = malloc((size_t)(2 * L - 1) * sizeof(int));
-    if (!s->x || !s->bk) { scratch_free(s); return -1; }
-    s->y = s->x + BL * D;
-    s->q = s->y + BL * D;
-    s->k = s->q + BL * NI;
-    s->v = s->k + BL * NI;
-    s->att = s->v + BL * NI;
-    s->h0 = s->att + BL * NI;
-    s->h1 = s->h0 + BL * F;
-    s->S = s->h1 + BL * F;
-    for (int r = -(L - 1); r <= L - 1; r++) s->bk[r + L - 1] = wrk_t5_bucket(r, c->num_buckets, c->max_distance);
-    return 0;
-}
-
-/* One head of one prompt: S = q·kᵀ + bias (no 1/sqrt(dk)), softmax over keys, att = S·v.
- * q, k, v, att point at the head's first column in (L, H·dk) rows of stride ld. */
-static void head_attention(const float *q, const float *k, const float *v, float *att, int ld, int L, int dk,
-                           const float *rel, int H, int h, const int *bk, float *S /* (L, L) */)
-{
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, L, L, dk, 1.0f, q, ld, k, ld, 0.0f, S, L);
-    for (int i = 0; i < L; i++) {
-        float *row = S + (size_t)i * L, mx = -INFINITY, sum = 0;
-        const int *b = bk + (L - 1 - i);          /* b[j] = bucket(j − i) */
-        for (int j = 0; j < L; j++) {
-            row[j] += rel[b[j] * H + h];
-            mx = row[j] > mx ? row[j] : mx;
-        }
-        for (int j = 0; j < L; j++) sum += (row[j] = expf(row[j] - mx));
-        for (int j = 0; j < L; j++) row[j] /= sum;
-    }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, L, dk, L, 1.0f, S, L, v, ld, 0.0f, att, ld);
-}
-
-/* x += SelfAttention(RMS(x)) for B prompts of L tokens. */
-static int attention_block(const wrk_t5_t *t, const t5_layer_t *w, t5_scratch_t *s, int B, int L, int nt)
-{
-    const wrk_t5_config_t *c = &t->cfg;
-    int D = c->d_model, H = c->num_heads, dk = c->d_kv, NI = H * dk, BL = B * L;
-    if (k_cpu_rmsnorm(s->y, D, s->x, D, BL, D, w->ln0, (float)c->eps) ||
-        k_cpu_gemm(s->q, NI, s->y, D, w->q, D, NULL, BL, NI, D, 1, 0, K_ACT_NONE) ||
-        k_cpu_gemm(s->k, NI, s->y, D, w->k, D, NULL, BL, NI, D, 1, 0, K_ACT_NONE) ||
-        k_cpu_gemm(s->v, NI, s->y, D, w->v, D, NULL, BL, NI, D, 1, 0, K_ACT_NONE))
-        return -1;
-    #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
-    for (int bh = 0; bh < B * H; bh++) {
-        size_t off = (size_t)(bh / H) * L * NI + (size_t)(bh % H) * dk;
-        head_attention(s->q + off, s->k + off, s->v + off, s->att + off, NI, L, dk, t->rel, H, bh % H, s->bk,
-                       s->S + (size_t)omp_get_thread_num() * L * L);
-    }
-    return k_cpu_gemm(s->x, D, s->att, NI, w->o, NI, NULL, BL, D, NI, 1, 1, K_ACT_NONE);
-}
-
-/* x += wo·(gelu_tanh(wi_0·RMS(x)) ⊙ wi_1·RMS(x)). */
-static int ffn_block(const wrk_t5_t *t, const t5_layer_t *w, t5_scratch_t *s, int BL, int nt)
-{
-    const wrk_t5_config_t *c = &t->cfg;
-    int D = c->d_model, F = c->d_ff;
-    long n = (long)BL * F;
-    if (k_cpu_rmsnorm(s->y, D, s->x, D, BL, D, w->ln1, (float)c->eps) ||
-        k_cpu_gemm(s->h0, F, s->y, D, w->wi0, D, NULL, BL, F, D, 1, 0, K_ACT_GELU_TANH) ||
-        k_cpu_gemm(s->h1, F, s->y, D, w->wi1, D, NULL, BL, F, D, 1, 0, K_ACT_NONE))
-        return -1;
-    #pragma omp parallel for num_threads(nt) schedule(static)
-    for (long i = 0; i < n; i++) s->h0[i] *= s->h1[i];
-    return k_cpu_gemm(s->x, D, s->h0, F, w->wo, F, NULL, BL, D, F, 1, 1, K_ACT_NONE);
-}
-
-static int embed(const wrk_t5_t *t, const int32_t *ids, int BL, float *x, char *err, size_t errlen)
-{
-    int D = t->cfg.d_model;
-    for (int r = 0; r < BL; r++) {
-        if (t->emb) {
-            memcpy(x + (size_t)r * D, t->emb + (size_t)ids[r] * D, (size_t)D * sizeof(float));
-            continue;
-        }
-        int64_t shape[2] = { t->cfg.vocab_size, D };
-        if (wrk_st_read_f32_slice(t->st, t->emb_name, 2, shape, ids[r], ids[r] + 1, 0, D, x + (size_t)r * D, D,
-                                  err, errlen))
-            return -1;
-    }
-    return 0;
-}
-
-/* The encoder over B prompts (no cache): ids (B, L) → out (B, L, D). */
-static int forward(wrk_t5_t *t, const int32_t *ids, int B, int L, float *out, char *err, size_t errlen)
-{
-    const wrk_t5_config_t *c = &t->cfg;
-    int nt = k_threads(), BL = B * L, rc = -1;
-    t5_scratch_t s;
-    if (scratch_alloc(c, B, L, nt, &s)) { snprintf(err, errlen, "out of memory (T5 scratch, B=%d L=%d)", B, L); return -1; }
-    if (embed(t, ids, BL, s.x, err, errlen)) goto out;
-    for (int l = 0; l < c->num_layers; l++) {
-        const t5_layer_t *w = &t->layers[t->opts.stream_weights ? 0 : l];
-        if (t->opts.stream_weights && layer_read(t->st, c, l, &t->layers[0], err, errlen)) goto out;
-        if (attention_block(t, w, &s, B, L, nt) || ffn_block(t, w, &s, BL, nt)) {
-            snprintf(err, errlen, "T5 layer %d: %s", l, k_error());
-            goto out;
-        }
-    }
-    if (k_cpu_rmsnorm(out, c->d_model, s.x, c->d_model, BL, c->d_model, t->final_ln, (float)c->eps)) {
-        snprintf(err, errlen, "T5 final norm: %s", k_error());
-        goto out;
-    }
-    rc = 0;
-out:
-    scratch_free(&s);
-    return rc;
 }
 
 /* ---------------- cache ---------------- */
@@ -533,7 +353,7 @@ int wrk_t5_load(const char *path, const wrk_t5_opts_t *opts, wrk_t5_t **out, cha
         wrk_st_open(t->dir, &st, err, errlen) || read_globals(t, st, err, errlen) ||
         read_layers(t, st, err, errlen))
         goto fail;
-    if (t->opts.stream_weights) t->st = st;
+    if (host_light(t)) t->st = st;
     else wrk_st_close(&st);
     *out = t;
     return 0;
@@ -549,6 +369,7 @@ void wrk_t5_destroy(wrk_t5_t **p)
     if (!t) return;
     wrk_t5_cache_clear(t);
     free(t->cache);
+    t5_device_free(t);
     for (int l = 0; t->layers && l < (t->opts.stream_weights ? 1 : t->cfg.num_layers); l++) free(t->layers[l].mem);
     free(t->layers);
     free(t->emb);
@@ -563,9 +384,11 @@ const wrk_t5_config_t *wrk_t5_config(const wrk_t5_t *t) { return &t->cfg; }
 void wrk_t5_str(const wrk_t5_t *t, char *buf, size_t n)
 {
     const wrk_t5_config_t *c = &t->cfg;
-    snprintf(buf, n, "T5 encoder: %d layers, %dx%d heads (d_model %d), d_ff %d, vocab %d, %s weights, %s",
+    const char *dev = !t5_on_device(t) ? "" : t->opts.device_fp32 ? " as fp32" : " as bf16";
+    snprintf(buf, n, "T5 encoder: %d layers, %dx%d heads (d_model %d), d_ff %d, vocab %d, %s weights, %s on %s%s%s",
              c->num_layers, c->num_heads, c->d_kv, c->d_model, c->d_ff, c->vocab_size, t->dtype,
-             t->opts.stream_weights ? "streamed per layer" : "resident");
+             t->opts.stream_weights ? "streamed per layer" : "resident", t5_backend(t)->name, dev,
+             t5_on_device(t) && !t->opts.keep_device ? " (freed after each encode)" : "");
 }
 
 /* Sorts the rows of ids: served by the cache (copied into out now, src[b] = -1), the same as an
@@ -619,7 +442,7 @@ int wrk_t5_encode(wrk_t5_t *t, const int32_t *ids, int B, int L, float *out, cha
     nm = plan_rows(t, ids, B, L, out, src, mids);
     if (nm) {
         if (!(mout = malloc((size_t)nm * row * sizeof(float)))) { snprintf(err, errlen, "out of memory"); goto out; }
-        if (forward(t, mids, nm, L, mout, err, errlen)) goto out;
+        if (t5_forward(t, mids, nm, L, mout, err, errlen)) goto out;
         for (int m = 0; m < nm; m++) cache_put(t, mids + (size_t)m * L, L, mout + m * row);
         for (int b = 0; b < B; b++)
             if (src[b] >= 0) memcpy(out + b * row, mout + src[b] * row, row * sizeof(float));
@@ -630,4 +453,48 @@ out:
     free(mids);
     free(mout);
     return rc;
+}
+
+void wrk_t5_release_device(wrk_t5_t *t) { if (t) t5_device_free(t); }
+
+/* Random mode: no files; rel ~ U(-1, 1), final norm ones; host layers only on the CPU backend. */
+static int random_init(wrk_t5_t *t, char *err, size_t errlen)
+{
+    const wrk_t5_config_t *c = &t->cfg;
+    int nrel = c->num_buckets * c->num_heads;
+    snprintf(t->dtype, sizeof t->dtype, "random");
+    snprintf(t->dir, sizeof t->dir, "(random weights, seed %llu)", (unsigned long long)t->seed);
+    if (!(t->rel = malloc((size_t)(nrel + c->d_model) * sizeof(float)))) { snprintf(err, errlen, "out of memory"); return -1; }
+    t->final_ln = t->rel + nrel;
+    t5_random_fill(t->rel, nrel, t->seed, 2, 1.0f);
+    t5_random_fill(t->final_ln, c->d_model, t->seed, 3, 0.0f);
+    return read_layers(t, NULL, err, errlen);
+}
+
+int wrk_t5_new_random(const wrk_t5_config_t *c, uint64_t seed, const wrk_t5_opts_t *opts, wrk_t5_t **out, char *err,
+                      size_t errlen)
+{
+    wrk_t5_t *t = calloc(1, sizeof *t);
+    *out = NULL;
+    if (!t) { snprintf(err, errlen, "out of memory"); return -1; }
+    if (opts) t->opts = *opts;
+    if (!t->opts.cache_entries) t->opts.cache_entries = 16;
+    t->cfg = *c;
+    t->random = 1;
+    t->seed = seed;
+    if (c->d_model < 1 || c->d_kv < 1 || c->num_heads < 1 || c->d_ff < 1 || c->num_layers < 1 || c->vocab_size < 1 ||
+        c->num_buckets < 4 || c->num_buckets % 2 || c->max_distance <= c->num_buckets / 4) {
+        snprintf(err, errlen, "T5 random: bad config");
+        goto fail;
+    }
+    if (cache_cap(t) && !(t->cache = calloc((size_t)cache_cap(t), sizeof *t->cache))) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    if (random_init(t, err, errlen)) goto fail;
+    *out = t;
+    return 0;
+fail:
+    wrk_t5_destroy(&t);
+    return -1;
 }
