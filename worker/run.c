@@ -15,6 +15,7 @@
  * progress, never finishes: to farmd it looks frozen, so its lease expires); SIGTERM then exits at once.
  */
 #include "worker/commands.h"
+#include "worker/device.h"
 #include "worker/engine.h"
 #include "worker/job.h"
 #include "worker/opts.h"
@@ -41,6 +42,7 @@
 
 typedef struct {
     char coordinator[256], name[PROTO_ID_MAX + 1], outbox[PATH_MAX - 64], engines[256], home[PATH_MAX - 128];
+    char device[16];
     int  heartbeat_ms, liveness, reconnect_ms, reconnect_max_ms, chunk_bytes, drain_timeout_ms;
     wrk_testcard_opts_t tc;
 } wrk_conf_t;
@@ -52,6 +54,7 @@ static const wrk_opt_t RUN_OPTS[] = {
     { "name", "NAME", WRK_OPT_STR, O(name), 0, 0, "worker id, [A-Za-z0-9._:-] (default HOST-PID; keep it stable to reuse the outbox)" },
     { "outbox", "DIR", WRK_OPT_STR, O(outbox), 0, 0, "durable result outbox (default $FARM_HOME/outbox-NAME)" },
     { "engines", "LIST", WRK_OPT_STR, O(engines), 0, 0, "advertise only these usable engines (comma list; default all usable)" },
+    { "device", "DEV", WRK_OPT_STR, O(device), 0, 0, "compute device of the dit engine: cpu | cuda | auto (env FARM_DEVICE, default auto)" },
     { "heartbeat-ms", "MS", WRK_OPT_INT, O(heartbeat_ms), 50, 600000, "heartbeat interval until farmd sets one (default 1000)" },
     { "liveness", "N", WRK_OPT_INT, O(liveness), 2, 100, "heartbeats farmd may miss before reconnecting (default 3)" },
     { "reconnect-ms", "MS", WRK_OPT_INT, O(reconnect_ms), 10, 600000, "first reconnect delay, doubled up to the max (default 100)" },
@@ -143,7 +146,7 @@ static void send_ready(wrk_t *w)
     snprintf(m.worker_id, sizeof m.worker_id, "%s", w->c.name);
     snprintf(m.name, sizeof m.name, "%s", w->c.name);
     snprintf(m.engines, sizeof m.engines, "%s", w->engines_adv);
-    m.n_gpus = 0;
+    m.n_gpus = (uint32_t)wrk_device_gpus();   /* the GPUs the dit engine uses (worker/device.h) */
     m.mem_mb = mem_mb();
     m.attempt_id = w->job && !w->job_cancelled ? w->job->assign.attempt_id : 0;
     wsend(w, &m);
@@ -594,6 +597,13 @@ int wrk_cmd_run(int argc, char **argv)
         return (fflush(stdout) != 0 || ferror(stdout)) ? 1 : 0;
     }
     if (conf_defaults(&w.c, err, sizeof err) < 0) { fprintf(stderr, "farm-worker: %s\n", err); return 2; }
+    char dev_line[256], gpus[1024];
+    if (wrk_device_choose(w.c.device, dev_line, sizeof dev_line, err, sizeof err) < 0) {
+        fprintf(stderr, "farm-worker: %s\n", err);
+        return 2;
+    }
+    wrk_device_describe(gpus, sizeof gpus);
+    logf_(&w, "%s%s%s", dev_line, gpus[0] ? "; " : "", gpus);
     struct sigaction sa = { .sa_handler = on_signal };
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);

@@ -1,5 +1,6 @@
 /* cmd_common.c — the DiT options of the model subcommands and their clock (see cmd_common.h). */
 #include "worker/model/cmd_common.h"
+#include "worker/device.h"
 
 #include <stdio.h>
 #include <time.h>
@@ -17,6 +18,10 @@ int wrk_dit_cli_opts(const wrk_dit_cli_t *c, wrk_dit_opts_t *o, char *err, size_
         snprintf(err, errlen, "--mask must be none, bias or hard");
         return -1;
     }
+    char line[256];
+    if (wrk_device_choose(c->device, line, sizeof line, err, errlen) != 0) return -1;
+    fprintf(stderr, "%s\n", line);
+    o->device = wrk_device_get();
     return 0;
 }
 

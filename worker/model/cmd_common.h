@@ -11,7 +11,7 @@
 #include "worker/opts.h"
 
 typedef struct {
-    const char *lora, *mask;
+    const char *lora, *mask, *device;
     int         tp, threads, rgba;
     float       mask_bias, lora_alpha;
 } wrk_dit_cli_t;
@@ -28,9 +28,11 @@ typedef struct {
     { "threads",    "N",    WRK_OPT_INT,   WRK_DIT_CLI_OPT_(T, M, threads), LO, HI, "compute threads in total, default all" }, \
     { "mask",       "RULE", WRK_OPT_ARG,   WRK_DIT_CLI_OPT_(T, M, mask), 0, 0, "text->alpha attention rule: none | bias (default) | hard" }, \
     { "mask-bias",  "B",    WRK_OPT_FLOAT, WRK_DIT_CLI_OPT_(T, M, mask_bias), 0, 0, "logit bias of --mask bias, default -1.0" }, \
-    { "lora-alpha", "A",    WRK_OPT_FLOAT, WRK_DIT_CLI_OPT_(T, M, lora_alpha), 0, 0, "LoRA scale = A / rank, default 1.0 (as released)" }
+    { "lora-alpha", "A",    WRK_OPT_FLOAT, WRK_DIT_CLI_OPT_(T, M, lora_alpha), 0, 0, "LoRA scale = A / rank, default 1.0 (as released)" }, \
+    { "device",     "DEV",  WRK_OPT_ARG,   WRK_DIT_CLI_OPT_(T, M, device), 0, 0, "compute device: cpu | cuda | auto (env FARM_DEVICE, default auto)" }
 
-/* wrk_dit_opts_default, then the options of c. 0 ok; -1 with err when --mask names no rule. */
+/* wrk_dit_opts_default, then the options of c, the device chosen with worker/device.h (its log line
+ * on stderr). 0 ok; -1 with err when --mask names no rule or the device cannot be used. */
 int wrk_dit_cli_opts(const wrk_dit_cli_t *c, wrk_dit_opts_t *o, char *err, size_t errlen);
 
 /* Seconds on CLOCK_MONOTONIC. */

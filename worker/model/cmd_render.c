@@ -5,7 +5,7 @@
  *   farm-worker render --model DIR [--lora FILE] --prompt TEXT [--negative TEXT] --frames N
  *                      --width W --height H --steps S --guidance G --seed X [--window I]
  *                      [--noise FILE] --out DIR [--cfg diffusers|step|constant] [--mask none|bias|hard]
- *                      [--no-tiling] [--tp N] [--threads N]
+ *                      [--no-tiling] [--tp N] [--threads N] [--device cpu|cuda|auto]
  *
  * Writes OUT/frame_00000.png … (8-bit RGBA, straight alpha; the frames the engine would upload as
  * the window artifact, un-premultiplied) and one summary line on stdout. --noise FILE replays the
@@ -14,6 +14,7 @@
  * Exit status: 0 ok, 1 failure (the message names the failure class), 2 usage.
  */
 #include "worker/commands.h"
+#include "worker/device.h"
 #include "worker/model/pipeline.h"
 #include "worker/opts.h"
 
@@ -29,7 +30,7 @@
 
 typedef struct {
     char model[4096], lora[4096], prompt[8192], negative[8192], out[4096], noise[4096];
-    char guidance[64], seed[64], cfg[32], mask[32];
+    char guidance[64], seed[64], cfg[32], mask[32], device[16];
     int  frames, width, height, steps, window, no_tiling, tp, threads;
 } rnd_cli_t;
 
@@ -51,7 +52,8 @@ static const wrk_opt_t RND_OPTS[] = {
     { "cfg",       "FORM", WRK_OPT_STR,  O(cfg), 0, 0, "guidance schedule: diffusers (dynamic, default) | step | constant" },
     { "mask",      "RULE", WRK_OPT_STR,  O(mask), 0, 0, "text->alpha attention rule: bias (default) | none | hard" },
     { "no-tiling", NULL,   WRK_OPT_FLAG, O(no_tiling), 0, 1, "decode without VAE spatial tiling" },
-    { "tp",        "N",    WRK_OPT_INT,  O(tp), 1, 64, "tensor-parallel degree of the DiT (default 1)" },
+    { "tp",        "N",    WRK_OPT_INT,  O(tp), 1, 64, "tensor-parallel degree of the DiT (default: the GPUs on CUDA, 1 on CPU)" },
+    { "device",    "DEV",  WRK_OPT_STR,  O(device), 0, 0, "compute device: cpu | cuda | auto (env FARM_DEVICE, default auto)" },
     { "threads",   "N",    WRK_OPT_INT,  O(threads), 1, 4096, "compute threads (default all)" },
 };
 #define N_RND_OPTS ((int)(sizeof RND_OPTS / sizeof RND_OPTS[0]))
@@ -110,7 +112,7 @@ static int build(const rnd_cli_t *c, wrk_pipe_req_t *q, wrk_pipe_opts_t *o, char
     q->window = (uint32_t)c->window;
     o->lora_path = c->lora[0] ? c->lora : NULL;
     o->tiled = !c->no_tiling;
-    if (c->tp) o->tp = c->tp;
+    o->tp = c->tp;                 /* 0: auto (dit.h) */
     o->threads = c->threads;
     return parse_numbers(c, q, err, errlen) || parse_modes(c, q, o, err, errlen) ? -1 : 0;
 }
@@ -143,7 +145,9 @@ static int run(const rnd_cli_t *c, int *cls_out, char *err, size_t errlen)
     proto_frames_t pf = { 0 };
     int cls = PROTO_FAIL_MODEL, rc = -1;
     double t0 = now_s();
-    if (build(c, &q, &o, err, errlen)) return 2;
+    char line[256];
+    if (build(c, &q, &o, err, errlen) || wrk_device_choose(c->device, line, sizeof line, err, errlen)) return 2;
+    fprintf(stderr, "render: %s\n", line);
     q.progress = on_progress; q.ctx = &t0;
     if (c->noise[0] && wrk_pipe_noise_load(c->noise, &nz, err, errlen)) goto out;
     if (c->noise[0]) q.noise = &nz;

@@ -202,6 +202,7 @@ int wrk_dit_load(const char *dir, const wrk_dit_opts_t *opts, wrk_dit_t **out, c
     }
     for (int r = 0; r < m->info.tp; r++)
         if (bind_rank(m, r, err, errlen) != 0 || dit_weights_load(m, st, lora, r, err, errlen) != 0) goto fail;
+    if (m->info.tp > 1 && bind_rank(m, 0, err, errlen) != 0) goto fail;   /* the caller stays on GPU 0 */
     if (!opts->quiet) log_config(m, &c);
     wrk_lora_close(&lora);
     wrk_st_close(&st);

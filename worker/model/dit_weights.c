@@ -144,24 +144,28 @@ static uint16_t bf16_of(float f)
     return (uint16_t)(u >> 16);
 }
 
-/* Device path: uploads the staging copy *p (n floats) into backend memory owned by r — as fp32 into
- * *p, or (p16 != NULL) as bf16 into *p16 with *p = NULL — and frees the host copy. Host path: no-op. */
+/* Puts tensor *p (n floats, just read) where the forward reads it. p16 != NULL: as bf16 into *p16,
+ * *p = NULL. Device path: uploads into backend memory owned by r and frees the host copy; host path:
+ * the host buffer stays (converted in place for bf16). */
 static int to_device(const wrk_dit_t *m, dit_rank_t *r, float **p, uint16_t **p16, size_t n,
                      const char *name, char *err, size_t errlen)
 {
-    if (!m->on_device) return 0;
-    size_t bytes = n * (p16 ? sizeof(uint16_t) : sizeof(float));
     float *h = *p;
+    if (p16) {                                   /* in place: element i's bf16 lands in bytes already read */
+        uint16_t *h16 = (uint16_t *)h;
+        for (size_t i = 0; i < n; i++) h16[i] = bf16_of(h[i]);
+    }
+    if (!m->on_device) {
+        if (p16) { *p16 = (uint16_t *)h; *p = NULL; }
+        return 0;
+    }
+    size_t bytes = n * (p16 ? sizeof(uint16_t) : sizeof(float));
     void *d = m->kb->alloc(bytes);
     if (!d || track(r, d) != 0) {
         if (d) m->kb->free(d);
         snprintf(err, errlen, "%s: tensor %s: out of memory on the %s device (%.1f MiB): %s", m->dir, name,
                  m->kb->name, (double)bytes / 1048576.0, k_error());
         return -1;
-    }
-    if (p16) {                                   /* in place: element i's bf16 lands in bytes already read */
-        uint16_t *h16 = (uint16_t *)h;
-        for (size_t i = 0; i < n; i++) h16[i] = bf16_of(h[i]);
     }
     if (m->kb->upload(d, h, bytes) != 0) {
         snprintf(err, errlen, "%s: tensor %s: upload to the %s device: %s", m->dir, name, m->kb->name, k_error());

@@ -11,6 +11,7 @@
 
 #include "proto/json.h"
 #include "proto/proto.h"
+#include "worker/device.h"
 #include "worker/model/safetensors.h"
 
 void wrk_pipe_opts_default(wrk_pipe_opts_t *o)
@@ -136,7 +137,8 @@ static int load_dit(wrk_pipe_t *p, char *err, size_t errlen)
     wrk_dit_opts_default(&d);
     d.lora_path = p->lora[0] ? p->lora : NULL;
     d.lora_alpha = p->o.lora_alpha; d.mask = p->o.mask; d.mask_bias = p->o.mask_bias;
-    d.tp = p->o.tp > 0 ? p->o.tp : 1; d.threads = p->o.threads; d.quiet = p->o.quiet;
+    d.tp = p->o.tp > 0 ? p->o.tp : 0; d.threads = p->o.threads; d.quiet = p->o.quiet;
+    d.device = wrk_device_get();          /* the process's --device / FARM_DEVICE (CPU when unset) */
     if (wrk_dit_load(p->dir, &d, &p->dit, err, errlen)) return -1;
     const wrk_dit_info_t *i = wrk_dit_info(p->dit);
     if (!i->rope && p->lora[0]) {
@@ -183,11 +185,23 @@ static int load_sched(wrk_pipe_t *p, char *err, size_t errlen)
     return wrk_schedule_init(&p->sched, &cfg, err, errlen);
 }
 
+/* The VAE decodes on the DiT's GPU when the DiT runs on CUDA; if its weights do not fit there it
+ * stays on the CPU (logged). T5 runs on the CPU. */
+static void place_vae(wrk_pipe_t *p)
+{
+    char line[256], err[512];
+    const k_backend_t *kb = wrk_dit_info(p->dit)->gpus > 0 ? k_backend_pick(K_DEVICE_CUDA, NULL, line, sizeof line,
+                                                                            err, sizeof err) : NULL;
+    if (kb && wrk_vae_set_backend(p->vae, kb, err, sizeof err) != 0)
+        fprintf(stderr, "pipeline: VAE stays on the CPU: %s\n", err);
+}
+
 static int pipe_load_parts(wrk_pipe_t *p, char *err, size_t errlen)
 {
     if (check_index(p->dir, err, errlen) || load_sched(p, err, errlen) || load_text(p, err, errlen) ||
         load_dit(p, err, errlen) || wrk_vae_load(p->dir, &p->vae, err, errlen) || check_parts(p, err, errlen))
         return -1;
+    place_vae(p);
     return 0;
 }
 

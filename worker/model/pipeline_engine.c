@@ -89,6 +89,7 @@ static int slot_get(pipe_slot_t *s, const char *dir, const char *lora, char *err
     wrk_pipe_opts_t o;
     wrk_pipe_opts_default(&o);
     o.lora_path = *lora ? lora : NULL;
+    o.tp = 0;                             /* auto: one rank per GPU the worker has on CUDA, 1 on CPU */
     return wrk_pipe_load(dir, &o, &s->pipe, err, errlen);
 }
 
@@ -137,8 +138,10 @@ int wrk_pipe_engine_render(const wrk_render_t *r, proto_frames_t *out, int *fail
     if (wrk_pipe_resolve(r->assign->model, r->assign->lora, dir, sizeof dir, lora, sizeof lora, err, errlen))
         return WRK_RENDER_FAILED;
     pthread_mutex_lock(&g_slot.mu);
-    int rc = slot_get(&g_slot, dir, lora, err, errlen) ? WRK_RENDER_FAILED
-                                                         : render_locked(&g_slot, r, out, fail_class, err, errlen);
+    int rc = WRK_RENDER_FAILED;
+    if (slot_get(&g_slot, dir, lora, err, errlen) == 0) rc = render_locked(&g_slot, r, out, fail_class, err, errlen);
+    else if (strstr(err, "out of memory")) *fail_class = PROTO_FAIL_RESOURCE;   /* the model does not fit here */
+    wrk_dit_thread_done();                /* the job thread ends: release its GPU context (no-op on CPU) */
     pthread_mutex_unlock(&g_slot.mu);
     return rc;
 }

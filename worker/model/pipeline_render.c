@@ -203,8 +203,8 @@ static int sample(pipe_run_t *u, int *cls, char *err, size_t errlen)
                              .noise = pipe_noise, .noise_ctx = u, .on_step = pipe_on_step, .step_ctx = u };
     if (u->r->strategy) { sr.pin = wrk_strategy_pin_fn(u->r->strategy); sr.pin_ctx = &u->r->strategy->pin; }
     if (wrk_sampler_run(&u->p->sched, &sr, u->x, u->n, err, errlen)) {
-        if (u->cancelled) return WRK_PIPE_CANCELLED;
-        return fail(cls, PROTO_FAIL_MODEL, err, errlen, NULL);
+        if (u->cancelled) return WRK_PIPE_CANCELLED;   /* out of (device) memory: retry elsewhere */
+        return fail(cls, wrk_dit_oom(u->p->dit) ? PROTO_FAIL_RESOURCE : PROTO_FAIL_MODEL, err, errlen, NULL);
     }
     return 0;
 }
