@@ -1,8 +1,18 @@
-/* bench_vae.c — CPU VAE decode, ours vs the diffusers 0.32.0 reference, in the same run and at the
- * same thread count.
+/* bench_vae.c — VAE decode: ours vs the diffusers 0.32.0 reference on the CPU, or ours alone at real
+ * sizes with random weights on any backend (CUDA: time, conv TFLOP/s, peak device memory).
  *
  *   build/bench/bench_vae [--frames F] [--height h] [--width w] [--tiled] [--threads N] [--dir DIR]
+ *   build/bench/bench_vae --random [--device cuda|cpu] [--frames 13 --height 60 --width 90] [--tiled]
+ *                         [--reps N] [--threads N]
  *
+ * --random: the CogVideoX-5B decoder config (MODEL.md §4.1) with random weights, latents (1, F, 16, h, w)
+ * (default 13 x 60 x 90 = 49 frames at 480x720, untiled), warm-up with one latent frame, then the
+ * best of N decodes; prints seconds, frames/s, the conv work in TFLOP and TFLOP/s, and on CUDA the
+ * peak of the backend's allocations (weights + activations + caches) and the device memory in use
+ * as cudaMemGetInfo sees it. Exits 77 with "skip: no CUDA device visible" when CUDA is asked for
+ * and absent.
+ *
+ * Reference mode (default):
  * Builds a mid-size random AutoencoderKLCogVideoX (block_out_channels 64,128,128,256, 3 resnets per
  * up block, groups 32) with tests/reference/gen_vae.py --bench in the reference venv
  * (${FARM_REFENV:-~/.cache/farm-refenv}), which also times diffusers' decode of the latents with
@@ -11,6 +21,10 @@
  * against the reference output. Without the venv it says so and exits 77.
  */
 #include "kernels/k.h"
+#ifdef HAVE_CUDA
+#include "kernels/k_cuda.h"
+#include <cuda_runtime.h>
+#endif
 #include "worker/model/safetensors.h"
 #include "worker/model/vae.h"
 #include "worker/model/vae_impl.h"
@@ -101,21 +115,114 @@ static double max_err(const float *got, const float *ref, int B, int T, int H, i
     return e;
 }
 
+/* The backend named by --device (binding CUDA device 0), or NULL with a reason printed. */
+static const k_backend_t *pick_device(const char *name)
+{
+    if (!strcmp(name, "cpu")) return k_backend_cpu();
+#ifdef HAVE_CUDA
+    char err[256];
+    if (!strcmp(name, "cuda")) {
+        if (k_cuda_device_count() < 1) { printf("skip: no CUDA device visible\n"); return NULL; }
+        if (k_cuda_bind(0, err, sizeof err)) { printf("cuda: %s\n", err); return NULL; }
+        return k_backend_cuda();
+    }
+#endif
+    printf("%s: unknown device or built without it%s\n", name, strcmp(name, "cuda") ? "" : "\nskip: no CUDA device visible");
+    return NULL;
+}
+
+static void device_memory_line(const k_backend_t *kb)
+{
+#ifdef HAVE_CUDA
+    size_t fr = 0, tot = 0;
+    if (kb == k_backend_cuda() && cudaMemGetInfo(&fr, &tot) == cudaSuccess)
+        printf("device memory: backend allocations peak %.2f GiB (now %.2f GiB); device in use %.2f of %.2f GiB\n",
+               k_cuda_bytes_peak() / 1073741824.0, k_cuda_bytes_in_use() / 1073741824.0, (tot - fr) / 1073741824.0,
+               tot / 1073741824.0);
+#else
+    (void)kb;
+#endif
+}
+
+/* --random: the 5B decoder with random weights on the chosen backend. */
+static int run_random(const char *device, int F, int h, int w, int tiled, int reps)
+{
+    char err[512], line[256];
+    const k_backend_t *kb = pick_device(device);
+    if (!kb) return strcmp(device, "cuda") ? 2 : 77;
+    wrk_vae_config_t cfg;
+    wrk_vae_config_default(&cfg);
+    cfg.scaling_factor = 0.7;
+    wrk_vae_t *vae = NULL;
+    double t0 = now_s();
+    if (wrk_vae_new_random(&cfg, 1234, &vae, err, sizeof err) || wrk_vae_set_backend(vae, kb, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        wrk_vae_destroy(&vae);
+        return 1;
+    }
+    wrk_vae_config_str(vae, line, sizeof line);
+    printf("%s\nrandom weights on %s in %.2f s\n", line, kb->name, now_s() - t0);
+    int T, H, W, T1, H1, W1;
+    wrk_vae_out_dims(vae, F, h, w, tiled, &T, &H, &W);
+    wrk_vae_out_dims(vae, 1, h, w, tiled, &T1, &H1, &W1);
+    size_t zn = (size_t)F * 16 * h * w, on = (size_t)T * H * W * 3;
+    float *z = malloc(zn * sizeof(float)), *out = malloc(on * sizeof(float));
+    int rc = 1;
+    if (!z || !out) { fprintf(stderr, "out of host memory\n"); goto out; }
+    for (size_t i = 0; i < zn; i++) z[i] = sinf((float)i * 0.731f) * 0.7f;
+    t0 = now_s();
+    if (wrk_vae_decode(vae, z, 1, 1, h, w, tiled, out, err, sizeof err)) { fprintf(stderr, "warm-up: %s\n", err); goto out; }
+    printf("warm-up (1 latent frame -> %d frames): %.3f s\n", T1, now_s() - t0);
+#ifdef HAVE_CUDA
+    if (kb == k_backend_cuda()) k_cuda_reset_peak();
+#endif
+    double best = INFINITY, gf = decode_gflop(vae, F, h, w);
+    for (int r = 0; r < reps; r++) {
+        t0 = now_s();
+        if (wrk_vae_decode(vae, z, 1, F, h, w, tiled, out, err, sizeof err)) { fprintf(stderr, "%s\n", err); goto out; }
+        best = fmin(best, now_s() - t0);
+    }
+    double sum = 0;
+    for (size_t i = 0; i < on; i++) sum += fabs(out[i]);
+    printf("decode latents (1, %d, 16, %d, %d)%s -> %d frames %dx%d on %s: best of %d %.3f s, %.2f frames/s, conv work "
+           "%.1f TFLOP, %.1f TFLOP/s (mean |out| %.4g)\n", F, h, w, tiled ? " tiled" : "", T, H, W, kb->name, reps, best,
+           T / best, gf * 1e-3, gf * 1e-3 / best, sum / on);
+    device_memory_line(kb);
+    rc = isfinite(sum) ? 0 : 1;
+out:
+    free(z); free(out);
+    wrk_vae_destroy(&vae);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
-    int F = 3, h = 16, w = 24, tiled = 0, threads = 2;
-    char dir[512] = "";
+    int F = 3, h = 16, w = 24, tiled = 0, threads = 2, random = 0, reps = 1, sized = 0;
+    char dir[512] = "", device[16] = "cuda";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "0";
+        if (!strcmp(a, "--random")) { random = 1; continue; }
+        if (!strcmp(a, "--device")) { snprintf(device, sizeof device, "%s", v); i++; continue; }
+        if (!strcmp(a, "--reps")) { reps = atoi(v); i++; continue; }
+        if (!strcmp(a, "--frames") || !strcmp(a, "--height") || !strcmp(a, "--width")) sized = 1;
         if (!strcmp(a, "--frames")) F = atoi(v), i++;
         else if (!strcmp(a, "--height")) h = atoi(v), i++;
         else if (!strcmp(a, "--width")) w = atoi(v), i++;
         else if (!strcmp(a, "--threads")) threads = atoi(v), i++;
         else if (!strcmp(a, "--dir")) snprintf(dir, sizeof dir, "%s", v), i++;
         else if (!strcmp(a, "--tiled")) tiled = 1;
-        else { fprintf(stderr, "usage: bench_vae [--frames F] [--height h] [--width w] [--tiled] [--threads N] [--dir DIR]\n"); return 2; }
+        else {
+            fprintf(stderr, "usage: bench_vae [--frames F] [--height h] [--width w] [--tiled] [--threads N] [--dir DIR]\n"
+                            "       bench_vae --random [--device cuda|cpu] [--frames F --height h --width w] [--tiled] [--reps N]\n");
+            return 2;
+        }
     }
-    if (F < 1 || h < 1 || w < 1 || threads < 1) { fprintf(stderr, "bad sizes\n"); return 2; }
+    if (F < 1 || h < 1 || w < 1 || threads < 1 || reps < 1) { fprintf(stderr, "bad sizes\n"); return 2; }
+    if (random) {
+        k_set_threads(threads);
+        if (!sized) { F = 13; h = 60; w = 90; }
+        return run_random(device, F, h, w, tiled, reps);
+    }
     if (!dir[0]) { snprintf(dir, sizeof dir, "/tmp/bench_vae.XXXXXX"); if (!mkdtemp(dir)) { perror("mkdtemp"); return 1; } }
     printf("bench_vae: latents (1, %d, 16, %d, %d)%s, %d threads, dir %s\n", F, h, w, tiled ? " tiled" : "", threads, dir);
     double c_ref = 0, t_ref = run_reference(dir, F, h, w, tiled, &c_ref);

@@ -161,7 +161,8 @@ static int read_text_(const char *path, char **out, size_t *len, char *err, size
 /* ---------------- weights ---------------- */
 
 typedef struct {
-    wrk_st_t *st;
+    wrk_st_t *st;              /* NULL: random weights (wrk_vae_new_random) */
+    uint64_t  seed;
     wrk_vae_t *vae;
     char    **names;      /* tensors read, for the "unexpected tensor" check */
     int       n_names, cap;
@@ -182,6 +183,26 @@ static int note_name_(vae_loader_t *L, const char *name)
     return 0;
 }
 
+/* Random tensor of the given name (wrk_vae_new_random): norm weights 1, norm biases 0, other biases
+ * uniform ±0.01, conv weights uniform ±1/sqrt(fan_in); values a hash of (seed, tensor number, index). */
+static void random_tensor_(vae_loader_t *L, const char *name, int ndim, const int64_t *shape, float *p, int64_t n)
+{
+    size_t len = strlen(name);
+    int is_bias = len > 5 && !strcmp(name + len - 5, ".bias"), is_norm = strstr(name, ".norm_layer.") != NULL;
+    double fan = 1;
+    for (int i = 1; i < ndim; i++) fan *= (double)shape[i];
+    float scale = is_bias ? 0.01f : (float)(1.0 / sqrt(fan));
+    uint64_t s = L->seed * 0x9e3779b97f4a7c15ull + (uint64_t)L->n_names * 0xbf58476d1ce4e5b9ull + 1;
+    for (int64_t i = 0; i < n; i++) {
+        if (is_norm) { p[i] = is_bias ? 0.0f : 1.0f; continue; }
+        uint64_t z = s + 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        z ^= z >> 31;
+        p[i] = scale * ((float)(z >> 40) * (1.0f / 16777216.0f) * 2.0f - 1.0f);
+    }
+}
+
 /* Reads tensor `name` (shape dims) as fp32 into a new buffer. */
 static float *read_tensor_(vae_loader_t *L, const char *name, int ndim, const int64_t *shape)
 {
@@ -189,6 +210,11 @@ static float *read_tensor_(vae_loader_t *L, const char *name, int ndim, const in
     for (int i = 0; i < ndim; i++) n *= shape[i];
     float *p = malloc((size_t)n * sizeof *p);
     if (!p) { ferr_(L->err, L->errlen, "vae: out of memory for %s", name); return NULL; }
+    if (!L->st) {
+        random_tensor_(L, name, ndim, shape, p, n);
+        if (note_name_(L, name)) { free(p); return NULL; }
+        return p;
+    }
     if (!wrk_st_find(L->st, name)) {   /* name the weights file, not only the folder */
         const wrk_st_tensor_t *any = wrk_st_count(L->st) > 0 ? wrk_st_at(L->st, 0) : NULL;
         ferr_(L->err, L->errlen, "%s: tensor %s: missing (config.json describes a decoder that has it)",
@@ -446,6 +472,34 @@ out:
     *out = L.vae;
     return rc;
 }
+
+int wrk_vae_new_random(const wrk_vae_config_t *cfg, uint64_t seed, wrk_vae_t **out, char *err, size_t errlen)
+{
+    vae_loader_t L = { .seed = seed, .err = err, .errlen = errlen };
+    int rc = -1;
+    *out = NULL;
+    if (cfg->n_blocks < 1 || cfg->n_blocks > WRK_VAE_MAX_BLOCKS || cfg->latent_channels < 1 || cfg->out_channels < 1 ||
+        cfg->layers_per_block < 1 || cfg->norm_num_groups < 1 || cfg->temporal_compression_ratio < 1 ||
+        (cfg->temporal_compression_ratio & (cfg->temporal_compression_ratio - 1)) || !(cfg->scaling_factor > 0))
+        return ferr_(err, errlen, "vae random: bad config");
+    for (int i = 0; i < cfg->n_blocks; i++)
+        if (cfg->block_out_channels[i] < 1 || cfg->block_out_channels[i] % cfg->norm_num_groups)
+            return ferr_(err, errlen, "vae random: block_out_channels[%d] = %d", i, cfg->block_out_channels[i]);
+    if (!(L.vae = calloc(1, sizeof *L.vae))) return ferr_(err, errlen, "vae: out of memory");
+    L.vae->cfg = *cfg;
+    wrk_vae_tiling_get(L.vae, &L.vae->tiling);
+    if (load_decoder_(&L)) goto out;
+    drop_copies_(L.vae);
+    rc = 0;
+out:
+    for (int i = 0; i < L.n_names; i++) free(L.names[i]);
+    free(L.names);
+    if (rc) wrk_vae_destroy(&L.vae);
+    *out = L.vae;
+    return rc;
+}
+
+void wrk_vae_config_default(wrk_vae_config_t *c) { config_default_(c); }
 
 const wrk_vae_config_t *wrk_vae_config(const wrk_vae_t *vae) { return &vae->cfg; }
 

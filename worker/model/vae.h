@@ -25,6 +25,7 @@
 #ifndef WORKER_MODEL_VAE_H
 #define WORKER_MODEL_VAE_H
 #include <stddef.h>
+#include <stdint.h>
 
 #include "kernels/k.h"
 
@@ -56,6 +57,14 @@ typedef struct wrk_vae wrk_vae_t;
  * model root holding vae/. 0, or -1 with err naming the file and the field or tensor. */
 int  wrk_vae_load(const char *path, wrk_vae_t **out, char *err, size_t errlen);
 void wrk_vae_destroy(wrk_vae_t **vae);
+
+/* A decoder of config cfg with deterministic random weights (no files; conv weights uniform
+ * ±1/sqrt(fan_in), norm affine 1/0, biases ±0.01, a hash of (seed, tensor, index)), for benchmarks
+ * at real sizes. 0 / -1 with err. */
+int  wrk_vae_new_random(const wrk_vae_config_t *cfg, uint64_t seed, wrk_vae_t **out, char *err, size_t errlen);
+/* The defaults of config.json fields (CogVideoX: blocks 128,256,256,512, 3 layers, groups 32, 16
+ * latent channels, 480x720 samples, scaling_factor of 2B: set 0.7 for 5B). */
+void wrk_vae_config_default(wrk_vae_config_t *c);
 
 const wrk_vae_config_t *wrk_vae_config(const wrk_vae_t *vae);
 /* One log line: "CogVideoX VAE decoder: blocks 128,256,256,512 x3 layers, groups 32, ..." */
