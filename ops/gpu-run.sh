@@ -10,9 +10,11 @@
 #   small  bench_cuda_step and the reference at 4 layers (quick)
 #   ref    tests/bench/bench_cuda_ref.py (PyTorch, same shapes)
 #   parity the model's GPU-vs-CPU tests (test_dit_cuda, test_t5_cuda, test_vae_cuda, test_pipeline_cuda)
-#   t5 / vae  bench_t5 / bench_vae on the GPU
+#   t5 / vae  bench_t5 / bench_vae on the GPU: T5-XXL-shaped encode (random bf16 weights, 226 tokens) and
+#          the CogVideoX-5B VAE decode of 13 latent frames at 480x720 (random weights); T5_ARGS / VAE_ARGS override      ncu   Nsight Compute sections of the v5 attention kernel
 # Each stage's output also goes to $OUT/<stage>.log when OUT is set (the device tool brings it back).
-# Environment: GPU_ARGS (extra args for bench_cuda_step and the reference), PYTHON (default python3).
+# Environment: GPU_ARGS (extra args for bench_cuda_step and the reference), C_ARGS (the C programs
+# only), PYTHON (default python3).
 set -u
 cd "$(dirname "$0")/.."
 PACK=${GPU_PACK:-build/gpu-pack.tar.xz}
@@ -36,6 +38,7 @@ done
 export LD_LIBRARY_PATH=$libdirs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 PY=${PYTHON:-python3}
 GA=${GPU_ARGS:-}
+CA=${C_ARGS:-}    # extra args for the C programs only (e.g. --attn v5)
 
 run_() {   # run_ STAGE TIMEOUT CMD... : log to $LOGDIR/STAGE.log, print, report the exit code
     local st=$1 to=$2; shift 2
@@ -50,12 +53,15 @@ run_() {   # run_ STAGE TIMEOUT CMD... : log to $LOGDIR/STAGE.log, print, report
 stage_info()   { nvidia-smi; echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"; ldd "$P/test_cuda_ops" | grep -v '^\s*lib[cm]\.so'; nvcc --version | tail -1; }
 stage_ops()    { run_ ops 60 "$P/test_cuda_plan"; run_ ops 200 "$P/test_cuda_ops"; }
 stage_attn()   { run_ attn 150 "$P/bench_cuda_attn"; }
-stage_small()  { run_ small 100 "$P/bench_cuda_step" --layers 4 --steps 3 $GA; run_ small 100 "$PY" tests/bench/bench_cuda_ref.py --layers 4 --steps 3 $GA; }
-stage_step()   { run_ step 400 "$P/bench_cuda_step" $GA; }
+stage_small()  { run_ small 100 "$P/bench_cuda_step" --layers 4 --steps 3 $GA $CA; [ -n "${NO_REF:-}" ] || run_ small 100 "$PY" tests/bench/bench_cuda_ref.py --layers 4 --steps 3 $GA; }
+stage_step()   { run_ step 400 "$P/bench_cuda_step" $GA $CA; }
 stage_ref()    { run_ ref 400 "$PY" tests/bench/bench_cuda_ref.py $GA; }
 stage_parity() { for t in test_dit_cuda test_t5_cuda test_vae_cuda test_pipeline_cuda; do [ -x "$P/$t" ] && run_ parity 200 "$P/$t"; done; }
-stage_t5()     { run_ t5 300 "$P/bench_t5" ${T5_ARGS:-}; }
-stage_vae()    { run_ vae 300 "$P/bench_vae" ${VAE_ARGS:-}; }
+stage_ncu()    { run_ ncu 240 ncu --kernel-name regex:${NCU_KERNEL:-kc_attn_wg_k} --launch-skip ${NCU_SKIP:-1} --launch-count 1 --section SpeedOfLight \
+                     --section ComputeWorkloadAnalysis --section Occupancy --section WarpStateStats \
+                     --section MemoryWorkloadAnalysis "$P/bench_cuda_attn" --seq 16610 --reps 1; }
+stage_t5()     { run_ t5 300 "$P/bench_t5" ${T5_ARGS:---random --device cuda --config xxl --batch 1 --len 226 --reps 3}; }
+stage_vae()    { run_ vae 300 "$P/bench_vae" ${VAE_ARGS:---random --device cuda --frames 13 --height 60 --width 90 --reps 1}; }
 
 stages=${*:-info ops attn step ref}
 for s in $stages; do

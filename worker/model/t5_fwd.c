@@ -62,6 +62,7 @@ static int fetch_bf16_(const wrk_t5_t *t, int l, int i, uint16_t *dst, float *st
     int nd = t5_shape_of(&t->cfg, tt->shape, dims);
     if (t->random) {
         if (t5_fetch_f32(t, NULL, l, i, stage, err, errlen)) return -1;
+        #pragma omp parallel for schedule(static) if (n >= (1L << 16))
         for (int64_t j = 0; j < n; j++) dst[j] = wrk_st_f32_to_bf16(stage[j]);
         return 0;
     }
