@@ -11,7 +11,8 @@
 #   ref    tests/bench/bench_cuda_ref.py (PyTorch, same shapes)
 #   parity the model's GPU-vs-CPU tests (test_dit_cuda, test_t5_cuda, test_vae_cuda, test_pipeline_cuda)
 #   t5 / vae  bench_t5 / bench_vae on the GPU: T5-XXL-shaped encode (random bf16 weights, 226 tokens) and
-#          the CogVideoX-5B VAE decode of 13 latent frames at 480x720 (random weights); T5_ARGS / VAE_ARGS override      ncu   Nsight Compute sections of the v5 attention kernel
+#          the CogVideoX-5B VAE decode of 13 latent frames at 480x720 (random weights; after the conv3d kernel
+#          lab, bench_vae --conv-lab); T5_ARGS / VAE_ARGS override      ncu   Nsight Compute sections of the v5 attention kernel
 # Each stage's output also goes to $OUT/<stage>.log when OUT is set (the device tool brings it back).
 # Environment: GPU_ARGS (extra args for bench_cuda_step and the reference), C_ARGS (the C programs
 # only), PYTHON (default python3).
@@ -61,7 +62,7 @@ stage_ncu()    { run_ ncu 240 ncu --kernel-name regex:${NCU_KERNEL:-kc_attn_wg_k
                      --section ComputeWorkloadAnalysis --section Occupancy --section WarpStateStats \
                      --section MemoryWorkloadAnalysis "$P/bench_cuda_attn" --seq 16610 --reps 1; }
 stage_t5()     { run_ t5 300 "$P/bench_t5" ${T5_ARGS:---random --device cuda --config xxl --batch 1 --len 226 --reps 3}; }
-stage_vae()    { run_ vae 300 "$P/bench_vae" ${VAE_ARGS:---random --device cuda --frames 13 --height 60 --width 90 --reps 1}; }
+stage_vae()    { run_ vae 120 "$P/bench_vae" --conv-lab; run_ vae 300 "$P/bench_vae" ${VAE_ARGS:---random --device cuda --frames 13 --height 60 --width 90 --reps 1}; }
 
 stages=${*:-info ops attn step ref}
 for s in $stages; do

@@ -219,7 +219,7 @@ extern "C" int k_cuda_conv3d(float *y, const float *const *x, int T_in, int H, i
 
 /* ---------------- GroupNorm statistics ---------------- */
 
-#define KC_GN_BLOCKS 512
+#define KC_GN_BLOCKS 1024
 
 /* part (nblk, C, 2) doubles: block b's Σx and Σx² per channel over pixels [b·ppb, (b+1)·ppb).
  * Threads cover TR = min(C, 256) channels of R = 256 / TR pixels at a time (coalesced rows). */

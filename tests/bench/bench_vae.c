@@ -4,6 +4,7 @@
  *   build/bench/bench_vae [--frames F] [--height h] [--width w] [--tiled] [--threads N] [--dir DIR]
  *   build/bench/bench_vae --random [--device cuda|cpu] [--frames 13 --height 60 --width 90] [--tiled]
  *                         [--reps N] [--threads N]
+ *   build/bench/bench_vae --conv-lab      (CUDA: conv3d engines v1/v2 at the decoder's resolutions)
  *
  * --random: the CogVideoX-5B decoder config (MODEL.md §4.1) with random weights, latents (1, F, 16, h, w)
  * (default 13 x 60 x 90 = 49 frames at 480x720, untiled), warm-up with one latent frame, then the
@@ -21,6 +22,7 @@
  * against the reference output. Without the venv it says so and exits 77.
  */
 #include "kernels/k.h"
+#include "kernels/k_conv.h"
 #ifdef HAVE_CUDA
 #include "kernels/k_cuda.h"
 #include <cuda_runtime.h>
@@ -144,6 +146,60 @@ static void device_memory_line(const k_backend_t *kb)
 #endif
 }
 
+/* --conv-lab (CUDA): one causal 3x3x3 conv (2 output frames from 4 input frames) at each resolution
+ * of the 5B decoder, engines v1 SIMT and v2 WMMA (k_cuda_conv3d_with): time (best of 3 after a
+ * warm-up, synchronised), TFLOP/s, and the relative L2 difference of v2 against v1. */
+#ifdef HAVE_CUDA
+static double conv_lab_run(const k_backend_t *kb, float *y, const float *const *fr, int H, int W, int C, const float *wp,
+                           const float *b, int engine)
+{
+    char err[256];
+    double best = INFINITY;
+    for (int r = 0; r < 4; r++) {
+        double t0 = now_s();
+        if (k_cuda_conv3d_with(y, fr, 4, H, W, C, C, 3, 3, 3, wp, b, engine) || kb->sync(err, sizeof err)) {
+            fprintf(stderr, "conv lab: %s\n", k_error());
+            return -1;
+        }
+        if (r) best = fmin(best, now_s() - t0);
+    }
+    return best;
+}
+
+static int conv_lab(void)
+{
+    static const int shapes[][3] = { { 512, 60, 90 }, { 512, 120, 180 }, { 256, 240, 360 }, { 128, 480, 720 } };
+    const k_backend_t *kb = pick_device("cuda");
+    if (!kb) return 77;
+    for (int s = 0; s < 4; s++) {
+        int C = shapes[s][0], H = shapes[s][1], W = shapes[s][2];
+        size_t fs = (size_t)H * W * C, wn = (size_t)27 * C * C, yn = 2 * fs;
+        float *x = kb->alloc(4 * fs * 4), *w = kb->alloc(wn * 4), *b = kb->alloc((size_t)C * 4);
+        float *y1 = kb->alloc(yn * 4), *y2 = kb->alloc(yn * 4);
+        float *h1 = malloc(yn * 4), *h2 = malloc(yn * 4);
+        if (!x || !w || !b || !y1 || !y2 || !h1 || !h2 || k_cuda_fill_uniform(x, 4 * fs, 1, 1.0f) ||
+            k_cuda_fill_uniform(w, wn, 2, (float)(1.0 / sqrt(27.0 * C))) || k_cuda_fill_uniform(b, C, 3, 0.01f)) {
+            fprintf(stderr, "conv lab: %s\n", k_error());
+            return 1;
+        }
+        const float *fr[4] = { x, x + fs, x + 2 * fs, x + 3 * fs };
+        double t1 = conv_lab_run(kb, y1, fr, H, W, C, w, b, K_CONV_ENGINE_SIMT);
+        double t2 = conv_lab_run(kb, y2, fr, H, W, C, w, b, K_CONV_ENGINE_WMMA);
+        double num = 0, den = 0, flop = 2.0 * 2 * H * W * (double)C * C * 27;
+        if (kb->download(h1, y1, yn * 4) || kb->download(h2, y2, yn * 4)) return 1;
+        for (size_t i = 0; i < yn; i++) { num += ((double)h2[i] - h1[i]) * ((double)h2[i] - h1[i]); den += (double)h1[i] * h1[i]; }
+        printf("conv3d 3x3x3 %d->%d at %dx%d, 2 frames (%.1f GFLOP): v1 SIMT %.2f ms (%.1f TFLOP/s), v2 WMMA TF32 "
+               "%.2f ms (%.1f TFLOP/s), v2 vs v1 rel L2 %.2e\n", C, C, H, W, flop * 1e-9, t1 * 1e3, flop / t1 * 1e-12,
+               t2 * 1e3, flop / t2 * 1e-12, sqrt(num / (den > 0 ? den : 1)));
+        kb->free(x); kb->free(w); kb->free(b); kb->free(y1); kb->free(y2);
+        free(h1); free(h2);
+    }
+    return 0;
+}
+#else
+static int conv_lab(void) { printf("skip: no CUDA device visible (built without nvcc)\n"); return 77; }
+#endif
+
 /* --random: the 5B decoder with random weights on the chosen backend. */
 static int run_random(const char *device, int F, int h, int w, int tiled, int reps)
 {
@@ -202,6 +258,7 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "0";
         if (!strcmp(a, "--random")) { random = 1; continue; }
+        if (!strcmp(a, "--conv-lab")) return conv_lab();
         if (!strcmp(a, "--device")) { snprintf(device, sizeof device, "%s", v); i++; continue; }
         if (!strcmp(a, "--reps")) { reps = atoi(v); i++; continue; }
         if (!strcmp(a, "--frames") || !strcmp(a, "--height") || !strcmp(a, "--width")) sized = 1;
