@@ -120,6 +120,8 @@ static int load_text(wrk_pipe_t *p, char *err, size_t errlen)
     char sub[PIPE_PATH_MAX + 32];
     snprintf(sub, sizeof sub, "%s/text_encoder", p->dir);
     wrk_t5_opts_t to = { .stream_weights = p->o.t5_stream, .cache_entries = 0 };
+    char line[256], why[256];                 /* on a CUDA worker T5 encodes on the GPU (weights per encode) */
+    if (wrk_device_get() == K_DEVICE_CUDA) to.kb = k_backend_pick(K_DEVICE_CUDA, NULL, line, sizeof line, why, sizeof why);
     if (to.stream_weights < 0) to.stream_weights = safetensors_bytes(sub) > (4ull << 30);
     if (wrk_tok_open(p->dir, &p->tok, err, errlen) || wrk_t5_load(p->dir, &to, &p->t5, err, errlen)) return -1;
     const wrk_t5_config_t *tc = wrk_t5_config(p->t5);
@@ -186,7 +188,7 @@ static int load_sched(wrk_pipe_t *p, char *err, size_t errlen)
 }
 
 /* The VAE decodes on the DiT's GPU when the DiT runs on CUDA; if its weights do not fit there it
- * stays on the CPU (logged). T5 runs on the CPU. */
+ * stays on the CPU (logged). T5 follows the worker's device (load_text). */
 static void place_vae(wrk_pipe_t *p)
 {
     char line[256], err[512];
