@@ -91,7 +91,7 @@ static __device__ __forceinline__ void kc_conv_load_(float4 ra[4], float4 rb[2],
     }
 }
 
-/* Eight k-steps of 8 on the staged tiles: warp (wm, wn) owns rows wm·32.. and columns wn·32.. */
+/* Four k-steps of 8 on the staged tiles: warp (wm, wn) owns rows wm·32.. and columns wn·32.. */
 static __device__ __forceinline__ void kc_conv_mma_(const float *As, const float *Bs, int wm, int wn,
     wmma::fragment<wmma::accumulator, 16, 16, 8, float> acc[2][2])
 {
