@@ -33,6 +33,31 @@ import data
 import ref_common as R
 
 BATCH, LR, P_UNCOND, P_SHARED, CKPT_EVERY, LORA_LR_MULT = 32, 1e-3, 0.1, 0.5, 50, 4.0
+EMA = 0.999  # the saved model is the exponential moving average of the trained weights
+
+
+class Ema:
+    """EMA of every trained tensor (transformer parameters, LoRA pairs, domain embedding); decay
+    warms up as (1 + n) / (10 + n) so early steps do not drag the average towards the init."""
+
+    def __init__(self, model, lora):
+        self.src = dict(model.named_parameters())
+        self.src.update({"lora." + k: v for k, v in lora.items()})
+        self.avg = {k: v.detach().clone() for k, v in self.src.items()}
+
+    @torch.no_grad()
+    def update(self, step):
+        d = min(EMA, (1 + step) / (10 + step))
+        for k, v in self.src.items():
+            self.avg[k].mul_(d).add_(v.detach(), alpha=1 - d)
+
+    @torch.no_grad()
+    def swap(self):
+        """Exchange live and averaged weights (call twice to restore)."""
+        for k, v in self.src.items():
+            tmp = v.detach().clone()
+            v.copy_(self.avg[k])
+            self.avg[k].copy_(tmp)
 
 
 def embed_texts(prompts):
@@ -137,41 +162,49 @@ def train(a):
     rope = R.pipeline_rotary(model, lat.shape[-2], lat.shape[-1], lat.shape[1] // 2)[:2]
     alphas = torch.tensor(CogVideoXDPMScheduler(**C.SCHED_CFG).alphas_cumprod, dtype=torch.float32)
     lora_params = list(lora.values())
-    opt = torch.optim.AdamW([{"params": list(model.parameters()), "lr": LR},
-                             {"params": lora_params, "lr": LR * LORA_LR_MULT}], weight_decay=0.0)
+    opt = torch.optim.AdamW([{"params": list(model.parameters()), "lr": a.lr},
+                             {"params": lora_params, "lr": a.lr * LORA_LR_MULT}], weight_decay=0.0)
     base_lr = [g["lr"] for g in opt.param_groups]
+    ema = Ema(model, lora)
     gen = torch.Generator().manual_seed(a.seed)
     ckpt = os.path.join(C.WORK_DIR, "dit_ckpt.pt")
-    start, t0, avg = 0, time.time(), None
+    start, t0, c0, avg = 0, time.time(), time.process_time(), None
     if os.path.exists(ckpt):
         st = torch.load(ckpt)
         model.load_state_dict(st["model"]), opt.load_state_dict(st["opt"])
         with torch.no_grad():
             for k, v in st["lora"].items():
                 lora[k].copy_(v)
+            for k, v in st.get("ema", {}).items():
+                ema.avg[k].copy_(v)
         start, gen = st["step"], torch.Generator().manual_seed(a.seed + st["step"])
         C.log(f"dit: resumed at step {start}")
     model.train()
     for step in range(start, a.steps):
         for g, lr in zip(opt.param_groups, base_lr):
             g["lr"] = lr * lr_at(step, a.steps)
-        idx = torch.randint(0, lat.shape[0], (BATCH,), generator=gen)
-        ci = torch.where(torch.rand(BATCH, generator=gen) < P_UNCOND, 0, cap_idx[idx])
+        idx = torch.randint(0, lat.shape[0], (a.batch,), generator=gen)
+        ci = torch.where(torch.rand(a.batch, generator=gen) < P_UNCOND, 0, cap_idx[idx])
         loss = v_loss(model, rope, lat[idx], emb[ci], alphas, gen)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(list(model.parameters()) + lora_params, 1.0)
         opt.step()
+        ema.update(step)
         avg = loss.item() if avg is None else 0.98 * avg + 0.02 * loss.item()
         if step % 10 == 0:
             C.log(f"dit: step {step} loss {loss.item():.4f} avg {avg:.4f} "
-                  f"{(time.time() - t0) / (step - start + 1):.2f} s/step")
+                  f"{(time.time() - t0) / (step - start + 1):.2f} s/step "
+                  f"{(time.process_time() - c0) / (step - start + 1):.2f} cpu-s/step")
         last = step + 1 == a.steps or (a.max_minutes and time.time() - t0 > a.max_minutes * 60)
         if (step + 1) % CKPT_EVERY == 0 or last:
             torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step + 1,
-                        "lora": {k: v.detach() for k, v in lora.items()}}, ckpt + ".tmp")
+                        "lora": {k: v.detach() for k, v in lora.items()},
+                        "ema": ema.avg}, ckpt + ".tmp")
             os.replace(ckpt + ".tmp", ckpt)
+            ema.swap()
             save_all(model.eval(), lora, step + 1)
+            ema.swap()
             model.train()
         if last:
             break
@@ -183,6 +216,8 @@ def main():
     ap.add_argument("--clips", type=int, default=1024)
     ap.add_argument("--max-minutes", type=float, default=0)
     ap.add_argument("--seed", type=int, default=2)
+    ap.add_argument("--lr", type=float, default=LR)
+    ap.add_argument("--batch", type=int, default=BATCH)
     a = ap.parse_args()
     C.setup_torch()
     train(a)

@@ -11,6 +11,7 @@ Output per prompt: OUT/<nn>_<slug>/prompt.txt and frame_000.png ... RGBA, RGB = 
 video as it is (the effect over black, i.e. colour x coverage), A = the decoded alpha.
 
 Run: python tests/quality/sample_ref.py OUT [--model DIR] [--steps 25] [--cfg 6] [--seed 0]
+     [--ground-truth | --vae-roundtrip]
 """
 import argparse
 import os
@@ -58,6 +59,14 @@ class RefPipe:
         return (x * 0.5 + 0.5).clamp(0, 1).permute(1, 2, 3, 0)
 
     @torch.no_grad()
+    def roundtrip(self, rgb, alpha):
+        """Generator clip -> VAE encode (posterior mode) -> decode, as the pipeline decodes."""
+        x = torch.stack(C.to_video(rgb, alpha))                    # [2, 3, T, H, W]
+        z = self.vae.encode(x).latent_dist.mode() * self.vae.config.scaling_factor
+        lat = z.permute(0, 2, 1, 3, 4)                             # [2, F, 16, h, w]
+        return self.decode(lat[:1]).numpy(), self.decode(lat[1:]).max(dim=-1).values.numpy()
+
+    @torch.no_grad()
     def __call__(self, prompt, seed, steps, cfg, frames=C.FRAMES, height=C.HEIGHT, width=C.WIDTH):
         sched = CogVideoXDPMScheduler.from_config(self.sched_cfg, timestep_spacing="trailing")
         sched.set_timesteps(steps)
@@ -100,6 +109,9 @@ def main():
     ap.add_argument("--cfg", type=float, default=6.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--ground-truth", action="store_true", help="write the generator's own clips")
+    ap.add_argument("--vae-roundtrip", action="store_true",
+                    help="write the generator's clips after the model's VAE (encode mode, decode): "
+                         "the ceiling a DiT can reach with this VAE")
     ap.add_argument("--limit", type=int, default=0, help="only the first N prompts")
     a = ap.parse_args()
     C.setup_torch()
@@ -108,8 +120,10 @@ def main():
     t0 = time.time()
     jobs = list(zip(prompt_dirs(prompts), prompts, data.HELDOUT))
     for i, (d, p, combo) in enumerate(jobs[:a.limit] if a.limit else jobs):
-        if a.ground_truth:
+        if a.ground_truth or a.vae_roundtrip:
             rgb, alpha, _ = data.render(*combo, seed=a.seed + i, F=C.FRAMES, H=C.HEIGHT, W=C.WIDTH)
+            if a.vae_roundtrip:
+                rgb, alpha = pipe.roundtrip(rgb, alpha)
         else:
             rgb, alpha = pipe(p, a.seed + i, a.steps, a.cfg)
         write_frames(os.path.join(a.out, d), p, rgb, alpha)
