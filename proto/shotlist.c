@@ -34,7 +34,7 @@ const proto_output_format_t PROTO_OUTPUT_FORMATS[] = {
     { NULL, NULL, NULL },
 };
 const char *const PROTO_ENGINE_NAMES[]   = { "testcard", "dit", NULL };
-const char *const PROTO_STRATEGY_NAMES[] = { "independent", "chain", "anchor", NULL };
+const char *const PROTO_STRATEGY_NAMES[] = { "independent", "chain", "anchor", "anchor-causal", NULL };
 
 /* ---------------------------------------------------------------- error collection */
 
@@ -123,7 +123,7 @@ static const field_t FIELDS[] = {
     { "engine", K_ENUM, OFF(engine), 0, 0, 0, PROTO_ENGINE_NAMES, 0, "one of: testcard, dit" },
     { "window", K_INT, OFF(window), 1, WINDOW_MAX, 0, NULL, 0, "an integer 1+4k, 1..257 (dit: at most 49)" },
     { "overlap", K_INT, OFF(overlap), 0, WINDOW_MAX - 1, 0, NULL, 0, "an integer 0..window-1" },
-    { "strategy", K_ENUM, OFF(strategy), 0, 0, 0, PROTO_STRATEGY_NAMES, 0, "one of: independent, chain, anchor" },
+    { "strategy", K_ENUM, OFF(strategy), 0, 0, 0, PROTO_STRATEGY_NAMES, 0, "one of: independent, chain, anchor, anchor-causal" },
     { "outputs", K_OUTPUTS, OFF(outputs), 0, 0, 0, NULL, 0,
       "1..8 distinct format names separated by ';' or ',' (prores4444, vp9, ffv1, png-mov, qtrle, exr, png, png16)" },
     { "priority", K_INT, OFF(priority), -100, 100, 0, NULL, 0, "an integer -100..100" },

@@ -32,7 +32,7 @@ typedef struct {
     char     engine[32];        /* "testcard" | "dit", default "dit" */
     int      window;            /* frames per window, 1+4k, default 49 */
     int      overlap;           /* frames shared by neighbouring windows, 0..window-1, default 8 */
-    char     strategy[32];      /* "independent" (default) | "chain" | "anchor" */
+    char     strategy[32];      /* "independent" (default) | "chain" | "anchor" | "anchor-causal" */
     int      n_outputs;
     char     outputs[PROTO_OUTPUTS_MAX][32];   /* format names, see coordinator/assemble formats table */
     int      priority;          /* -100..100, default 0; higher first */
@@ -53,7 +53,7 @@ const proto_output_format_t *proto_output_format(const char *name);   /* NULL if
 
 /* Engine and strategy names a shot may request (NULL-terminated). Defined in shotlist.c. */
 extern const char *const PROTO_ENGINE_NAMES[];     /* "testcard", "dit" */
-extern const char *const PROTO_STRATEGY_NAMES[];   /* "independent", "chain", "anchor" */
+extern const char *const PROTO_STRATEGY_NAMES[];   /* "independent", "chain", "anchor", "anchor-causal" */
 /* Field names accepted in a shot list, in documentation order (NULL-terminated), and for each the
  * text saying what is allowed (the same text the errors use). */
 const char *proto_shot_field_name(int i);

@@ -79,24 +79,33 @@ static int q_jobs(store_t *st, jw_t *w, char *err, size_t errlen)
     return 0;
 }
 
+/* What a queued window waits for, by the shot's strategy, when its dependency is a render window
+ * (issue #8); "%lld" is that window's index. An anchor stage dependency is "the anchor". */
+static const struct { const char *strategy, *fmt; } WAITS_FOR[] = {
+    { "chain",         "window %lld (chain)" },
+    { "anchor-causal", "window %lld (anchor-causal: attends to its last frame and the shot's first frame)" },
+};
+
 /* 002_strategies columns of Q_JOB_WINDOWS (12..15): "role", "after" (the index of the window it waits
  * for, -1 none) and "waits_for" (what keeps a queued window from being scheduled, "" when nothing). */
-static void deps_of(jw_t *w, sqlite3_stmt *s)
+static void deps_of(jw_t *w, sqlite3_stmt *s, const char *strategy)
 {
-    char role[16], prole[16], pstate[16], waits[64] = "";
+    char role[16], prole[16], pstate[16], waits[128] = "";
     store_text(s, 12, role, sizeof role); store_text(s, 14, prole, sizeof prole);
     store_text(s, 15, pstate, sizeof pstate);
-    const char *state = (const char *)sqlite3_column_text(s, 3);
+    const char *state = (const char *)sqlite3_column_text(s, 3), *fmt = WAITS_FOR[0].fmt;
     int64_t after = sqlite3_column_int64(s, 13);
+    for (size_t i = 0; i < sizeof WAITS_FOR / sizeof WAITS_FOR[0]; i++)
+        if (!strcmp(WAITS_FOR[i].strategy, strategy)) fmt = WAITS_FOR[i].fmt;
     if (after >= 0 && state && !strcmp(state, "queued") && strcmp(pstate, "verified")) {
         if (!strcmp(prole, "anchor")) snprintf(waits, sizeof waits, "the anchor");
-        else snprintf(waits, sizeof waits, "window %lld (chain)", (long long)after);
+        else snprintf(waits, sizeof waits, fmt, (long long)after);
     }
     kv_col(w, "role", s, 12); kv_int(w, "after", after);
     proto_json_w_key(w, "waits_for"); proto_json_w_str(w, waits);
 }
 
-static void windows_of(store_t *st, jw_t *w, int64_t shot_id)
+static void windows_of(store_t *st, jw_t *w, int64_t shot_id, const char *strategy)
 {
     sqlite3_stmt *s = store_stmt(st, Q_JOB_WINDOWS, NULL, 0);
     proto_json_w_key(w, "windows"); proto_json_w_begin_array(w);
@@ -112,7 +121,7 @@ static void windows_of(store_t *st, jw_t *w, int64_t shot_id)
             kv_int(w, "progress_done", sqlite3_column_int64(s, 8));
             kv_int(w, "progress_total", sqlite3_column_int64(s, 9));
             kv_int(w, "not_before_ms", sqlite3_column_int64(s, 10)); kv_col(w, "artifact", s, 11);
-            deps_of(w, s);
+            deps_of(w, s, strategy);
             proto_json_w_end_object(w);
         }
         sqlite3_reset(s);
@@ -157,9 +166,11 @@ static int q_job(store_t *st, jw_t *w, int64_t job_id, char *err, size_t errlen)
     sqlite3_bind_int64(s, 1, job_id);
     while (sqlite3_step(s) == SQLITE_ROW) {
         int64_t shot_id;
+        char strategy[32];
+        store_text(s, 19, strategy, sizeof strategy);
         proto_json_w_begin_object(w);
         shot_obj(st, w, s, &shot_id);
-        windows_of(st, w, shot_id);
+        windows_of(st, w, shot_id, strategy);
         proto_json_w_end_object(w);
     }
     sqlite3_reset(s);

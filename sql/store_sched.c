@@ -47,6 +47,8 @@ static const strategy_rule_t STRATEGY_RULES[] = {
     { "independent", 0, 0 },
     { "chain",       0, 1 },   /* window k+1 waits for window k */
     { "anchor",      1, 0 },   /* every window waits for the anchor stage (the shot's middle frame) */
+    { "anchor-causal", 0, 1 }, /* window k+1 waits for window k: it attends to the shot's first frame and
+                                  window k's last (Tune-A-Video's sparse-causal pattern) */
 };
 
 static const strategy_rule_t *strategy_rule(const char *name)

@@ -5,13 +5,20 @@
  *
  *   bench_seam_metric DIR --frames F --window W --overlap O     windows as farmd compiles them
  *   bench_seam_metric DIR --windows 0+9,7+9,14+9               windows given as first+length
- *   options: --json (one JSON object), --max-ratio R (exit 1 when a colour or alpha ratio exceeds R)
+ *   options: --json (one JSON object), --max-ratio R (exit 1 when a colour or alpha ratio exceeds R),
+ *            --artifacts A0,A1,...  the shot's window artifacts in window order (farmd's artifacts/):
+ *            adds the footage control "own" per seam: the change each of the two windows' own renders
+ *            has at the seam pair (both cover it), averaged, over the same inside. A ratio near "own"
+ *            is the footage's own motion at that pair (e.g. a model that moves in bursts), not a seam.
+ * Text output: one row per seam, then MAX (max ratio colour / alpha, max band colour / alpha over the
+ * seams) and MEAN (mean ratio colour / alpha over the seams); JSON: "max", "mean", "band_max".
  *
  * DIR holds one image per frame; every *.png / *.exr file in it is a frame, in name order.
  * Not a test (nothing here is run by `make test`); the math is tested by tests/unit/test_seam_metric.c.
  */
 #include "tests/bench/seam_metric.h"
 #include "coordinator/windows.h"
+#include "proto/artifact.h"
 
 #include <dirent.h>
 #include <libavcodec/avcodec.h>
@@ -102,7 +109,7 @@ static int parse_windows(const char *s, seam_span_t **w, int *n)
     return *n > 0 ? 0 : -1;
 }
 
-typedef struct { const char *dir, *windows; int frames, window, overlap, json; double max_ratio; } args_t;
+typedef struct { const char *dir, *windows, *artifacts; int frames, window, overlap, json; double max_ratio; } args_t;
 
 static int parse_args(int argc, char **argv, args_t *a)
 {
@@ -118,28 +125,82 @@ static int parse_args(int argc, char **argv, args_t *a)
         else if (!strcmp(o, "--window")) a->window = atoi(v);
         else if (!strcmp(o, "--overlap")) a->overlap = atoi(v);
         else if (!strcmp(o, "--max-ratio")) a->max_ratio = atof(v);
+        else if (!strcmp(o, "--artifacts")) a->artifacts = v;
         else return -1;
     }
     return a->dir && (a->windows || (a->frames > 0 && a->window > 0 && a->overlap >= 0)) ? 0 : -1;
 }
 
-static void report(const args_t *a, const seam_result_t *r, int ns, const files_t *fl, int w, int h)
+static void report(const args_t *a, const seam_result_t *r, const double (*own)[2], int ns, const files_t *fl,
+                   int w, int h)
 {
     if (a->json) printf("{\"dir\":\"%s\",\"frames\":%d,\"width\":%d,\"height\":%d,\"seams\":[", a->dir, fl->n, w, h);
-    else printf("%-5s %-6s %12s %12s %12s %12s %10s %10s\n", "SEAM", "FRAME", "colour", "alpha", "colour_max",
-                "alpha_max", "d_col", "d_alpha");
+    else printf("%-5s %-6s %12s %12s %12s %12s %10s %10s%s\n", "SEAM", "FRAME", "colour", "alpha", "colour_max",
+                "alpha_max", "d_col", "d_alpha", own ? "      own_c      own_a" : "");
     for (int k = 0; k < ns; k++) {
         const seam_result_t *s = &r[k];
         if (a->json)
             printf("%s{\"seam\":%d,\"frame\":%d,\"colour\":%.4f,\"alpha\":%.4f,\"colour_band_max\":%.4f,"
-                   "\"alpha_band_max\":%.4f,\"across\":[%.6f,%.6f],\"inside\":[%.6f,%.6f]}", k ? "," : "", k,
+                   "\"alpha_band_max\":%.4f,\"across\":[%.6f,%.6f],\"inside\":[%.6f,%.6f]", k ? "," : "", k,
                    s->frame, s->ratio[0], s->ratio[1], s->band_max[0], s->band_max[1], s->across[0],
                    s->across[1], s->inside[0], s->inside[1]);
         else
-            printf("%-5d %-6d %12.3f %12.3f %12.3f %12.3f %10.5f %10.5f\n", k, s->frame, s->ratio[0],
+            printf("%-5d %-6d %12.3f %12.3f %12.3f %12.3f %10.5f %10.5f", k, s->frame, s->ratio[0],
                    s->ratio[1], s->band_max[0], s->band_max[1], s->across[0], s->across[1]);
+        if (own) printf(a->json ? ",\"own\":[%.4f,%.4f]" : " %10.3f %10.3f", own[k][0], own[k][1]);
+        printf(a->json ? "}" : "\n");
     }
-    if (a->json) printf("]}\n");
+    double mx[4] = { 0, 0, 0, 0 }, mean[2] = { 0, 0 };   /* max colour, alpha, band colour, band alpha */
+    for (int k = 0; k < ns; k++)
+        for (int i = 0; i < 2; i++) {
+            mx[i] = fmax(mx[i], r[k].ratio[i]); mx[2 + i] = fmax(mx[2 + i], r[k].band_max[i]);
+            mean[i] += r[k].ratio[i] / ns;
+        }
+    if (a->json)
+        printf("],\"max\":[%.4f,%.4f],\"mean\":[%.4f,%.4f],\"band_max\":[%.4f,%.4f]}\n", mx[0], mx[1], mean[0],
+               mean[1], mx[2], mx[3]);
+    else if (ns > 0) {
+        printf("%-5s %-6s %12.3f %12.3f %12.3f %12.3f\n", "MAX", "-", mx[0], mx[1], mx[2], mx[3]);
+        printf("%-5s %-6s %12.3f %12.3f\n", "MEAN", "-", mean[0], mean[1]);
+    }
+}
+
+/* The footage control of seam k: own[i] = mean over windows k, k+1 of their own render's change at the
+ * seam pair, / r->inside[i]. Artifacts: comma-separated, one per window, ranges as the windows. */
+static int own_ratios(const char *list, const seam_span_t *w, int nw, int64_t px, seam_result_t *r,
+                      double (*own)[2])
+{
+    char *copy = strdup(list), *save = NULL, err[256];
+    proto_frames_t f[2] = { { 0 } };
+    int k = 0, rc = -1;
+    float *fa = malloc((size_t)px * 4 * sizeof *fa), *fb = malloc((size_t)px * 4 * sizeof *fb);
+    for (char *p = copy ? strtok_r(copy, ",", &save) : NULL; p && fa && fb; p = strtok_r(NULL, ",", &save), k++) {
+        proto_frames_free(&f[0]); f[0] = f[1]; memset(&f[1], 0, sizeof f[1]);
+        proto_manifest_t m;
+        if (k >= nw || proto_artifact_read(p, &f[1], &m, err, sizeof err) != 0 || m.first != w[k].first ||
+            m.n != w[k].n || (int64_t)m.w * m.h != px) {
+            fprintf(stderr, "seam: artifact %d (%s) does not match window %d: %s\n", k, p, k, k < nw ? err : "too many");
+            goto out;
+        }
+        if (k == 0) continue;
+        int c = r[k - 1].frame;
+        double d[2][2];
+        for (int j = 0; j < 2; j++) {
+            const int off = w[k - 1 + j].first;
+            for (int64_t i = 0; i < px * 4; i++) {
+                fa[i] = proto_frame(&f[j], c - 1 - off)[i] / 65535.0f;
+                fb[i] = proto_frame(&f[j], c - off)[i] / 65535.0f;
+            }
+            seam_pair_change(fa, fb, px, d[j]);
+        }
+        for (int i = 0; i < 2; i++) own[k - 1][i] = seam_ratio((d[0][i] + d[1][i]) / 2, r[k - 1].inside[i]);
+    }
+    rc = k == nw ? 0 : -1;
+    if (k != nw) fprintf(stderr, "seam: %d artifacts for %d windows\n", k, nw);
+out:
+    proto_frames_free(&f[0]); proto_frames_free(&f[1]);
+    free(copy); free(fa); free(fb);
+    return rc;
 }
 
 /* The windows farmd would compile for (frames, window, overlap). */
@@ -159,10 +220,11 @@ int main(int argc, char **argv)
     seam_span_t *w = NULL; int nw = 0, W = 0, H = 0, rc = 1;
     float *frames = NULL, *px = NULL;
     seam_result_t *res = NULL;
+    double (*own)[2] = NULL;
     char err[256];
     if (parse_args(argc, argv, &a) != 0) {
         fprintf(stderr, "usage: %s DIR (--windows F+N,... | --frames F --window W --overlap O) [--json] "
-                "[--max-ratio R]\n", argv[0]);
+                "[--max-ratio R] [--artifacts A0,A1,...]\n", argv[0]);
         return 2;
     }
     if (a.windows ? parse_windows(a.windows, &w, &nw) != 0 : planned_windows(&a, &w, &nw, err, sizeof err) != 0) {
@@ -184,9 +246,11 @@ int main(int argc, char **argv)
         }
         if (a.max_ratio > 0 && (res[k].ratio[0] > a.max_ratio || res[k].ratio[1] > a.max_ratio)) rc = 1;
     }
-    report(&a, res, nw - 1, &fl, W, H);
+    if (a.artifacts && (!(own = calloc((size_t)(nw > 1 ? nw - 1 : 1), sizeof *own)) ||
+                        own_ratios(a.artifacts, w, nw, (int64_t)W * H, res, own) != 0)) { rc = 1; goto out; }
+    report(&a, res, (const double (*)[2])own, nw - 1, &fl, W, H);
 out:
     for (int i = 0; i < fl.n; i++) free(fl.names[i]);
-    free(fl.names); free(w); free(frames); free(px); free(res);
+    free(fl.names); free(w); free(frames); free(px); free(res); free(own);
     return rc;
 }

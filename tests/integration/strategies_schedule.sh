@@ -4,6 +4,7 @@
 #   chain:  window k+1 is assigned only after window k is verified (attempt start >= predecessor's end);
 #   anchor: the one-frame anchor stage (the shot's middle frame) is verified before any window starts,
 #           then the windows run in parallel on two workers; it is never stitched (output has F frames);
+#   anchor-causal: like chain, window k+1 only after window k is verified (no anchor stage);
 #   `farm show` says what each waiting window waits for;
 #   a chain window that fails for good blocks the rest of its chain (job fails, nothing hangs);
 #   `farm resume` re-renders from the failed window on, keeps the verified predecessors and completes;
@@ -19,6 +20,7 @@ name,prompt,frames,width,height,engine,window,overlap,strategy,outputs
 ch,p,33,32,32,testcard,9,2,chain,ffv1
 an,p,33,32,32,testcard,9,2,anchor,ffv1
 ind,p,33,32,32,testcard,9,2,independent,ffv1
+ac,p,33,32,32,testcard,9,2,anchor-causal,ffv1
 CSV
 start_farmd --max-attempts 2
 farm submit "$T/shots.csv" >/dev/null || fail "submit"
@@ -31,6 +33,9 @@ grep -q "waits for window 0 (chain)" "$T/show.txt" || fail "chain window 1 does 
 grep -q "waits for window 3 (chain)" "$T/show.txt" || fail "chain window 4 does not say it waits for window 3"
 [ "$(grep -c "waits for the anchor" "$T/show.txt")" = 5 ] || fail "anchor windows do not say they wait for the anchor"
 grep -q "(anchor stage)" "$T/show.txt" || fail "the anchor stage is not shown"
+grep -q "strategy anchor-causal" "$T/show.txt" || fail "show does not name anchor-causal"
+grep -q "waits for window 2 (anchor-causal: attends to its last frame and the shot's first frame)" "$T/show.txt" \
+  || fail "anchor-causal window 3 does not say what it waits for"
 farm --json show 1 | python3 -c '
 import json,sys
 j=json.load(sys.stdin)["job"]
@@ -41,6 +46,8 @@ assert ws[0]["waits_for"] == "" and ws[2]["waits_for"] == "window 1 (chain)", ws
 an=sh["an"]["windows"]; assert an[0]["role"] == "anchor" and an[0]["first"] == 16 and an[0]["n"] == 1, an[0]
 assert all(w["waits_for"] == "the anchor" for w in an[1:]), an
 assert all(w["waits_for"] == "" for w in sh["ind"]["windows"]), sh["ind"]
+ac=sh["ac"]["windows"]; assert [w["after"] for w in ac] == [-1,0,1,2,3] and all(w["role"] == "render" for w in ac), ac
+assert ac[0]["waits_for"] == "" and ac[1]["waits_for"].startswith("window 0 (anchor-causal"), ac
 ' || fail "show --json dependencies"
 
 start_worker w1 --engines testcard --testcard-delay-ms 5
@@ -50,8 +57,10 @@ farm wait 1 --timeout 90 >/dev/null || { farm show 1; fail "job 1 did not comple
 # chain: each window's first attempt starts at or after the predecessor's verified attempt ended
 bad=$(sql "SELECT count(*) FROM window w JOIN window p ON p.id = w.after_id
            JOIN attempt a ON a.window_id = w.id JOIN attempt pa ON pa.window_id = p.id AND pa.state = 'done'
-           JOIN shot s ON s.id = w.shot_id WHERE s.name = 'ch' AND a.started_ms < pa.ended_ms")
-[ "$bad" = 0 ] || fail "$bad chain attempts started before their predecessor was verified"
+           JOIN shot s ON s.id = w.shot_id WHERE s.name IN ('ch', 'ac') AND a.started_ms < pa.ended_ms")
+[ "$bad" = 0 ] || fail "$bad chain / anchor-causal attempts started before their predecessor was verified"
+[ "$(sql "SELECT count(*) FROM window w JOIN shot s ON s.id = w.shot_id WHERE s.name='ac' AND w.after_id != 0")" = 4 ] \
+  || fail "anchor-causal dependencies not stored"
 [ "$(sql "SELECT count(*) FROM window w JOIN shot s ON s.id = w.shot_id WHERE s.name='ch' AND w.after_id != 0")" = 4 ] \
   || fail "chain dependencies not stored"
 # anchor: the anchor's attempt ended before any window's attempt started
@@ -62,7 +71,7 @@ bad=$(sql "SELECT count(*) FROM attempt a JOIN window w ON w.id = a.window_id JO
 [ "$bad" = 0 ] || fail "$bad anchor-shot windows started before the anchor was verified"
 [ "$(sql "SELECT count(DISTINCT a.worker_id) FROM attempt a JOIN window w ON w.id = a.window_id JOIN shot s ON s.id = w.shot_id WHERE s.name='an' AND w.role='render'")" = 2 ] \
   || echo "note: anchor windows all ran on one worker (allowed, but parallelism was not observed)"
-for s in ch an ind; do
+for s in ch an ind ac; do
   f=$(sql "SELECT result FROM shot WHERE name='$s' AND job_id=1" | head -1)
   check_decode "$f" 33
 done
@@ -73,7 +82,7 @@ n=$(cat "$T"/worker-w1.log "$T"/worker-w2.log | grep -c "conditioning blob of .*
 n=$(cat "$T"/worker-w1.log "$T"/worker-w2.log | grep -c "conditioning blob of .* bytes (anchor strategy)")
 [ "$n" = 5 ] || fail "$n anchor windows got a conditioning blob, want 5"
 ! cat "$T"/worker-w1.log "$T"/worker-w2.log | grep -q "conditioning blob of .*independent" || fail "independent windows got blobs"
-echo "ok: chain order, anchor first, conditioning blobs delivered, outputs have 33 frames"
+echo "ok: chain and anchor-causal order, anchor first, conditioning blobs delivered, outputs have 33 frames"
 
 # a chain window that keeps failing blocks the windows behind it; resume restarts from it
 kill -9 "${WPID[w1]}" "${WPID[w2]}"; wait "${WPID[w1]}" "${WPID[w2]}" 2>/dev/null

@@ -3,6 +3,8 @@
  * the next window (overlap 9: exactly aligned; overlap 8 / 11: the nearest latent frame) pins them at the right
  * latent frames; blobs of the wrong kind or shape are refused; an anchor window gets the anchor latent
  * re-noised to each step's level (noise at ᾱ = 0, the latent itself at ᾱ = 1) in both CFG items;
+ * anchor-causal: window 0 hands on [its first, its last] latent frame per half, window k attends to the
+ * [shot first, window k−1 last] pair and hands on [shot first, its own last]; other blobs refused;
  * independent windows use and hand on nothing. */
 #include "tests/test.h"
 #include "worker/model/pipeline_strategy.h"
@@ -141,10 +143,66 @@ static void test_anchor(void)
     wrk_schedule_free(&sc);
 }
 
+/* x (HV·3, C, H, W) with frame f of half h holding 10·h + f + base. */
+static void frames3(float *x, float base)
+{
+    for (int h = 0; h < HV; h++)
+        for (int f = 0; f < 3; f++)
+            for (int i = 0; i < FR; i++) x[(h * 3 + f) * FR + i] = base + (float)(10 * h + f);
+}
+
+static void test_anchor_causal(void)
+{
+    char err[256];
+    wrk_schedule_t sc;
+    sched(&sc);
+    wrk_strategy_t s0, s1;
+    float x0[HV * 3 * FR], x1[HV * 3 * FR];
+    frames3(x0, 0); frames3(x1, 100);
+    proto_msg_t a0 = assign("anchor-causal", "render", 0, 9, 5);
+    CHECK(wrk_strategy_from_assign(&a0, &s0, err, sizeof err) == 0 && !s0.use && s0.hand_on == PROTO_COND_ANCHOR);
+    CHECK(wrk_strategy_bind(&s0, &sc, HV, 3, C, H, W, x0, err, sizeof err) == 0);
+    uint8_t *blob, *blob1; size_t len, len1;
+    proto_cond_t c;
+    CHECK(wrk_strategy_hand_on(&s0, x0, &blob, &len, err, sizeof err) == 0 && blob);
+    CHECK(proto_cond_decode(blob, len, &c, err, sizeof err) == 0);
+    /* per half [frame 0, frame 2] of window 0: RGB 0, 2; alpha 10, 12 */
+    CHECK(c.kind == PROTO_COND_ANCHOR && c.frames == 2 && c.first == 0 && c.data[0] == 0 && c.data[FR] == 2 &&
+          c.data[2 * FR] == 10 && c.data[3 * FR] == 12);
+    proto_cond_free(&c);
+    proto_msg_t a1 = assign("anchor-causal", "render", 4, 9, 5);
+    proto_msg_set_data(&a1, blob, len);
+    CHECK(wrk_strategy_from_assign(&a1, &s1, err, sizeof err) == 0 && s1.use == PROTO_COND_ANCHOR);
+    CHECK(wrk_strategy_bind(&s1, &sc, HV, 3, C, H, W, x1, err, sizeof err) == 0);
+    int Fa = 0;
+    const float *b = wrk_strategy_anchor(&s1, -1, 1, &Fa);                     /* ᾱ = 1: the two frames */
+    CHECK(b && Fa == 4 && b[0] == 0 && b[FR] == 2 && b[2 * FR] == 10 && b[3 * FR] == 12);
+    CHECK(wrk_strategy_hand_on(&s1, x1, &blob1, &len1, err, sizeof err) == 0 && blob1);
+    CHECK(proto_cond_decode(blob1, len1, &c, err, sizeof err) == 0);
+    /* [shot frame 0 (from the blob), window 1's last]: RGB 0, 102; alpha 10, 112 */
+    CHECK(c.frames == 2 && c.first == 0 && c.data[0] == 0 && c.data[FR] == 102 && c.data[2 * FR] == 10 &&
+          c.data[3 * FR] == 112);
+    proto_cond_free(&c);
+    wrk_strategy_free(&s1);
+    /* a one-frame anchor blob (the `anchor` stage's) is not an anchor-causal pair */
+    float d[HV * FR] = { 0 };
+    proto_cond_t one = { PROTO_COND_ANCHOR, HV, 1, C, H, W, 0, d };
+    uint8_t *bad; size_t nbad;
+    CHECK(proto_cond_encode(&one, &bad, &nbad, err, sizeof err) == 0);
+    proto_msg_t a2 = assign("anchor-causal", "render", 8, 9, 5);
+    proto_msg_set_data(&a2, bad, nbad);
+    CHECK(wrk_strategy_from_assign(&a2, &s1, err, sizeof err) == -1 && strstr(err, "anchor-causal blob"));
+    wrk_strategy_free(&s0);
+    proto_msg_free(&a0); proto_msg_free(&a1); proto_msg_free(&a2);
+    free(blob); free(blob1); free(bad);
+    wrk_schedule_free(&sc);
+}
+
 int main(void)
 {
     T_RUN(test_chain);
     T_RUN(test_refusals_and_independent);
     T_RUN(test_anchor);
+    T_RUN(test_anchor_causal);
     T_DONE();
 }

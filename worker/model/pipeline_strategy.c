@@ -17,18 +17,45 @@ static int tail_frames(int overlap, int F)
     return P < F ? P : F;
 }
 
+/* What each strategy does in the dit engine: the blob kind a render window uses (when it got one) and
+ * hands on; the anchor stage of `anchor` hands on its whole latent (role "anchor", below). */
+typedef struct { const char *name; int use, hand_on, causal; } strategy_row_t;
+static const strategy_row_t STRATEGY_ROWS[] = {
+    { "independent",   0,                 0,                 0 },
+    { "chain",         PROTO_COND_CHAIN,  PROTO_COND_CHAIN,  0 },   /* hand on: needs overlap > 0 */
+    { "anchor",        PROTO_COND_ANCHOR, 0,                 0 },
+    { "anchor-causal", PROTO_COND_ANCHOR, PROTO_COND_ANCHOR, 1 },   /* blob: [shot frame 0, last latent] */
+};
+
+static const strategy_row_t *strategy_row(const char *name)
+{
+    for (size_t i = 0; i < sizeof STRATEGY_ROWS / sizeof STRATEGY_ROWS[0]; i++)
+        if (!strcmp(STRATEGY_ROWS[i].name, name)) return &STRATEGY_ROWS[i];
+    return &STRATEGY_ROWS[0];
+}
+
+/* anchor-causal: the blob is the shot's first latent frame then the previous window's last one. */
+static int check_causal(const proto_cond_t *c, char *err, size_t errlen)
+{
+    if (c->frames == 2 && c->first == 0) return 0;
+    snprintf(err, errlen, "anchor-causal blob of %d latent frames from frame %d: want 2 (the shot's frame 0 and the "
+             "previous window's last latent frame)", c->frames, c->first);
+    return -1;
+}
+
 int wrk_strategy_from_assign(const proto_msg_t *a, wrk_strategy_t *s, char *err, size_t errlen)
 {
     memset(s, 0, sizeof *s);
-    int chain = !strcmp(a->strategy, "chain"), anchor = !strcmp(a->strategy, "anchor");
+    const strategy_row_t *r = strategy_row(a->strategy);
     int stage = !strcmp(a->role, "anchor");
-    s->overlap = (int)a->overlap; s->first_frame = (int)a->first_frame; s->seed = a->seed;
-    s->hand_on = stage ? PROTO_COND_ANCHOR : chain && a->overlap > 0 ? PROTO_COND_CHAIN : 0;
-    if (!a->data_len || stage || (!chain && !anchor)) return 0;
+    s->overlap = (int)a->overlap; s->first_frame = (int)a->first_frame; s->seed = a->seed; s->causal = r->causal;
+    s->hand_on = stage ? PROTO_COND_ANCHOR : r->hand_on == PROTO_COND_CHAIN && a->overlap == 0 ? 0 : r->hand_on;
+    if (!a->data_len || stage || !r->use) return 0;
     if (proto_cond_decode(a->data, a->data_len, &s->in, err, errlen) != 0) return -1;
-    if (s->in.kind != (chain ? PROTO_COND_CHAIN : PROTO_COND_ANCHOR)) {
-        snprintf(err, errlen, "conditioning blob of kind %s for a %s window", proto_cond_kind_name(s->in.kind),
-                 a->strategy);
+    if (s->in.kind != r->use || (r->causal && check_causal(&s->in, err, errlen))) {
+        if (s->in.kind != r->use)
+            snprintf(err, errlen, "conditioning blob of kind %s for a %s window", proto_cond_kind_name(s->in.kind),
+                     a->strategy);
         proto_cond_free(&s->in);
         return -1;
     }
@@ -87,17 +114,30 @@ const float *wrk_strategy_anchor(wrk_strategy_t *s, int64_t t, int batch, int *F
     return s->anchor_b;
 }
 
+/* anchor-causal: c (halves·2, C, h, w) = per half [the shot's first latent frame, x's last one]; the
+ * first comes from the blob this window got, or (window 0, no blob) from x itself. */
+static void causal_block(const wrk_strategy_t *s, const float *x, int64_t frame, float *c)
+{
+    for (int h = 0; h < s->halves; h++) {
+        const float *first = s->use ? s->in.data + (int64_t)h * 2 * frame : x + (int64_t)h * s->F * frame;
+        memcpy(c + (int64_t)h * 2 * frame, first, (size_t)frame * sizeof *c);
+        memcpy(c + ((int64_t)h * 2 + 1) * frame, x + ((int64_t)h * s->F + s->F - 1) * frame, (size_t)frame * sizeof *c);
+    }
+}
+
 int wrk_strategy_hand_on(const wrk_strategy_t *s, const float *x, uint8_t **blob, size_t *len, char *err,
                          size_t errlen)
 {
     *blob = NULL; *len = 0;
     if (!s->hand_on || !s->F) return 0;
-    int P = s->hand_on == PROTO_COND_ANCHOR ? s->F : tail_frames(s->overlap, s->F);
+    int P = s->causal ? 2 : s->hand_on == PROTO_COND_ANCHOR ? s->F : tail_frames(s->overlap, s->F);
     if (P < 1) return 0;
     int64_t frame = (int64_t)s->C * s->h * s->w;
-    proto_cond_t c = { s->hand_on, s->halves, P, s->C, s->h, s->w, latent_frame(s->first_frame, s->F - P), NULL };
+    int first = s->causal ? 0 : latent_frame(s->first_frame, s->F - P);
+    proto_cond_t c = { s->hand_on, s->halves, P, s->C, s->h, s->w, first, NULL };
     if (!(c.data = malloc((size_t)(s->halves * P * frame) * sizeof *c.data))) { snprintf(err, errlen, "out of memory"); return -1; }
-    wrk_pin_take_tail(x, s->halves, s->F, P, frame, c.data);
+    if (s->causal) causal_block(s, x, frame, c.data);
+    else wrk_pin_take_tail(x, s->halves, s->F, P, frame, c.data);
     int rc = proto_cond_encode(&c, blob, len, err, errlen);
     free(c.data);
     return rc;

@@ -11,6 +11,10 @@
  *        wrk_dit_forward_anchor), the anchor latent re-noised to the step's level with a noise stream
  *        shared by all windows of the shot (seed, WRK_STRATEGY_ANCHOR_NOISE), so every window sees the
  *        same anchor at the same step.
+ *   anchor-causal (Tune-A-Video's sparse-causal pattern at window scale): window k attends, like an
+ *        anchor window, to two anchor latent frames: the shot's first latent frame and window k−1's last
+ *        one; every window hands on that pair for the next (window 0 takes the first from itself), as a
+ *        blob of kind anchor with 2 latent frames and first = 0. Same re-noising as anchor.
  *   independent, or no blob:           nothing (a missing blob is logged by farmd; the window renders
  *        on its own rather than fail).
  * Latent layout as the pipeline's: (halves·F, C, h, w), RGB half then alpha half.
@@ -30,7 +34,9 @@
 
 typedef struct {
     int          use;            /* what the window uses: 0, PROTO_COND_CHAIN (pin), PROTO_COND_ANCHOR */
-    int          hand_on;        /* what it hands on: 0, PROTO_COND_CHAIN (tail), PROTO_COND_ANCHOR (all) */
+    int          hand_on;        /* what it hands on: 0, PROTO_COND_CHAIN (tail), PROTO_COND_ANCHOR (all;
+                                    anchor-causal: [first, last]) */
+    int          causal;         /* anchor-causal */
     int          overlap, first_frame;
     uint64_t     seed;
     proto_cond_t in;             /* the decoded ASSIGN.data */
