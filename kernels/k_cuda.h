@@ -79,13 +79,15 @@ int k_cuda_fill_uniform_bf16(uint16_t *dst, size_t n, uint64_t seed, float scale
 /* ---------------- attention engine choice (tests, labs) ---------------- */
 
 typedef enum {
-    K_CUDA_ATTN_AUTO = 0,   /* tensor-core kernel for head_dim 64, fp32 kernel otherwise */
+    K_CUDA_ATTN_AUTO = 0,   /* v5 (FA2) for head_dim 64, v1 (fp32) otherwise */
     K_CUDA_ATTN_SIMT,       /* v1: one warp per query row, fp32, any head_dim <= 256 */
     K_CUDA_ATTN_WMMA64,     /* v2: 64×64 tiles, bf16 WMMA, online softmax in shared memory */
     K_CUDA_ATTN_MMA64,      /* v3: mma.sync m16n8k16, accumulators in registers (FA2 layout); needs
                                16-byte aligned q/k/v/o (and k2/v2) and strides that are multiples of 4 */
     K_CUDA_ATTN_MMA64B,     /* v4: bf16 pre-pass of q/k/v into scratch + v3's math on 128-row blocks;
-                               any strides; scratch 2·B·H·(Sq + 2·(Sk+Sk2))·64 bytes (1.3 GiB at 5B) */
+                               any strides; scratch 2·B·H·(Sq + 2·(Sk+Sk2))·64 bytes (1.2 GiB at 5B) */
+    K_CUDA_ATTN_FA2,        /* v5: v4's packed operands, FA2 tiling: 32 rows per warp, ldmatrix, cp.async
+                               double-buffered K/V tiles, checks only on the tiles that need them */
 } k_cuda_attn_kind_t;
 /* Attention with a chosen engine (the table's attention is K_CUDA_ATTN_AUTO). */
 int k_cuda_attention_with(const k_attn_t *a, k_cuda_attn_kind_t kind);

@@ -1,25 +1,23 @@
 /* cuda_attention.cu — fused attention of the CUDA backend (k_attn_t contract of k.h): streaming
  * (online) softmax, the text→alpha rule applied from index ranges (no mask tensor), keys running over
  * the main list and then the extra list, fully masked rows give 0.
- * Versions (kernel lab numbering; pick with k_cuda_attention_with):
+ * Versions (kernel lab numbering; pick with k_cuda_attention_with; tests/bench/bench_cuda_attn times them):
  *   v1 SIMT    one warp per query row, fp32 throughout, any head_dim <= 256. The readable version.
  *   v2 WMMA64  head_dim 64: 64 query rows per block (4 warps × 16), 64-key tiles; q/k/v rounded to
  *              bf16 in shared memory, QKᵀ and PV on the tensor cores (WMMA 16×16×16, fp32
- *              accumulate), logits/softmax/output in fp32; per-row max and sum in registers of the
- *              two lanes that own the row. ~70 KB of dynamic shared memory per block.
+ *              accumulate), logits/softmax/output in fp32. ~70 KB of dynamic shared memory per block.
  *   v3 MMA64   head_dim 64, FA2 register layout: mma.sync m16n8k16 bf16 (PTX), Q fragments, S and O
  *              accumulators in registers, P reused from the S accumulators as the A operand, K
- *              row-major and V transposed in shared memory (conflict-free 32-bit fragment loads),
- *              float4 tile loads; needs 16-byte aligned buffers and strides % 4. 27 KB smem.
+ *              row-major and V transposed in shared memory, float4 tile loads; needs 16-byte aligned
+ *              buffers and strides % 4.
  *   v4 MMA64B  head_dim 64: a pre-pass packs q, the joint K and the tile-transposed V in bf16 (scratch
- *              2·(Sq + 2·(Sk+Sk2))·64 bytes per (b, h)); the kernel is v3's math on 128-row blocks
- *              (8 warps) with 16-byte tile copies: a quarter of v3's load bytes. Any strides.
- * The table's attention (AUTO) uses v2 for head_dim 64 and v1 otherwise; v3 is to be promoted once
- * test_cuda_ops has passed it on a GPU and bench_cuda_step has timed it against v2. NOT RUN ON A GPU YET: the
- * fragment addressing was checked by review only (all fragment pointers 32-byte aligned, ldm 72
- * bf16 / 68 fp32). v2 loads tiles with scalar 4-byte loads and keeps S/O in shared memory: expect
- * it well under the 400 TFLOP/s goal; a wgmma (sm_90a) version with register accumulators and
- * TMA loads of bf16 q/k/v is the next step.
+ *              2·(Sq + 2·(Sk+Sk2))·64 bytes per (b, h)); v3's math on 128-row blocks (8 warps × 16).
+ *   v5 FA2     head_dim 64, scale > 0 (AUTO's choice): v4's packed operands; 4 warps × 32 rows (each
+ *              K/V fragment feeds two mma), ldmatrix.x4 fragment loads, cp.async double-buffered
+ *              tiles, tree row reductions, lazy rescaling of O, per-element checks only where needed.
+ * Measured on an H100 (BENCHMARKS.md, 5B shape): v2 20, v3 51, v4 125, v5 ~300 TFLOP/s.
+ * Tried and dropped (numbers in kernels/cuda/README.md): a wgmma (sm_90a) version that failed its
+ * layout check, v5 with the key loop skewed (spilled, slower), v5 ordered by m-tile (slower).
  */
 #include "kernels/cuda/kc_internal.cuh"
 
@@ -397,16 +395,26 @@ __global__ void kc_pack_q_k(kc_attn_p a, kc_pack_t pk, int H, long n)
     }
 }
 
-__global__ void kc_pack_kv_k(kc_attn_p a, kc_pack_t pk, int H, long n)
+/* One 64-key tile of (b, h) per block: K rows copied, V transposed through shared memory so that
+ * both the fp32 reads and the bf16 writes are coalesced. */
+__global__ void __launch_bounds__(256) kc_pack_kv_k(kc_attn_p a, kc_pack_t pk, int H)
 {
-    KC_FOR(e, n) {                                     /* e = ((b·H + h)·Skp + j)·64 + d */
-        int d = (int)(e & 63), j = (int)(e >> 6) % pk.Skp;
-        long bh = (e >> 6) / pk.Skp;
-        int h = (int)(bh % H), b = (int)(bh / H);
+    __shared__ float Vs[64][65];
+    int tile = blockIdx.x, h = blockIdx.y, b = blockIdx.z, j0 = tile * 64;
+    long bh = (long)b * H + h;
+    #pragma unroll 4
+    for (int i = 0; i < 16; i++) {
+        int e = threadIdx.x + i * 256, r = e >> 6, d = e & 63, j = j0 + r;
         const float *kr = kc_kv_row_(a, b, h, j, 0), *vr = kc_kv_row_(a, b, h, j, 1);
-        pk.k[e] = __float2bfloat16_rn(kr ? kr[d] : 0.0f);
-        long t = bh * (pk.Skp / 64) + j / 64;
-        pk.vt[(t * 64 + d) * 64 + (j & 63)] = __float2bfloat16_rn(vr ? vr[d] : 0.0f);
+        pk.k[(bh * pk.Skp + j) * 64 + d] = __float2bfloat16_rn(kr ? kr[d] : 0.0f);
+        Vs[r][d] = vr ? vr[d] : 0.0f;
+    }
+    __syncthreads();
+    __nv_bfloat16 *vt = pk.vt + (bh * (pk.Skp / 64) + tile) * 64 * 64;
+    #pragma unroll 4
+    for (int i = 0; i < 16; i++) {
+        int e = threadIdx.x + i * 256, d = e >> 6, r = e & 63;
+        vt[d * 64 + r] = __float2bfloat16_rn(Vs[r][d]);
     }
 }
 
@@ -481,27 +489,290 @@ __global__ void __launch_bounds__(256) kc_attn_mma64b_k(kc_attn_p a, kc_pack_t p
     }
 }
 
+/* Packs q / K / Vᵀ to bf16 scratch for v4 and v5; rows of q padded to `qpad`. */
+static int kc_attn_pack_(kc_ctx_t *c, const k_attn_t *a, const kc_attn_p &p, int qpad, kc_pack_t *pk)
+{
+    const char *op = "attention";
+    pk->Sqp = (a->Sq + qpad - 1) / qpad * qpad;
+    pk->Skp = (p.Sk + p.Sk2 + 63) / 64 * 64;
+    if (pk->Skp == 0) pk->Skp = 64;
+    size_t nq = (size_t)a->B * a->H * pk->Sqp * 64, nk = (size_t)a->B * a->H * pk->Skp * 64;
+    __nv_bfloat16 *base = (__nv_bfloat16 *)kc_scratch_(c, 2, 2 * (nq + 2 * nk), op);
+    if (!base) return -1;
+    pk->q = base;
+    pk->k = base + nq;
+    pk->vt = base + nq + nk;
+    kc_pack_q_k<<<kc_blocks_((long)nq, 256), 256, 0, c->stream>>>(p, *pk, a->H, (long)nq);
+    KC_LAUNCHED(op);
+    kc_pack_kv_k<<<dim3((unsigned)(pk->Skp / 64), (unsigned)a->H, (unsigned)a->B), 256, 0, c->stream>>>(p, *pk, a->H);
+    KC_LAUNCHED(op);
+    return 0;
+}
+
 static int kc_attn_v4_(kc_ctx_t *c, const k_attn_t *a, const kc_attn_p &p)
 {
     const char *op = "attention";
     kc_pack_t pk;
-    pk.Sqp = (a->Sq + 127) / 128 * 128;
-    pk.Skp = (p.Sk + p.Sk2 + 63) / 64 * 64;
-    if (pk.Skp == 0) pk.Skp = 64;
-    size_t nq = (size_t)a->B * a->H * pk.Sqp * 64, nk = (size_t)a->B * a->H * pk.Skp * 64;
-    __nv_bfloat16 *base = (__nv_bfloat16 *)kc_scratch_(c, 2, 2 * (nq + 2 * nk), op);
-    if (!base) return -1;
-    pk.q = base;
-    pk.k = base + nq;
-    pk.vt = base + nq + nk;
-    kc_pack_q_k<<<kc_blocks_((long)nq, 256), 256, 0, c->stream>>>(p, pk, a->H, (long)nq);
-    KC_LAUNCHED(op);
-    kc_pack_kv_k<<<kc_blocks_((long)nk, 256), 256, 0, c->stream>>>(p, pk, a->H, (long)nk);
-    KC_LAUNCHED(op);
+    if (kc_attn_pack_(c, a, p, 128, &pk)) return -1;
     dim3 grid((unsigned)(pk.Sqp / 128), (unsigned)a->H, (unsigned)a->B);
     kc_attn_mma64b_k<<<grid, 256, 0, c->stream>>>(p, pk, a->H);
     KC_LAUNCHED(op);
     return 0;
+}
+
+/* ---------------- v5: FA2 tiling — 32 rows per warp, ldmatrix, cp.async double buffer ---------------- */
+
+/* Same packed bf16 operands as v4 (kc_pack_q_k / kc_pack_kv_k). A block = 4 warps × 32 query rows
+ * (two m16 tiles per warp, so every K/V fragment read from shared memory feeds two mma), 64-key
+ * tiles of K and Vᵀ streamed through a two-stage cp.async ring (the next tile loads while this one
+ * is multiplied), B fragments read with ldmatrix.x4 (one instruction = the fragments of two
+ * k-steps), logits scaled inside the exp2 (one FFMA + one MUFU per element), and the per-element
+ * key-range and text→alpha checks only on the tiles that need them (the last key tile, warps that
+ * hold a biased row). 36 KB static shared memory, two blocks per SM. */
+#define F_ROWS 128
+
+/* The same mma without `volatile`: it has outputs, so the compiler may schedule independent mma
+ * (different accumulators) between dependent ones instead of issuing them in source order. */
+static __device__ __forceinline__ void kc_mma_nv_(float *d, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
+                                                  uint32_t b0, uint32_t b1)
+{
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+        "{%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+static __device__ __forceinline__ float kc_ex2_(float x)
+{
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+    return y;
+}
+
+static __device__ __forceinline__ void kc_cp16_(void *smem, const void *gmem)
+{
+    unsigned sa = (unsigned)__cvta_generic_to_shared(smem);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" :: "r"(sa), "l"(gmem));
+}
+static __device__ __forceinline__ void kc_cp_commit_(void) { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N> static __device__ __forceinline__ void kc_cp_wait_(void)
+{
+    asm volatile("cp.async.wait_group %0;\n" :: "n"(N));
+}
+
+/* ldmatrix.x4: lane L gives the address of row L % 8 of matrix L / 8; r[i] = this lane's pair of matrix i. */
+static __device__ __forceinline__ void kc_ldm4_(uint32_t (&r)[4], const __nv_bfloat16 *p)
+{
+    unsigned sa = (unsigned)__cvta_generic_to_shared(p);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(sa));
+}
+
+/* One 64-row × 64 bf16 tile (8 KB, contiguous) → smem of pitch M_LDH through cp.async (128 threads). */
+static __device__ __forceinline__ void kc_cp_tile_(__nv_bfloat16 *dst, const __nv_bfloat16 *src)
+{
+    #pragma unroll
+    for (int i = 0; i < 4; i++) {
+        int e = threadIdx.x + i * 128, r = e >> 3, c8 = (e & 7) * 8;
+        kc_cp16_(dst + r * M_LDH + c8, src + r * 64 + c8);
+    }
+}
+
+/* S (32 rows × 64 keys of this warp) = Q·Kᵀ for one key tile. Fragment pairs via ldmatrix: matrix i
+ * of lane L's address = rows nt·8 + L%8, columns kk·16 + (i & 1)·8 + (i >> 1)·16. */
+static __device__ __forceinline__ void kc_fa_qk_(float (&s)[2][8][4], const uint32_t (&qa)[2][4][4],
+                                                 const __nv_bfloat16 *Ks, int lane)
+{
+    const __nv_bfloat16 *base = Ks + (lane & 7) * M_LDH + ((lane >> 3) & 1) * 8 + (lane >> 4) * 16;
+    #pragma unroll
+    for (int mt = 0; mt < 2; mt++)
+        #pragma unroll
+        for (int nt = 0; nt < 8; nt++) s[mt][nt][0] = s[mt][nt][1] = s[mt][nt][2] = s[mt][nt][3] = 0.0f;
+    #pragma unroll
+    for (int kp = 0; kp < 2; kp++)                             /* k-steps 2kp and 2kp+1 */
+        #pragma unroll
+        for (int nt = 0; nt < 8; nt++) {
+            uint32_t b[4];
+            kc_ldm4_(b, base + nt * 8 * M_LDH + kp * 32);
+            #pragma unroll
+            for (int h = 0; h < 2; h++)
+                #pragma unroll
+                for (int mt = 0; mt < 2; mt++)
+                    kc_mma_nv_(s[mt][nt], qa[mt][2 * kp + h][0], qa[mt][2 * kp + h][1], qa[mt][2 * kp + h][2],
+                               qa[mt][2 * kp + h][3], b[2 * h], b[2 * h + 1]);
+        }
+}
+
+/* v5's online softmax for one 16-row m-tile of a warp: the row reductions as trees (max and sum over
+ * the 16 values a lane holds per row in depth 4 instead of a 16-long dependent chain), lazy
+ * rescaling, and the bf16 P fragments written to pa. `check`: apply the key-range end and the
+ * text→alpha bias per element (v4's rules). */
+static __device__ __forceinline__ void kc_fa_softmax_(const kc_attn_p &a, float (&s)[8][4], float (&o)[8][4],
+                                                      float (&m)[2], float (&l)[2], int j0, int c, bool check,
+                                                      const bool (&biased)[2], uint32_t (&pa)[4][4])
+{
+    const float sc = a.scale_log2;                              /* > 0 on this path (see the launcher) */
+    if (check) {
+        #pragma unroll
+        for (int nt = 0; nt < 8; nt++)
+            #pragma unroll
+            for (int e = 0; e < 4; e++) {
+                int j = j0 + nt * 8 + 2 * c + (e & 1);
+                float v = s[nt][e] * sc;
+                if (j >= a.Sk + a.Sk2) v = -INFINITY;
+                else if (biased[e >> 1] && kc_key_biased_(a, j)) v += a.bias_log2;
+                s[nt][e] = v;                                   /* checked tiles keep scaled logits */
+            }
+    }
+    float mx[2], al[2], ms[2];
+    #pragma unroll
+    for (int hf = 0; hf < 2; hf++) {
+        float t[8];
+        #pragma unroll
+        for (int nt = 0; nt < 8; nt++) t[nt] = fmaxf(s[nt][2 * hf], s[nt][2 * hf + 1]);
+        #pragma unroll
+        for (int w = 4; w >= 1; w >>= 1)
+            #pragma unroll
+            for (int i = 0; i < w; i++) t[i] = fmaxf(t[i], t[i + w]);
+        mx[hf] = fmaxf(t[0], __shfl_xor_sync(0xffffffffu, t[0], 1));
+    }
+    #pragma unroll
+    for (int hf = 0; hf < 2; hf++) {
+        float x = fmaxf(mx[hf], __shfl_xor_sync(0xffffffffu, mx[hf], 2));
+        float mn = fmaxf(m[hf], check ? x : x * sc);            /* raw max: scale > 0 keeps the order */
+        /* Lazy rescale: keep the running max unless the new one exceeds it by more than 8 (log2
+         * units). Exact: l and O use the same stale max, and p ≤ 2^8 stays well inside fp32/bf16. */
+        if (!(mn - m[hf] > 8.0f)) mn = m[hf];
+        al[hf] = mn == -INFINITY || mn == m[hf] ? 1.0f : kc_ex2_(m[hf] - mn);
+        ms[hf] = mn == -INFINITY ? 0.0f : mn;                   /* all masked so far: p = 0 below */
+        m[hf] = mn;
+    }
+    const float k = check ? 1.0f : sc;
+    #pragma unroll
+    for (int nt = 0; nt < 8; nt++)
+        #pragma unroll
+        for (int e = 0; e < 4; e++) s[nt][e] = kc_ex2_(fmaf(s[nt][e], k, -ms[e >> 1]));
+    #pragma unroll
+    for (int hf = 0; hf < 2; hf++) {
+        float t[8];
+        #pragma unroll
+        for (int nt = 0; nt < 8; nt++) t[nt] = s[nt][2 * hf] + s[nt][2 * hf + 1];
+        #pragma unroll
+        for (int w = 4; w >= 1; w >>= 1)
+            #pragma unroll
+            for (int i = 0; i < w; i++) t[i] += t[i + w];
+        l[hf] = l[hf] * al[hf] + t[0];
+    }
+    #pragma unroll
+    for (int kk = 0; kk < 4; kk++) {
+        pa[kk][0] = kc_pack_(s[2 * kk][0], s[2 * kk][1]);
+        pa[kk][1] = kc_pack_(s[2 * kk][2], s[2 * kk][3]);
+        pa[kk][2] = kc_pack_(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+        pa[kk][3] = kc_pack_(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+    }
+    if (__any_sync(0xffffffffu, al[0] != 1.0f || al[1] != 1.0f))   /* rescale O only when a max moved */
+        #pragma unroll
+        for (int nt = 0; nt < 8; nt++) {
+            o[nt][0] *= al[0];
+            o[nt][1] *= al[0];
+            o[nt][2] *= al[1];
+            o[nt][3] *= al[1];
+        }
+}
+
+/* O += P·V with P already packed. */
+static __device__ __forceinline__ void kc_fa_pv_(float (&o)[2][8][4], const uint32_t (&pa)[2][4][4],
+                                                  const __nv_bfloat16 *Vt, int lane)
+{
+    const __nv_bfloat16 *base = Vt + (lane & 7) * M_LDH + ((lane >> 3) & 1) * 8 + (lane >> 4) * 16;
+    #pragma unroll
+    for (int kp = 0; kp < 2; kp++)
+        #pragma unroll
+        for (int nt = 0; nt < 8; nt++) {
+            uint32_t b[4];
+            kc_ldm4_(b, base + nt * 8 * M_LDH + kp * 32);
+            #pragma unroll
+            for (int h = 0; h < 2; h++)
+                #pragma unroll
+                for (int mt = 0; mt < 2; mt++)
+                    kc_mma_nv_(o[mt][nt], pa[mt][2 * kp + h][0], pa[mt][2 * kp + h][1], pa[mt][2 * kp + h][2],
+                               pa[mt][2 * kp + h][3], b[2 * h], b[2 * h + 1]);
+        }
+}
+
+__global__ void __launch_bounds__(128, 2) kc_attn_fa2_k(kc_attn_p a, kc_pack_t pk, int H)
+{
+    __shared__ __align__(128) __nv_bfloat16 Ks[2][64 * M_LDH], Vt[2][64 * M_LDH];
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c = lane & 3;
+    int h = blockIdx.y, b = blockIdx.z, i0 = blockIdx.x * F_ROWS, nkeys = a.Sk + a.Sk2;
+    int ntiles = (nkeys + 63) / 64;
+    long bh = (long)b * H + h;
+    const __nv_bfloat16 *kg = pk.k + bh * pk.Skp * 64, *vg = pk.vt + bh * (pk.Skp / 64) * 64 * 64;
+    if (ntiles > 0) { kc_cp_tile_(Ks[0], kg); kc_cp_tile_(Vt[0], vg); }
+    kc_cp_commit_();
+    bool biased[2][2], wcheck = false;
+    float m[2][2], l[2][2], o[2][8][4], s[2][8][4];
+    uint32_t qa[2][4][4];
+    #pragma unroll
+    for (int mt = 0; mt < 2; mt++) {
+        int r = i0 + warp * 32 + mt * 16 + g;                   /* this lane's rows r, r + 8 */
+        const __nv_bfloat16 *qrow = pk.q + (bh * pk.Sqp + r) * 64 + 2 * c;
+        #pragma unroll
+        for (int kk = 0; kk < 4; kk++) {
+            qa[mt][kk][0] = kc_ld32_(qrow + kk * 16);
+            qa[mt][kk][1] = kc_ld32_(qrow + 8 * 64 + kk * 16);
+            qa[mt][kk][2] = kc_ld32_(qrow + kk * 16 + 8);
+            qa[mt][kk][3] = kc_ld32_(qrow + 8 * 64 + kk * 16 + 8);
+        }
+        #pragma unroll
+        for (int hf = 0; hf < 2; hf++) {
+            biased[mt][hf] = r + 8 * hf >= a.q0 && r + 8 * hf < a.q1;
+            m[mt][hf] = -INFINITY;
+            l[mt][hf] = 0.0f;
+        }
+        #pragma unroll
+        for (int nt = 0; nt < 8; nt++) o[mt][nt][0] = o[mt][nt][1] = o[mt][nt][2] = o[mt][nt][3] = 0.0f;
+    }
+    int wr0 = i0 + warp * 32;                                   /* does any row of this warp carry the rule? */
+    wcheck = wr0 < a.q1 && wr0 + 32 > a.q0;
+    for (int t = 0; t < ntiles; t++) {
+        int buf = t & 1;
+        if (t + 1 < ntiles) {                                   /* prefetch the next tile into the other stage */
+            kc_cp_tile_(Ks[buf ^ 1], kg + (long)(t + 1) * 64 * 64);
+            kc_cp_tile_(Vt[buf ^ 1], vg + (long)(t + 1) * 64 * 64);
+            kc_cp_commit_();
+            kc_cp_wait_<1>();
+        } else {
+            kc_cp_wait_<0>();
+        }
+        __syncthreads();
+        kc_fa_qk_(s, qa, Ks[buf], lane);
+        bool check = wcheck || t * 64 + 64 > nkeys;
+        uint32_t pa[2][4][4];
+        #pragma unroll
+        for (int mt = 0; mt < 2; mt++) {
+            if (check) kc_fa_softmax_(a, s[mt], o[mt], m[mt], l[mt], t * 64, c, true, biased[mt], pa[mt]);
+            else kc_fa_softmax_(a, s[mt], o[mt], m[mt], l[mt], t * 64, c, false, biased[mt], pa[mt]);
+        }
+        kc_fa_pv_(o, pa, Vt[buf], lane);
+        __syncthreads();                                        /* stage buf is refilled next iteration */
+    }
+    #pragma unroll
+    for (int mt = 0; mt < 2; mt++)
+        #pragma unroll
+        for (int hf = 0; hf < 2; hf++) {
+            float lt = l[mt][hf] + __shfl_xor_sync(0xffffffffu, l[mt][hf], 1);
+            lt += __shfl_xor_sync(0xffffffffu, lt, 2);
+            int i = i0 + warp * 32 + mt * 16 + g + 8 * hf;
+            float inv = lt > 0.0f ? 1.0f / lt : 0.0f;
+            if (i >= a.Sq) continue;
+            float *orow = a.o + b * a.o_bs + (long)i * a.o_ld + (long)h * 64 + 2 * c;
+            #pragma unroll
+            for (int nt = 0; nt < 8; nt++) {
+                orow[nt * 8] = o[mt][nt][2 * hf] * inv;
+                orow[nt * 8 + 1] = o[mt][nt][2 * hf + 1] * inv;
+            }
+        }
 }
 
 /* v3 reads rows as float4 and writes float2: every base pointer 16-byte aligned, strides % 4. */
@@ -513,6 +784,17 @@ static bool kc_mma_aligned_(const k_attn_t *a)
     for (size_t i = 0; i < sizeof p / sizeof *p; i++) if ((uintptr_t)p[i] % 16) return false;
     for (size_t i = 0; i < sizeof st / sizeof *st; i++) if (st[i] % 4) return false;
     return true;
+}
+
+static int kc_attn_v5_(kc_ctx_t *c, const k_attn_t *a, const kc_attn_p &p)
+{
+    const char *op = "attention";
+    kc_pack_t pk;
+    if (kc_attn_pack_(c, a, p, F_ROWS, &pk)) return -1;
+    dim3 grid((unsigned)(pk.Sqp / F_ROWS), (unsigned)a->H, (unsigned)a->B);
+    kc_attn_fa2_k<<<grid, 128, 0, c->stream>>>(p, pk, a->H);
+    KC_LAUNCHED(op);
+    return 0;
 }
 
 /* ---------------- launcher ---------------- */
@@ -541,8 +823,8 @@ extern "C" int k_cuda_attention_with(const k_attn_t *a, k_cuda_attn_kind_t kind)
     const char *op = "attention";
     if (kc_attn_check_(op, a)) return -1;
     if (a->B == 0 || a->H == 0 || a->Sq == 0) return 0;
-    if (kind < K_CUDA_ATTN_AUTO || kind > K_CUDA_ATTN_MMA64B) return k_fail_(op, "unknown engine %d", (int)kind);
-    if (kind == K_CUDA_ATTN_AUTO) kind = a->head_dim == 64 ? K_CUDA_ATTN_WMMA64 : K_CUDA_ATTN_SIMT;
+    if (kind < K_CUDA_ATTN_AUTO || kind > K_CUDA_ATTN_FA2) return k_fail_(op, "unknown engine %d", (int)kind);
+    if (kind == K_CUDA_ATTN_AUTO) kind = a->head_dim == 64 ? K_CUDA_ATTN_FA2 : K_CUDA_ATTN_SIMT;
     if (kind == K_CUDA_ATTN_WMMA64 && a->head_dim != 64) return k_fail_(op, "WMMA64 needs head_dim 64, not %d", a->head_dim);
     if (kind == K_CUDA_ATTN_SIMT && a->head_dim > KC_HD_MAX) return k_fail_(op, "head_dim %d > %d", a->head_dim, KC_HD_MAX);
     kc_ctx_t *c = kc_ctx_(op);
@@ -550,6 +832,9 @@ extern "C" int k_cuda_attention_with(const k_attn_t *a, k_cuda_attn_kind_t kind)
     kc_attn_p p = kc_attn_params_(a);
     if (kind == K_CUDA_ATTN_MMA64B && a->head_dim != 64) return k_fail_(op, "MMA64B needs head_dim 64, not %d", a->head_dim);
     if (kind == K_CUDA_ATTN_MMA64B) return kc_attn_v4_(c, a, p);
+    if (kind == K_CUDA_ATTN_FA2 && a->head_dim != 64) return k_fail_(op, "FA2 needs head_dim 64, not %d", a->head_dim);
+    if (kind == K_CUDA_ATTN_FA2 && !(a->scale > 0.0f)) return kc_attn_v4_(c, a, p);   /* raw-max trick needs scale > 0 */
+    if (kind == K_CUDA_ATTN_FA2) return kc_attn_v5_(c, a, p);
     if (kind == K_CUDA_ATTN_MMA64 && (a->head_dim != 64 || !kc_mma_aligned_(a)))
         return k_fail_(op, "MMA64 needs head_dim 64 (got %d), 16-byte aligned buffers and strides %% 4", a->head_dim);
     if (kind == K_CUDA_ATTN_MMA64) {

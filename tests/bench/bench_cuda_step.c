@@ -216,12 +216,12 @@ static int parse(bench_t *b, int argc, char **argv)
 {
     *b = (bench_t){ .layers = 42, .frames = 13, .lh = 60, .lw = 90, .steps = 3, .peak = 989.0, .B = 2 };
     for (int i = 1; i + 1 < argc; i += 2) {
-        const char *o = argv[i], *kinds[] = { "auto", "v1", "v2", "v3", "v4" };
+        const char *o = argv[i], *kinds[] = { "auto", "v1", "v2", "v3", "v4", "v5" };
         double v = atof(argv[i + 1]);
         if (!strcmp(o, "--attn")) {
             int k = 0;
-            while (k < 5 && strcmp(argv[i + 1], kinds[k])) k++;
-            if (k == 5) { fprintf(stderr, "bench_cuda_step: --attn auto|v1|v2|v3|v4\n"); return -1; }
+            while (k < 6 && strcmp(argv[i + 1], kinds[k])) k++;
+            if (k == 6) { fprintf(stderr, "bench_cuda_step: --attn auto|v1|v2|v3|v4|v5\n"); return -1; }
             b->attn_kind = (k_cuda_attn_kind_t)k;
         } else if (!strcmp(o, "--layers")) b->layers = (int)v;
         else if (!strcmp(o, "--frames")) b->frames = (int)v;

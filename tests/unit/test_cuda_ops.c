@@ -224,7 +224,7 @@ static void attn_case(int hd, int H, int Sq, int Sk, int Sk2, float bias, k_cuda
 static void test_attention(void)
 {
     const float biases[] = { 0.0f, -1.0f, -INFINITY };
-    for (int k = K_CUDA_ATTN_SIMT; k <= K_CUDA_ATTN_MMA64B; k++)
+    for (int k = K_CUDA_ATTN_SIMT; k <= K_CUDA_ATTN_FA2; k++)
         for (int bi = 0; bi < 3; bi++) {
             attn_case(64, 3, 100, 150, 0, biases[bi], (k_cuda_attn_kind_t)k);
             attn_case(64, 2, 64, 64, 37, biases[bi], (k_cuda_attn_kind_t)k);
@@ -241,7 +241,7 @@ static void test_attention_masked_rows(void)
     int B = 1, H = 2, hd = 64, S = 70, w = H * hd;
     size_t n = (size_t)S * w;
     float *q = hrand(n, 1), *dq = dev(q, n), *dout = kb->alloc(sizeof(float) * n);
-    for (int k = K_CUDA_ATTN_SIMT; k <= K_CUDA_ATTN_MMA64B; k++) {
+    for (int k = K_CUDA_ATTN_SIMT; k <= K_CUDA_ATTN_FA2; k++) {
         k_attn_t a = { .B = B, .H = H, .head_dim = hd, .Sq = S, .Sk = S, .q = dq, .q_bs = (long)n, .q_ld = w,
                        .k = dq, .k_bs = (long)n, .k_ld = w, .v = dq, .v_bs = (long)n, .v_ld = w,
                        .o = dout, .o_bs = (long)n, .o_ld = w, .scale = 0.125f, .bias = -INFINITY,
