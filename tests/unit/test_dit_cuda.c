@@ -7,8 +7,9 @@
  *  - tensor parallelism: more ranks than visible GPUs is refused with a clear error; with 2+ GPUs a
  *    tp-2 NCCL forward is compared too;
  *  - out of memory: an absurd alloc is NULL with k_cuda_oom() and "out of memory"; with the GPU filled
- *    a forward that needs a bigger workspace fails with "out of memory" and wrk_dit_oom() = 1, a load
- *    fails with "out of memory", and after the memory is given back the model works again, same bytes.
+ *    (down to 256-byte chunks) a forward that needs a bigger workspace fails with "out of memory" and
+ *    wrk_dit_oom() = 1, a load fails with "out of memory" and leaves no device bytes, and after the
+ *    memory is given back a new load works and the first model works again, same bytes.
  * Needs a GPU: exits 77 with "skip: no CUDA device visible" without one (or without nvcc at build).
  * Run from the repository root (ops/gpu-run.sh parity does).
  */
@@ -184,20 +185,59 @@ static void test_tp(void)
     dc_free(&c);
 }
 
-/* Holds device memory until alloc fails, in shrinking chunks (the GPU is then full). */
-typedef struct { void *p[4096]; int n; } hog_t;
+/* Holds device memory until even a 256-byte alloc fails, in chunks shrinking by 4 from 1 GiB: the
+ * driver serves small requests from partly used pages, so a filler that stops at 1 MiB leaves room
+ * for the tiny model's small tensors (the first H100 run loaded it on a "full" GPU that way). */
+typedef struct { void **p; int n, cap; } hog_t;
 
 static void hog_fill(hog_t *h)
 {
     const k_backend_t *kb = k_backend_cuda();
-    for (size_t chunk = (size_t)1 << 30; chunk >= ((size_t)1 << 20); chunk >>= 2)
-        while (h->n < 4096 && (h->p[h->n] = kb->alloc(chunk)) != NULL) h->n++;
+    for (size_t chunk = (size_t)1 << 30; chunk >= 256; chunk >>= 2)
+        for (;;) {
+            if (h->n == h->cap) {
+                int cap = h->cap ? 2 * h->cap : 4096;
+                void **q = cap <= (1 << 22) ? realloc(h->p, (size_t)cap * sizeof *q) : NULL;
+                if (!q) return;
+                h->p = q;
+                h->cap = cap;
+            }
+            if (!(h->p[h->n] = kb->alloc(chunk))) break;
+            h->n++;
+        }
 }
 
 static void hog_free(hog_t *h)
 {
     for (int i = 0; i < h->n; i++) k_backend_cuda()->free(h->p[i]);
-    h->n = 0;
+    free(h->p);
+    *h = (hog_t){ 0 };
+}
+
+/* With the GPU full (filled again after the failed forward, which gave back its old workspace before
+ * asking for the bigger one): a load fails with "out of memory", leaves no device bytes behind, and
+ * after the filler is freed a load succeeds and gives the first model's bytes. */
+static void oom_load(const dc_case_t *c, const wrk_dit_opts_t *o, hog_t *h, const float *ref)
+{
+    char err[1024] = "";
+    wrk_dit_t *m2 = NULL;
+    long n = dc_numel(c);
+    hog_fill(h);
+    void *probe = k_backend_cuda()->alloc(256);
+    CHECKF(probe == NULL, "a 256-byte alloc still succeeds with %d chunks held", h->n);
+    k_backend_cuda()->free(probe);
+    size_t held = k_cuda_bytes_in_use();
+    CHECK(wrk_dit_load(c->model, o, &m2, err, sizeof err) == -1 && m2 == NULL);
+    CHECKF(strstr(err, "out of memory") != NULL, "load: %s", err);
+    fprintf(stderr, "     load with the GPU full: %s\n", err);
+    CHECKF(k_cuda_bytes_in_use() == held, "the failed load left %lld bytes", (long long)(k_cuda_bytes_in_use() - held));
+    wrk_dit_destroy(&m2);
+    hog_free(h);
+    CHECKF(wrk_dit_load(c->model, o, &m2, err, sizeof err) == 0, "load after the memory came back: %s", err);
+    float *y2 = m2 ? dc_forward(m2, c) : NULL;
+    CHECK(y2 && memcmp(y2, ref, (size_t)n * sizeof(float)) == 0);
+    free(y2);
+    wrk_dit_destroy(&m2);
 }
 
 static void test_oom(void)
@@ -209,7 +249,7 @@ static void test_oom(void)
     dc_case_t c;
     char err[1024] = "";
     wrk_dit_opts_t o;
-    wrk_dit_t *m = NULL, *m2 = NULL;
+    wrk_dit_t *m = NULL;
     if (dc_load("5b_transpixar", &c) != 0) { CHECK(0); return; }
     dc_opts(&c, &o);
     o.device = K_DEVICE_CUDA;
@@ -218,11 +258,12 @@ static void test_oom(void)
     CHECK(ref != NULL);
     if (m && ref) {
         long n = dc_numel(&c);
-        int H = 64, W = 64;                            /* a workspace of ~100 MiB: more than is left */
+        int H = 64, W = 64;                            /* a workspace of ~66 MiB: more than is left */
         long nb = (long)c.B * c.F * c.C * H * W;
         float *big = calloc((size_t)nb, sizeof(float)), *yb = malloc((size_t)nb * sizeof(float));
         float *y = malloc((size_t)n * sizeof(float));
-        static hog_t h;
+        size_t base = k_cuda_bytes_in_use();
+        hog_t h = { 0 };
         hog_fill(&h);
         fprintf(stderr, "     GPU filled: %d chunks held, %.1f GiB in use by the backend\n", h.n,
                 (double)k_cuda_bytes_in_use() / (1 << 30));
@@ -230,9 +271,9 @@ static void test_oom(void)
         CHECK(rc == -1 && wrk_dit_oom(m));
         CHECKF(strstr(err, "out of memory") != NULL, "forward: %s", err);
         fprintf(stderr, "     forward with the GPU full: %s\n", err);
-        CHECK(wrk_dit_load(c.model, &o, &m2, err, sizeof err) == -1 && m2 == NULL);
-        CHECKF(strstr(err, "out of memory") != NULL, "load: %s", err);
-        hog_free(&h);
+        oom_load(&c, &o, &h, ref);
+        CHECKF(k_cuda_bytes_in_use() <= base, "%lld bytes more than before the filler",
+               (long long)(k_cuda_bytes_in_use() - base));
         rc = wrk_dit_forward(m, c.B, c.F, c.H, c.W, c.x, c.L, c.text, c.t, y, err, sizeof err);
         CHECKF(rc == 0 && !wrk_dit_oom(m), "after the memory came back: %s", err);
         CHECK(rc == 0 && memcmp(y, ref, (size_t)n * sizeof(float)) == 0);

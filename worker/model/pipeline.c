@@ -122,6 +122,8 @@ static int load_text(wrk_pipe_t *p, char *err, size_t errlen)
     wrk_t5_opts_t to = { .stream_weights = p->o.t5_stream, .cache_entries = 0 };
     char line[256], why[256];                 /* on a CUDA worker T5 encodes on the GPU (weights per encode) */
     if (wrk_device_get() == K_DEVICE_CUDA) to.kb = k_backend_pick(K_DEVICE_CUDA, NULL, line, sizeof line, why, sizeof why);
+    if (p->o.backend) to.kb = p->o.backend;
+    to.device_fp32 = p->o.device_fp32;
     if (to.stream_weights < 0) to.stream_weights = safetensors_bytes(sub) > (4ull << 30);
     if (wrk_tok_open(p->dir, &p->tok, err, errlen) || wrk_t5_load(p->dir, &to, &p->t5, err, errlen)) return -1;
     const wrk_t5_config_t *tc = wrk_t5_config(p->t5);
@@ -141,6 +143,9 @@ static int load_dit(wrk_pipe_t *p, char *err, size_t errlen)
     d.lora_alpha = p->o.lora_alpha; d.mask = p->o.mask; d.mask_bias = p->o.mask_bias;
     d.tp = p->o.tp > 0 ? p->o.tp : 0; d.threads = p->o.threads; d.quiet = p->o.quiet;
     d.device = wrk_device_get();          /* the process's --device / FARM_DEVICE (CPU when unset) */
+    d.backend = p->o.backend;
+    if (p->o.device_fp32) d.bf16_weights = 0;        /* else auto: bf16 on CUDA */
+    else if (p->o.backend) d.bf16_weights = 1;      /* a test's table plays the GPU */
     if (wrk_dit_load(p->dir, &d, &p->dit, err, errlen)) return -1;
     const wrk_dit_info_t *i = wrk_dit_info(p->dit);
     if (!i->rope && p->lora[0]) {
@@ -192,8 +197,9 @@ static int load_sched(wrk_pipe_t *p, char *err, size_t errlen)
 static void place_vae(wrk_pipe_t *p)
 {
     char line[256], err[512];
-    const k_backend_t *kb = wrk_dit_info(p->dit)->gpus > 0 ? k_backend_pick(K_DEVICE_CUDA, NULL, line, sizeof line,
-                                                                            err, sizeof err) : NULL;
+    const k_backend_t *kb = p->o.backend ? p->o.backend
+                            : wrk_dit_info(p->dit)->gpus > 0 ? k_backend_pick(K_DEVICE_CUDA, NULL, line, sizeof line,
+                                                                             err, sizeof err) : NULL;
     if (kb && wrk_vae_set_backend(p->vae, kb, err, sizeof err) != 0)
         fprintf(stderr, "pipeline: VAE stays on the CPU: %s\n", err);
 }

@@ -58,6 +58,10 @@ typedef struct {
     int            threads;      /* compute threads, 0 = all */
     int            tiled;        /* VAE spatial tiling: 1 (default, TransPixar cli) / 0 */
     int            t5_stream;    /* T5 weights: -1 auto (stream above 4 GiB of weights), 0 resident, 1 stream */
+    int            device_fp32;  /* on a GPU: 1 keeps the DiT's and T5's weights fp32 (TF32 GEMMs) instead
+                                    of bf16 (twice the weight memory; the parity check of the CUDA path) */
+    const k_backend_t *backend;  /* tests: DiT, T5 and VAE run on this table as a device (NULL: the
+                                    process's device); bf16 DiT/T5 weights unless device_fp32 */
     int            quiet;        /* 1: no load log on stderr */
 } wrk_pipe_opts_t;
 
