@@ -130,6 +130,17 @@ static void test_norms_acts(void)
     CHECK(kb->layernorm(dx, ld, dx, ld, rows, 1, H * dim, NULL, NULL, 1e-5f) == 0);
     k_cpu_layernorm(yc, ld, yc, ld, rows, 1, H * dim, NULL, NULL, 1e-5f);
     check_op("layernorm plain", dx, yc, n, 1e-5);
+    for (int k = 0; k < 2; k++) {                    /* aligned views: the vectorised kernel (DiT shapes) */
+        int r2 = 37, H2 = k ? 1 : 48, d2 = k ? 3072 : 64, ld2 = H2 * d2;
+        size_t n2 = (size_t)r2 * ld2;
+        float *x2 = hrand(n2, 2), *w2 = hrand(d2, 1), *b2 = hrand(d2, 1), *y2 = dup(x2, n2);
+        float *dx2 = dev(x2, n2), *dw2 = dev(w2, d2), *db2 = dev(b2, d2);
+        CHECK(kb->layernorm(dx2, ld2, dx2, ld2, r2, H2, d2, dw2, db2, 1e-6f) == 0);
+        k_cpu_layernorm(y2, ld2, y2, ld2, r2, H2, d2, w2, b2, 1e-6f);
+        check_op(k ? "layernorm aligned 3072" : "layernorm aligned 48x64", dx2, y2, n2, 1e-5);
+        kb->free(dx2); kb->free(dw2); kb->free(db2);
+        free(x2); free(w2); free(b2); free(y2);
+    }
     CHECK(kb->upload(dx, x, sizeof(float) * n) == 0);
     memcpy(yc, x, sizeof(float) * n);
     CHECK(kb->rmsnorm(dx, ld, dx, ld, rows, H * dim, NULL, 1e-6f) == 0);
