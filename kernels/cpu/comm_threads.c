@@ -8,6 +8,7 @@
  *
  * Not here: inter-process or inter-machine communication, GPU buffers (the NCCL backend does those).
  */
+#include "kernels/k_barrier.h"
 #include "kernels/k_comm.h"
 
 #include <pthread.h>
@@ -19,45 +20,15 @@
 
 typedef struct {
     int size;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int arrived;                      /* ranks waiting in the current barrier generation */
-    unsigned gen;                     /* barrier generation, bumped when all arrived */
-    int aborted;                      /* set once by k_comm_abort */
-    int abort_rank;                   /* first rank that aborted, -1 when none */
+    k_barrier_t bar;                  /* collectives meet here; aborted by k_comm_abort */
     float *ptr[COMM_MAX_RANKS];       /* buffers published for the current collective */
     size_t n[COMM_MAX_RANKS];         /* their element counts */
     k_comm_t comms[COMM_MAX_RANKS];   /* one communicator per rank */
 } grp_t;
 
-/* ---- barrier with abort ---- */
+static int grp_barrier(grp_t *g) { return k_barrier_wait(&g->bar); }
 
-static int grp_barrier(grp_t *g)
-{
-    pthread_mutex_lock(&g->mu);
-    if (g->aborted) { pthread_mutex_unlock(&g->mu); return -1; }
-    unsigned gen = g->gen;
-    if (++g->arrived == g->size) {
-        g->arrived = 0;
-        g->gen++;
-        pthread_cond_broadcast(&g->cv);
-        pthread_mutex_unlock(&g->mu);
-        return 0;
-    }
-    while (gen == g->gen && !g->aborted) pthread_cond_wait(&g->cv, &g->mu);
-    int rc = gen != g->gen ? 0 : -1;
-    pthread_mutex_unlock(&g->mu);
-    return rc;
-}
-
-static void th_abort(k_comm_t *c)
-{
-    grp_t *g = c->impl;
-    pthread_mutex_lock(&g->mu);
-    if (!g->aborted) { g->aborted = 1; g->abort_rank = c->rank; }
-    pthread_cond_broadcast(&g->cv);
-    pthread_mutex_unlock(&g->mu);
-}
+static void th_abort(k_comm_t *c) { k_barrier_abort(&((grp_t *)c->impl)->bar, c->rank); }
 
 /* Publishes (buf, n) and waits for all ranks; fails (and aborts) when the counts disagree. */
 static int publish(k_comm_t *c, float *buf, size_t n)
@@ -130,9 +101,7 @@ k_comm_t *k_comm_threads_group_new(int size, char *err, size_t errlen)
     grp_t *g = calloc(1, sizeof *g);
     if (!g) { snprintf(err, errlen, "comm threads: out of memory"); return NULL; }
     g->size = size;
-    g->abort_rank = -1;
-    pthread_mutex_init(&g->mu, NULL);
-    pthread_cond_init(&g->cv, NULL);
+    k_barrier_init(&g->bar, size);
     for (int r = 0; r < size; r++)
         g->comms[r] = (k_comm_t){ .ops = &TH_OPS, .rank = r, .size = size, .impl = g };
     return g->comms;
@@ -142,8 +111,7 @@ void k_comm_threads_group_destroy(k_comm_t **comms)
 {
     if (!comms || !*comms) return;
     grp_t *g = (*comms)->impl;
-    pthread_mutex_destroy(&g->mu);
-    pthread_cond_destroy(&g->cv);
+    k_barrier_destroy(&g->bar);
     free(g);
     *comms = NULL;
 }
@@ -174,7 +142,7 @@ static void *rank_main(void *p)
 static void pick_error(const grp_t *g, const rank_job_t *jobs, int size, char *err, size_t errlen)
 {
     int pick = -1;
-    if (g->abort_rank >= 0 && jobs[g->abort_rank].rc != 0) pick = g->abort_rank;
+    if (g->bar.abort_rank >= 0 && jobs[g->bar.abort_rank].rc != 0) pick = g->bar.abort_rank;
     for (int r = 0; r < size && pick < 0; r++)
         if (jobs[r].rc != 0) pick = r;
     if (pick >= 0) snprintf(err, errlen, "rank %d: %s", pick, jobs[pick].err);

@@ -9,6 +9,7 @@
  * still spinning on a GPU), ncclCommDestroy otherwise. NOT RUN: compiled and linked only.
  */
 #include "kernels/cuda/kc_internal.cuh"
+#include "kernels/k_barrier.h"
 
 #include <nccl.h>
 #include <pthread.h>
@@ -21,11 +22,7 @@
 
 typedef struct {
     int size;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int arrived;
-    unsigned gen;
-    volatile int aborted;
+    k_barrier_t bar;                     /* host meeting point of the collectives, abortable */
     size_t n[KC_NCCL_MAX];               /* counts published for the current collective */
     int dev[KC_NCCL_MAX];
     int abort_seen[KC_NCCL_MAX];         /* rank r's last failure was only the group's abort */
@@ -33,32 +30,9 @@ typedef struct {
     k_comm_t comms[KC_NCCL_MAX];
 } kc_grp_t;
 
-static int kc_grp_barrier_(kc_grp_t *g)
-{
-    pthread_mutex_lock(&g->mu);
-    if (g->aborted) { pthread_mutex_unlock(&g->mu); return -1; }
-    unsigned gen = g->gen;
-    if (++g->arrived == g->size) {
-        g->arrived = 0;
-        g->gen++;
-        pthread_cond_broadcast(&g->cv);
-        pthread_mutex_unlock(&g->mu);
-        return 0;
-    }
-    while (gen == g->gen && !g->aborted) pthread_cond_wait(&g->cv, &g->mu);
-    int rc = gen != g->gen ? 0 : -1;
-    pthread_mutex_unlock(&g->mu);
-    return rc;
-}
+static int kc_grp_barrier_(kc_grp_t *g) { return k_barrier_wait(&g->bar); }
 
-static void kc_nccl_abort_(k_comm_t *c)
-{
-    kc_grp_t *g = (kc_grp_t *)c->impl;
-    pthread_mutex_lock(&g->mu);
-    g->aborted = 1;
-    pthread_cond_broadcast(&g->cv);
-    pthread_mutex_unlock(&g->mu);
-}
+static void kc_nccl_abort_(k_comm_t *c) { k_barrier_abort(&((kc_grp_t *)c->impl)->bar, c->rank); }
 
 static int kc_aborted_(k_comm_t *c, const char *op)
 {
@@ -94,7 +68,7 @@ static int kc_wait_(k_comm_t *c, kc_ctx_t *x, const char *op)
             kc_nccl_abort_(c);
             return k_fail_(op, "NCCL: %s", ncclGetErrorString(ae));
         }
-        if (g->aborted) return kc_aborted_(c, op);
+        if (g->bar.aborted) return kc_aborted_(c, op);
         if (spin > 1000) sched_yield();
     }
 }
@@ -169,8 +143,7 @@ extern "C" k_comm_t *k_comm_nccl_group_new(int size, const int *devices, char *e
         free(g);
         return NULL;
     }
-    pthread_mutex_init(&g->mu, NULL);
-    pthread_cond_init(&g->cv, NULL);
+    k_barrier_init(&g->bar, size);
     for (int r = 0; r < size; r++) g->comms[r] = (k_comm_t){ &kc_nccl_ops_, r, size, g };
     return g->comms;
 }
@@ -183,12 +156,11 @@ extern "C" void k_comm_nccl_group_destroy(k_comm_t **comms)
     cudaGetDevice(&prev);
     for (int r = 0; r < g->size; r++) {
         cudaSetDevice(g->dev[r]);
-        if (g->aborted) ncclCommAbort(g->nc[r]);
+        if (g->bar.aborted) ncclCommAbort(g->nc[r]);
         else ncclCommDestroy(g->nc[r]);
     }
     if (prev >= 0) cudaSetDevice(prev);
-    pthread_cond_destroy(&g->cv);
-    pthread_mutex_destroy(&g->mu);
+    k_barrier_destroy(&g->bar);
     free(g);
     *comms = NULL;
 }
