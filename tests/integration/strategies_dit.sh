@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # strategies_dit.sh — issue #8 strategies through the real dit engine (tiny golden pipeline model,
-# farmd + one worker): a 21-frame shot (window 9, overlap 5: 4 windows) rendered independent, chain and
-# anchor. Checks: every window of chain (after the first) and of anchor got its conditioning (worker
-# log), the anchor stage ran first, the outputs decode with 21 frames; chain makes neighbouring windows
+# farmd + one worker): a 21-frame shot (window 9, overlap 5: 4 windows) rendered independent, chain,
+# anchor and anchor-causal. Checks: every window of chain and anchor-causal (after the first) and of
+# anchor got its conditioning (worker log; anchor-causal: 2 latent frames), the anchor stage ran first, the outputs decode with 21 frames; chain makes neighbouring windows
 # agree on their shared frames far better than independent (mean |Δ| of the overlap frames of the two
 # window artifacts); re-rendering the chain shot gives bit-identical windows (manifest checksums).
 source "$(dirname "$0")/lib.bash"
@@ -17,16 +17,18 @@ ln -s "$G/model" "$FARM_MODELS/tiny-rgba"
 cp "$G/lora.safetensors" "$FARM_MODELS/tiny-lora.safetensors"
 hdr=name,prompt,frames,fps,width,height,seed,steps,guidance,model,lora,engine,window,overlap,strategy,outputs
 row() { echo "$1,\"a swirl of orange smoke\",21,8,48,32,7,3,6,tiny-rgba,tiny-lora.safetensors,dit,9,5,$2,ffv1"; }
-{ echo $hdr; row ind independent; row ch chain; row an anchor; } >"$T/shots.csv"
+{ echo $hdr; row ind independent; row ch chain; row an anchor; row ac anchor-causal; } >"$T/shots.csv"
 { echo $hdr; row ch chain; } >"$T/again.csv"
 
 start_farmd
 start_worker w1 --engines dit
 farm submit "$T/shots.csv" >/dev/null || fail "submit"
 farm wait 1 --timeout 400 >/dev/null || { farm show 1; fail "job 1 did not complete"; }
-for s in ind ch an; do check_decode "$(sql "SELECT result FROM shot WHERE name='$s'" | head -1)" 21; done
+for s in ind ch an ac; do check_decode "$(sql "SELECT result FROM shot WHERE name='$s'" | head -1)" 21; done
 n=$(grep -c "chain conditioning" "$T/worker-w1.log"); [ "$n" = 3 ] || fail "$n chain windows conditioned, want 3"
-n=$(grep -c "anchor conditioning" "$T/worker-w1.log"); [ "$n" = 4 ] || fail "$n anchor windows conditioned, want 4"
+n=$(grep -c "of an: anchor conditioning" "$T/worker-w1.log"); [ "$n" = 4 ] || fail "$n anchor windows conditioned, want 4"
+n=$(grep -c "of ac: anchor conditioning, 2 latent frames" "$T/worker-w1.log")
+[ "$n" = 3 ] || fail "$n anchor-causal windows conditioned with 2 latent frames, want 3"
 first=$(sql "SELECT w.role FROM attempt a JOIN window w ON w.id = a.window_id JOIN shot s ON s.id = w.shot_id
              WHERE s.name = 'an' ORDER BY a.id LIMIT 1")
 [ "$first" = anchor ] || fail "the anchor stage did not render first"
