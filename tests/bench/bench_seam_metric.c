@@ -173,7 +173,7 @@ static int own_ratios(const char *list, const seam_span_t *w, int nw, int64_t px
     char *copy = strdup(list), *save = NULL, err[256];
     proto_frames_t f[2] = { { 0 } };
     int k = 0, rc = -1;
-    float *fa = malloc((size_t)px * 4 * sizeof *fa), *fb = malloc((size_t)px * 4 * sizeof *fb);
+    float *fa = malloc((size_t)px * 8 * sizeof *fa), *fb = malloc((size_t)px * 8 * sizeof *fb);   /* 2 frames */
     for (char *p = copy ? strtok_r(copy, ",", &save) : NULL; p && fa && fb; p = strtok_r(NULL, ",", &save), k++) {
         proto_frames_free(&f[0]); f[0] = f[1]; memset(&f[1], 0, sizeof f[1]);
         proto_manifest_t m;
@@ -184,16 +184,13 @@ static int own_ratios(const char *list, const seam_span_t *w, int nw, int64_t px
         }
         if (k == 0) continue;
         int c = r[k - 1].frame;
-        double d[2][2];
-        for (int j = 0; j < 2; j++) {
-            const int off = w[k - 1 + j].first;
+        for (int j = 0; j < 2; j++)            /* fa: window k's frames c − 1, c; fb: window k+1's */
             for (int64_t i = 0; i < px * 4; i++) {
-                fa[i] = proto_frame(&f[j], c - 1 - off)[i] / 65535.0f;
-                fb[i] = proto_frame(&f[j], c - off)[i] / 65535.0f;
+                float *dst = j ? fb : fa;
+                dst[i] = proto_frame(&f[j], c - 1 - w[k - 1 + j].first)[i] / 65535.0f;
+                dst[px * 4 + i] = proto_frame(&f[j], c - w[k - 1 + j].first)[i] / 65535.0f;
             }
-            seam_pair_change(fa, fb, px, d[j]);
-        }
-        for (int i = 0; i < 2; i++) own[k - 1][i] = seam_ratio((d[0][i] + d[1][i]) / 2, r[k - 1].inside[i]);
+        seam_own(fa, fa + px * 4, fb, fb + px * 4, px, r[k - 1].inside, own[k - 1]);
     }
     rc = k == nw ? 0 : -1;
     if (k != nw) fprintf(stderr, "seam: %d artifacts for %d windows\n", k, nw);

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # bench_strategies.sh — issue #8 figures: long shots (4+ windows) rendered with each strategy by farmd +
 # one dit worker, then the seam metric (bench_seam_metric) on each png16 output, a summary per strategy
-# over every shot (max and mean seam ratio, colour / alpha), and a picture of the frames around each
-# seam per strategy (ffmpeg tile; the first seed and prompt).
+# over every shot (max and mean seam ratio, colour / alpha, and the footage control), and per strategy
+# a picture of the frames around each seam and one of the whole shot (ffmpeg tile; prompt PIC_PROMPT,
+# seed PIC_SEED).
 # usage: tests/bench/bench_strategies.sh [MODEL_DIR=ops/models/demo] [LORA=transpixar_lora.safetensors]
 #        env: FRAMES (33) WINDOW (9) OVERLAP (5) SIZE (48x48) STEPS (25) SEEDS ("3"; one shot per seed,
 #        prompt and strategy) PROMPTS ("a red star moving left"; several separated by '|') STRATEGIES
-#        ("independent chain anchor anchor-causal") PICS (folder for the seam pictures, default none)
+#        ("independent chain anchor anchor-causal") PICS (folder for the pictures, default none)
+#        PIC_PROMPT (index into PROMPTS, 0) PIC_SEED (the first of SEEDS)
 #        FARM_BIN (bin) FARM_BUILD (build; bench_seam_metric built if missing) TIMEOUT (3000 s)
 set -u
 source "$(dirname "$0")/../integration/lib.bash"
@@ -40,20 +42,28 @@ farm submit "$T/shots.csv" >/dev/null || fail "submit"
 farm wait 1 --timeout "${TIMEOUT:-3000}" >/dev/null || { farm show 1; fail "the job did not complete"; }
 echo "rendered $(( $(wc -l <"$T/shots.csv") - 1 )) shots in $(( $(date +%s) - t0 )) s"
 
-# picture: frames c-1 and c of every seam, side by side, seams top to bottom, composited over grey
+# pictures (the grey background runs at the images' 1 fps: at its default 25 fps overlay would repeat frame 0):
+# frames c-1 and c of every seam, side by side, seams top to bottom, and every frame of the
+# shot (rows of 11), composited over grey, x2
 picture() {   # picture STRATEGY DIR TABLE
-  local s=$1 dir=$2 tab=$3 i=0 c f frames
+  local s=$1 dir=$2 tab=$3 i=0 c f frames n
   frames=$(awk '$1 ~ /^[0-9]+$/ {print $2}' "$tab")
   rm -rf "$T/pic"; mkdir -p "$T/pic" "$PICS"
   for c in $frames; do
     for f in $((c - 1)) $c; do cp "$(ls "$dir"/*.png | sed -n "$((f + 1))p")" "$T/pic/$(printf %04d $i).png"; i=$((i + 1)); done
   done
-  ffmpeg -v error -y -f lavfi -i "color=gray:s=${W}x$H" -framerate 1 -i "$T/pic/%04d.png" \
+  ffmpeg -v error -y -f lavfi -i "color=gray:s=${W}x$H:r=1" -framerate 1 -i "$T/pic/%04d.png" \
     -filter_complex "[0][1]overlay=shortest=1,scale=iw*2:ih*2:flags=neighbor,tile=2x$((i / 2)):padding=2" \
     -frames:v 1 "$PICS/seams_$s.png" && echo "picture: $PICS/seams_$s.png"
+  rm -rf "$T/pic"; mkdir -p "$T/pic"; i=0
+  for f in "$dir"/*.png; do cp "$f" "$T/pic/$(printf %04d $i).png"; i=$((i + 1)); done
+  n=$(( (i + 10) / 11 ))
+  ffmpeg -v error -y -f lavfi -i "color=gray:s=${W}x$H:r=1" -framerate 1 -i "$T/pic/%04d.png" \
+    -filter_complex "[0][1]overlay=shortest=1,scale=iw*2:ih*2:flags=neighbor,tile=11x$n:padding=2" \
+    -frames:v 1 "$PICS/shot_$s.png" && echo "picture: $PICS/shot_$s.png"
 }
 
-first_seed=${SEEDS%% *}
+PIC_SEED=${PIC_SEED:-${SEEDS%% *}}; PIC_PROMPT=${PIC_PROMPT:-0}
 for s in $STRATEGIES; do
   for p in "${!PROMPT_LIST[@]}"; do for seed in $SEEDS; do
     name=${s}_p${p}_s$seed
@@ -63,7 +73,7 @@ for s in $STRATEGIES; do
     echo; echo "== $name (\"${PROMPT_LIST[$p]}\", seed $seed)"
     "$B/bench/bench_seam_metric" "$dir" --frames "$FRAMES" --window "$WINDOW" --overlap "$OVERLAP" --artifacts "$arts" \
       | tee "$T/$name.txt"
-    [ -n "${PICS:-}" ] && [ "$p" = 0 ] && [ "$seed" = "$first_seed" ] && picture "$s" "$dir" "$T/$name.txt"
+    [ -n "${PICS:-}" ] && [ "$p" = "$PIC_PROMPT" ] && [ "$seed" = "$PIC_SEED" ] && picture "$s" "$dir" "$T/$name.txt"
   done; done
 done
 

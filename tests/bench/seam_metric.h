@@ -13,6 +13,9 @@
  *   band max    = the largest pair change anywhere from the start to the end of the overlap, / inside
  *                 (catches a crossfade that smears the jump over the overlap).
  * When inside is 0 (static footage) the ratio is 1 if across is 0 too, else +inf.
+ *   own (footage control, seam_own) = the mean of the two windows' OWN changes at the seam pair (each
+ *                 window's render covers it), / the same inside: what the seam pair would measure if
+ *                 the footage moved like either window there without any join (≈ ratio: no seam added).
  * Not here: reading files (the bench program), choosing windows (coordinator/windows.h).
  */
 #ifndef TESTS_BENCH_SEAM_METRIC_H
@@ -93,6 +96,17 @@ static inline int seam_measure(const float *frames, int n_frames, int64_t px, co
             if (seam_ratio(d[i], r->inside[i]) > r->band_max[i]) r->band_max[i] = seam_ratio(d[i], r->inside[i]);
     }
     return 0;
+}
+
+/* The footage control of a seam: a0, a1 = window k's own frames c − 1 and c, b0, b1 = window k+1's
+ * (px·4 floats each); inside from seam_measure. own[0] colour, own[1] alpha. */
+static inline void seam_own(const float *a0, const float *a1, const float *b0, const float *b1, int64_t px,
+                            const double inside[2], double own[2])
+{
+    double da[2], db[2];
+    seam_pair_change(a0, a1, px, da);
+    seam_pair_change(b0, b1, px, db);
+    for (int i = 0; i < 2; i++) own[i] = seam_ratio((da[i] + db[i]) / 2, inside[i]);
 }
 
 #endif

@@ -2,7 +2,8 @@
  * motion through a seam gives ratio 1, a jump at the seam gives the jump's size over the motion, colour
  * and alpha are measured apart, the seam frame is the middle of the overlap, the inside motion skips the
  * seam pairs, the band maximum finds a
- * jump elsewhere in the overlap, bad windows are refused. */
+ * jump elsewhere in the overlap, bad windows are refused; the footage control (seam_own) equals the
+ * ratio when the output moves like the windows, and stays at the footage's motion when the join jumps. */
 #include "tests/test.h"
 #include "tests/bench/seam_metric.h"
 #include <stdlib.h>
@@ -51,8 +52,30 @@ static void test_metric(void)
     free(fr);
 }
 
+static void test_own(void)
+{
+    float *fr = malloc(sizeof(float) * NF * PX * 4), *win = malloc(sizeof(float) * NF * PX * 4);
+    const seam_span_t w[] = { { 0, 9 }, { 5, 9 }, { 11, 9 } };
+    const int64_t fs = PX * 4;
+    seam_result_t r;
+    double own[2];
+    make(win, 0.01, 99, 0, 0);                    /* both windows' own renders: smooth motion */
+    make(fr, 0.01, 7, 0.05, 0.2);                 /* the joined output jumps at the seam pair (6, 7) */
+    CHECK(seam_measure(fr, NF, PX, w, 3, 0, &r) == 0);
+    seam_own(win + 6 * fs, win + 7 * fs, win + 6 * fs, win + 7 * fs, PX, r.inside, own);
+    CHECKF(fabs(own[0] - 0.01 / r.inside[0]) < 1e-6 && own[0] < r.ratio[0] - 4, "own %g vs ratio %g", own[0],
+           r.ratio[0]);
+    CHECKF(own[1] == 1.0, "static alpha, static windows: own %g", own[1]);
+    make(fr, 0.01, 99, 0, 0);                     /* output = the windows' footage: own == ratio */
+    CHECK(seam_measure(fr, NF, PX, w, 3, 0, &r) == 0);
+    seam_own(fr + 6 * fs, fr + 7 * fs, fr + 6 * fs, fr + 7 * fs, PX, r.inside, own);
+    CHECKF(fabs(own[0] - r.ratio[0]) < 1e-9, "own %g, ratio %g", own[0], r.ratio[0]);
+    free(fr); free(win);
+}
+
 int main(void)
 {
     T_RUN(test_metric);
+    T_RUN(test_own);
     T_DONE();
 }
