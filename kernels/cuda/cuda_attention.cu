@@ -12,7 +12,8 @@
  *              buffers and strides % 4.
  *   v4 MMA64B  head_dim 64: a pre-pass packs q, the joint K and the tile-transposed V in bf16 (scratch
  *              2·(Sq + 2·(Sk+Sk2))·64 bytes per (b, h)); v3's math on 128-row blocks (8 warps × 16).
- *   v5 FA2     head_dim 64, scale > 0 (AUTO's choice): v4's packed operands; 4 warps × 32 rows (each
+ *   v5 FA2     head_dim 64, scale > 0 (AUTO's choice): v4's packed K/Vᵀ (Q read from fp32 once per
+ *              block); 4 warps × 32 rows (each
  *              K/V fragment feeds two mma), ldmatrix.x4 fragment loads, cp.async double-buffered
  *              tiles, tree row reductions, lazy rescaling of O, per-element checks only where needed.
  * Measured on an H100 (BENCHMARKS.md, 5B shape): v2 20, v3 51, v4 125, v5 ~300 TFLOP/s.
@@ -490,10 +491,11 @@ __global__ void __launch_bounds__(256) kc_attn_mma64b_k(kc_attn_p a, kc_pack_t p
 }
 
 /* Packs q / K / Vᵀ to bf16 scratch for v4 and v5; rows of q padded to `qpad`. */
+/* qpad = 0: q is not packed (v5 reads its Q fragments from the fp32 rows itself). */
 static int kc_attn_pack_(kc_ctx_t *c, const k_attn_t *a, const kc_attn_p &p, int qpad, kc_pack_t *pk)
 {
     const char *op = "attention";
-    pk->Sqp = (a->Sq + qpad - 1) / qpad * qpad;
+    pk->Sqp = qpad ? (a->Sq + qpad - 1) / qpad * qpad : 0;
     pk->Skp = (p.Sk + p.Sk2 + 63) / 64 * 64;
     if (pk->Skp == 0) pk->Skp = 64;
     size_t nq = (size_t)a->B * a->H * pk->Sqp * 64, nk = (size_t)a->B * a->H * pk->Skp * 64;
@@ -502,8 +504,10 @@ static int kc_attn_pack_(kc_ctx_t *c, const k_attn_t *a, const kc_attn_p &p, int
     pk->q = base;
     pk->k = base + nq;
     pk->vt = base + nq + nk;
-    kc_pack_q_k<<<kc_blocks_((long)nq, 256), 256, 0, c->stream>>>(p, *pk, a->H, (long)nq);
-    KC_LAUNCHED(op);
+    if (nq) {
+        kc_pack_q_k<<<kc_blocks_((long)nq, 256), 256, 0, c->stream>>>(p, *pk, a->H, (long)nq);
+        KC_LAUNCHED(op);
+    }
     kc_pack_kv_k<<<dim3((unsigned)(pk->Skp / 64), (unsigned)a->H, (unsigned)a->B), 256, 0, c->stream>>>(p, *pk, a->H);
     KC_LAUNCHED(op);
     return 0;
@@ -716,13 +720,15 @@ __global__ void __launch_bounds__(128, 2) kc_attn_fa2_k(kc_attn_p a, kc_pack_t p
     #pragma unroll
     for (int mt = 0; mt < 2; mt++) {
         int r = i0 + warp * 32 + mt * 16 + g;                   /* this lane's rows r, r + 8 */
-        const __nv_bfloat16 *qrow = pk.q + (bh * pk.Sqp + r) * 64 + 2 * c;
         #pragma unroll
-        for (int kk = 0; kk < 4; kk++) {
-            qa[mt][kk][0] = kc_ld32_(qrow + kk * 16);
-            qa[mt][kk][1] = kc_ld32_(qrow + 8 * 64 + kk * 16);
-            qa[mt][kk][2] = kc_ld32_(qrow + kk * 16 + 8);
-            qa[mt][kk][3] = kc_ld32_(qrow + 8 * 64 + kk * 16 + 8);
+        for (int hf = 0; hf < 2; hf++) {                        /* Q fragments straight from the fp32 rows */
+            const float *qrow = r + 8 * hf < a.Sq ? a.q + b * a.q_bs + (long)(r + 8 * hf) * a.q_ld + (long)h * 64 + 2 * c
+                                                  : NULL;
+            #pragma unroll
+            for (int kk = 0; kk < 4; kk++) {
+                qa[mt][kk][hf] = qrow ? kc_pack_(qrow[kk * 16], qrow[kk * 16 + 1]) : 0u;
+                qa[mt][kk][2 + hf] = qrow ? kc_pack_(qrow[kk * 16 + 8], qrow[kk * 16 + 9]) : 0u;
+            }
         }
         #pragma unroll
         for (int hf = 0; hf < 2; hf++) {
@@ -790,8 +796,8 @@ static int kc_attn_v5_(kc_ctx_t *c, const k_attn_t *a, const kc_attn_p &p)
 {
     const char *op = "attention";
     kc_pack_t pk;
-    if (kc_attn_pack_(c, a, p, F_ROWS, &pk)) return -1;
-    dim3 grid((unsigned)(pk.Sqp / F_ROWS), (unsigned)a->H, (unsigned)a->B);
+    if (kc_attn_pack_(c, a, p, 0, &pk)) return -1;
+    dim3 grid((unsigned)((a->Sq + F_ROWS - 1) / F_ROWS), (unsigned)a->H, (unsigned)a->B);
     kc_attn_fa2_k<<<grid, 128, 0, c->stream>>>(p, pk, a->H);
     KC_LAUNCHED(op);
     return 0;

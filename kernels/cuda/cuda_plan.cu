@@ -5,8 +5,8 @@
  *  - the fp32 working buffers of one forward, which every layer reuses (dit_fwd.c's workspace:
  *    h, n, y (B,S,D); qkv / FFN hidden (B,S,max(3·D/tp, FF/tp)); adaLN and time rows),
  *  - GEMM scratch (a bf16 row chunk of x, ≤ 128 MiB) and the cuBLASLt workspace (32 MiB),
- *  - attention workspace: the bf16 copies of q, the joint K and the tile-transposed V that the
- *    fused kernel (v5, cuda_attention.cu) packs per call, rows padded to 128 and 64; the logits
+ *  - attention workspace: the bf16 copies of the joint K and the tile-transposed V that the fused
+ *    kernel (v5, cuda_attention.cu) packs per call, rows padded to 64; the logits
  *    stay in shared memory — for comparison the (B, H, S, S) bf16 tensor a materialised
  *    mask/logit path would need,
  *  - sampler state (latents, noise prediction, CFG halves, fp32),
@@ -85,8 +85,8 @@ extern "C" int k_cuda_plan_dit(const k_cuda_plan_cfg_t *c, k_cuda_plan_t *p, cha
     double xk = (double)(c->ff_dim > c->text_dim ? c->ff_dim : c->text_dim);
     double chunk_rows = (double)(((size_t)128 << 20) / (2 * (size_t)xk));
     p->gemm_scratch = 2.0 * xk * (chunk_rows < B * S ? chunk_rows : B * S) + 32.0 * 1048576.0;
-    double Sq = (double)((p->S + 127) / 128 * 128), Sk = (double)((p->S + 63) / 64 * 64);
-    p->attn_workspace = 2.0 * B * (c->heads / tp) * (Sq + 2 * Sk) * c->head_dim;
+    double Sk = (double)((p->S + 63) / 64 * 64);
+    p->attn_workspace = 2.0 * B * (c->heads / tp) * 2 * Sk * c->head_dim;
     p->attn_if_materialised = 2.0 * B * (c->heads / tp) * S * S;
     double lat = (double)streams * c->latent_frames * c->in_channels * c->latent_h * c->latent_w;
     p->latents = 4.0 * lat * (4 + 2 * B);      /* x, x0, noise, model out + the CFG batch in and out */
