@@ -582,16 +582,14 @@ static __device__ __forceinline__ void kc_cp_tile_(__nv_bfloat16 *dst, const __n
     }
 }
 
-/* S (32 rows × 64 keys of this warp) = Q·Kᵀ for one key tile. Fragment pairs via ldmatrix: matrix i
- * of lane L's address = rows nt·8 + L%8, columns kk·16 + (i & 1)·8 + (i >> 1)·16. */
-static __device__ __forceinline__ void kc_fa_qk_(float (&s)[2][8][4], const uint32_t (&qa)[2][4][4],
-                                                 const __nv_bfloat16 *Ks, int lane)
+/* D (32 rows × 64 of this warp) += A · B for one 64-wide tile, A in registers (two m16 tiles × four
+ * k16 steps of fragments), B from a shared-memory tile of pitch M_LDH read with ldmatrix.x4: matrix i
+ * of lane L's address = rows nt·8 + L%8, columns kp·32 + (i & 1)·8 + (i >> 1)·16. Q·Kᵀ: A = Q, B = K
+ * (rows = keys); P·V: A = P, B = Vᵀ (rows = d). */
+static __device__ __forceinline__ void kc_fa_mma_(float (&d)[2][8][4], const uint32_t (&a)[2][4][4],
+                                                  const __nv_bfloat16 *T, int lane)
 {
-    const __nv_bfloat16 *base = Ks + (lane & 7) * M_LDH + ((lane >> 3) & 1) * 8 + (lane >> 4) * 16;
-    #pragma unroll
-    for (int mt = 0; mt < 2; mt++)
-        #pragma unroll
-        for (int nt = 0; nt < 8; nt++) s[mt][nt][0] = s[mt][nt][1] = s[mt][nt][2] = s[mt][nt][3] = 0.0f;
+    const __nv_bfloat16 *base = T + (lane & 7) * M_LDH + ((lane >> 3) & 1) * 8 + (lane >> 4) * 16;
     #pragma unroll
     for (int kp = 0; kp < 2; kp++)                             /* k-steps 2kp and 2kp+1 */
         #pragma unroll
@@ -602,9 +600,20 @@ static __device__ __forceinline__ void kc_fa_qk_(float (&s)[2][8][4], const uint
             for (int h = 0; h < 2; h++)
                 #pragma unroll
                 for (int mt = 0; mt < 2; mt++)
-                    kc_mma_nv_(s[mt][nt], qa[mt][2 * kp + h][0], qa[mt][2 * kp + h][1], qa[mt][2 * kp + h][2],
-                               qa[mt][2 * kp + h][3], b[2 * h], b[2 * h + 1]);
+                    kc_mma_nv_(d[mt][nt], a[mt][2 * kp + h][0], a[mt][2 * kp + h][1], a[mt][2 * kp + h][2],
+                               a[mt][2 * kp + h][3], b[2 * h], b[2 * h + 1]);
         }
+}
+
+/* S = Q·Kᵀ for one key tile. */
+static __device__ __forceinline__ void kc_fa_qk_(float (&s)[2][8][4], const uint32_t (&qa)[2][4][4],
+                                                 const __nv_bfloat16 *Ks, int lane)
+{
+    #pragma unroll
+    for (int mt = 0; mt < 2; mt++)
+        #pragma unroll
+        for (int nt = 0; nt < 8; nt++) s[mt][nt][0] = s[mt][nt][1] = s[mt][nt][2] = s[mt][nt][3] = 0.0f;
+    kc_fa_mma_(s, qa, Ks, lane);
 }
 
 /* v5's online softmax for one 16-row m-tile of a warp: the row reductions as trees (max and sum over
@@ -684,25 +693,6 @@ static __device__ __forceinline__ void kc_fa_softmax_(const kc_attn_p &a, float 
         }
 }
 
-/* O += P·V with P already packed. */
-static __device__ __forceinline__ void kc_fa_pv_(float (&o)[2][8][4], const uint32_t (&pa)[2][4][4],
-                                                  const __nv_bfloat16 *Vt, int lane)
-{
-    const __nv_bfloat16 *base = Vt + (lane & 7) * M_LDH + ((lane >> 3) & 1) * 8 + (lane >> 4) * 16;
-    #pragma unroll
-    for (int kp = 0; kp < 2; kp++)
-        #pragma unroll
-        for (int nt = 0; nt < 8; nt++) {
-            uint32_t b[4];
-            kc_ldm4_(b, base + nt * 8 * M_LDH + kp * 32);
-            #pragma unroll
-            for (int h = 0; h < 2; h++)
-                #pragma unroll
-                for (int mt = 0; mt < 2; mt++)
-                    kc_mma_nv_(o[mt][nt], pa[mt][2 * kp + h][0], pa[mt][2 * kp + h][1], pa[mt][2 * kp + h][2],
-                               pa[mt][2 * kp + h][3], b[2 * h], b[2 * h + 1]);
-        }
-}
 
 __global__ void __launch_bounds__(128, 2) kc_attn_fa2_k(kc_attn_p a, kc_pack_t pk, int H)
 {
@@ -760,7 +750,7 @@ __global__ void __launch_bounds__(128, 2) kc_attn_fa2_k(kc_attn_p a, kc_pack_t p
             if (check) kc_fa_softmax_(a, s[mt], o[mt], m[mt], l[mt], t * 64, c, true, biased[mt], pa[mt]);
             else kc_fa_softmax_(a, s[mt], o[mt], m[mt], l[mt], t * 64, c, false, biased[mt], pa[mt]);
         }
-        kc_fa_pv_(o, pa, Vt[buf], lane);
+        kc_fa_mma_(o, pa, Vt[buf], lane);                      /* O += P·V */
         __syncthreads();                                        /* stage buf is refilled next iteration */
     }
     #pragma unroll
