@@ -192,6 +192,26 @@ static void test_anchor_causal(void)
     proto_msg_t a2 = assign("anchor-causal", "render", 8, 9, 5);
     proto_msg_set_data(&a2, bad, nbad);
     CHECK(wrk_strategy_from_assign(&a2, &s1, err, sizeof err) == -1 && strstr(err, "anchor-causal blob"));
+    /* a window without a blob (e.g. its dependency rendered by the testcard engine) restarts the pair from
+     * its own first frame; the next window accepts it (first before its own first frame) */
+    proto_msg_t a3 = assign("anchor-causal", "render", 8, 9, 5);
+    CHECK(wrk_strategy_from_assign(&a3, &s1, err, sizeof err) == 0 && !s1.use);
+    CHECK(wrk_strategy_bind(&s1, &sc, HV, 3, C, H, W, x1, err, sizeof err) == 0);
+    uint8_t *b3; size_t n3;
+    CHECK(wrk_strategy_hand_on(&s1, x1, &b3, &n3, err, sizeof err) == 0 && b3);
+    CHECK(proto_cond_decode(b3, n3, &c, err, sizeof err) == 0);
+    CHECK(c.first == 8 && c.data[0] == 100 && c.data[FR] == 102);
+    proto_cond_free(&c);
+    wrk_strategy_free(&s1);
+    proto_msg_t a4 = assign("anchor-causal", "render", 12, 9, 5);
+    proto_msg_set_data(&a4, b3, n3);
+    CHECK(wrk_strategy_from_assign(&a4, &s1, err, sizeof err) == 0 && s1.use == PROTO_COND_ANCHOR);
+    wrk_strategy_free(&s1);
+    proto_msg_t a5 = assign("anchor-causal", "render", 8, 9, 5);      /* its own pair: not before it */
+    proto_msg_set_data(&a5, b3, n3);
+    CHECK(wrk_strategy_from_assign(&a5, &s1, err, sizeof err) == -1);
+    proto_msg_free(&a3); proto_msg_free(&a4); proto_msg_free(&a5);
+    free(b3);
     wrk_strategy_free(&s0);
     proto_msg_free(&a0); proto_msg_free(&a1); proto_msg_free(&a2);
     free(blob); free(blob1); free(bad);

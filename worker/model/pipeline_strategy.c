@@ -34,12 +34,14 @@ static const strategy_row_t *strategy_row(const char *name)
     return &STRATEGY_ROWS[0];
 }
 
-/* anchor-causal: the blob is the shot's first latent frame then the previous window's last one. */
-static int check_causal(const proto_cond_t *c, char *err, size_t errlen)
+/* anchor-causal: the blob is the shot's first latent frame (first = 0; a chain that lost its blob on
+ * the way restarts from its own first frame: first = that window's) then the previous window's last
+ * latent frame, so first lies before this window. */
+static int check_causal(const proto_cond_t *c, int first_frame, char *err, size_t errlen)
 {
-    if (c->frames == 2 && c->first == 0) return 0;
-    snprintf(err, errlen, "anchor-causal blob of %d latent frames from frame %d: want 2 (the shot's frame 0 and the "
-             "previous window's last latent frame)", c->frames, c->first);
+    if (c->frames == 2 && c->first < first_frame) return 0;
+    snprintf(err, errlen, "anchor-causal blob of %d latent frames from frame %d for the window at %d: want 2 (the "
+             "shot's first frame and the previous window's last latent frame)", c->frames, c->first, first_frame);
     return -1;
 }
 
@@ -52,7 +54,7 @@ int wrk_strategy_from_assign(const proto_msg_t *a, wrk_strategy_t *s, char *err,
     s->hand_on = stage ? PROTO_COND_ANCHOR : r->hand_on == PROTO_COND_CHAIN && a->overlap == 0 ? 0 : r->hand_on;
     if (!a->data_len || stage || !r->use) return 0;
     if (proto_cond_decode(a->data, a->data_len, &s->in, err, errlen) != 0) return -1;
-    if (s->in.kind != r->use || (r->causal && check_causal(&s->in, err, errlen))) {
+    if (s->in.kind != r->use || (r->causal && check_causal(&s->in, s->first_frame, err, errlen))) {
         if (s->in.kind != r->use)
             snprintf(err, errlen, "conditioning blob of kind %s for a %s window", proto_cond_kind_name(s->in.kind),
                      a->strategy);
@@ -115,7 +117,7 @@ const float *wrk_strategy_anchor(wrk_strategy_t *s, int64_t t, int batch, int *F
 }
 
 /* anchor-causal: c (halves·2, C, h, w) = per half [the shot's first latent frame, x's last one]; the
- * first comes from the blob this window got, or (window 0, no blob) from x itself. */
+ * first comes from the blob this window got, or (window 0, or no blob) from x itself. */
 static void causal_block(const wrk_strategy_t *s, const float *x, int64_t frame, float *c)
 {
     for (int h = 0; h < s->halves; h++) {
@@ -133,7 +135,7 @@ int wrk_strategy_hand_on(const wrk_strategy_t *s, const float *x, uint8_t **blob
     int P = s->causal ? 2 : s->hand_on == PROTO_COND_ANCHOR ? s->F : tail_frames(s->overlap, s->F);
     if (P < 1) return 0;
     int64_t frame = (int64_t)s->C * s->h * s->w;
-    int first = s->causal ? 0 : latent_frame(s->first_frame, s->F - P);
+    int first = !s->causal ? latent_frame(s->first_frame, s->F - P) : s->use ? s->in.first : s->first_frame;
     proto_cond_t c = { s->hand_on, s->halves, P, s->C, s->h, s->w, first, NULL };
     if (!(c.data = malloc((size_t)(s->halves * P * frame) * sizeof *c.data))) { snprintf(err, errlen, "out of memory"); return -1; }
     if (s->causal) causal_block(s, x, frame, c.data);

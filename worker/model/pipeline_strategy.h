@@ -14,7 +14,8 @@
  *   anchor-causal (Tune-A-Video's sparse-causal pattern at window scale): window k attends, like an
  *        anchor window, to two anchor latent frames: the shot's first latent frame and window k−1's last
  *        one; every window hands on that pair for the next (window 0 takes the first from itself), as a
- *        blob of kind anchor with 2 latent frames and first = 0. Same re-noising as anchor.
+ *        blob of kind anchor with 2 latent frames and first = 0 (a window that got no blob restarts the
+ *        pair from its own first frame: first = its first frame). Same re-noising as anchor.
  *   independent, or no blob:           nothing (a missing blob is logged by farmd; the window renders
  *        on its own rather than fail).
  * Latent layout as the pipeline's: (halves·F, C, h, w), RGB half then alpha half.
