@@ -9,6 +9,7 @@
 #        prompt and strategy) PROMPTS ("a red star moving left"; several separated by '|') STRATEGIES
 #        ("independent chain anchor anchor-causal") PICS (folder for the pictures, default none)
 #        PIC_PROMPT (index into PROMPTS, 0) PIC_SEED (the first of SEEDS)
+#        GUIDANCE (CFG scale, 3: the retrained demo model's setting, QUALITY.md)
 #        FARM_BIN (bin) FARM_BUILD (build; bench_seam_metric built if missing) TIMEOUT (3000 s)
 set -u
 source "$(dirname "$0")/../integration/lib.bash"
@@ -18,6 +19,7 @@ use_tcp_endpoint
 MODEL=$(cd "${1:-$ROOT/ops/models/demo}" && pwd) || fail "no model directory"
 LORA=${2:-transpixar_lora.safetensors}
 FRAMES=${FRAMES:-33}; WINDOW=${WINDOW:-9}; OVERLAP=${OVERLAP:-5}; SIZE=${SIZE:-48x48}; STEPS=${STEPS:-25}
+GUIDANCE=${GUIDANCE:-3}
 SEEDS=${SEEDS:-3}; PROMPTS=${PROMPTS:-a red star moving left}
 STRATEGIES=${STRATEGIES:-independent chain anchor anchor-causal}
 B=${FARM_BUILD:-$ROOT/build}
@@ -30,10 +32,10 @@ IFS='|' read -r -a PROMPT_LIST <<<"$PROMPTS"
 # shot names: STRATEGY_pPROMPT_sSEED (strategy names hold '-', shot names may)
 { echo name,prompt,frames,fps,width,height,seed,steps,guidance,model,lora,engine,window,overlap,strategy,outputs
   for s in $STRATEGIES; do for p in "${!PROMPT_LIST[@]}"; do for seed in $SEEDS; do
-    echo "${s}_p${p}_s$seed,\"${PROMPT_LIST[$p]}\",$FRAMES,8,$W,$H,$seed,$STEPS,6,bench-model,$LORA,dit,$WINDOW,$OVERLAP,$s,png16"
+    echo "${s}_p${p}_s$seed,\"${PROMPT_LIST[$p]}\",$FRAMES,8,$W,$H,$seed,$STEPS,$GUIDANCE,bench-model,$LORA,dit,$WINDOW,$OVERLAP,$s,png16"
   done; done; done; } >"$T/shots.csv"
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), date $(date -u +%Y-%m-%dT%H:%MZ)"
-echo "model: $MODEL (lora ${LORA:-none}); shots: $FRAMES frames ${W}x$H, window $WINDOW, overlap $OVERLAP, $STEPS steps"
+echo "model: $MODEL (lora ${LORA:-none}); shots: $FRAMES frames ${W}x$H, window $WINDOW, overlap $OVERLAP, $STEPS steps, CFG $GUIDANCE"
 echo "seeds: $SEEDS; prompts: ${PROMPTS}"
 start_farmd
 start_worker w1 --engines dit
