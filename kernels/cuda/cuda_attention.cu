@@ -310,6 +310,35 @@ static __device__ __forceinline__ void kc_mma_softmax_(const kc_attn_p &a, float
     }
 }
 
+/* One 64-key tile of v3/v4 (16 rows per warp): S = Q·Kᵀ from Ks, online softmax, O += P·V from Vt;
+ * fragments with 32-bit shared-memory loads. */
+static __device__ __forceinline__ void kc_mma_tile_(const kc_attn_p &a, float (&s)[8][4], float (&o)[8][4],
+                                                    float (&m)[2], float (&l)[2], const uint32_t (&qa)[4][4],
+                                                    const __nv_bfloat16 *Ks, const __nv_bfloat16 *Vt, int j0, int g,
+                                                    int c, const bool (&biased)[2])
+{
+    #pragma unroll
+    for (int nt = 0; nt < 8; nt++) {
+        s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
+        #pragma unroll
+        for (int kk = 0; kk < 4; kk++) {
+            const __nv_bfloat16 *k = Ks + (nt * 8 + g) * M_LDH + kk * 16 + 2 * c;
+            kc_mma_(s[nt], qa[kk][0], qa[kk][1], qa[kk][2], qa[kk][3], kc_ld32_(k), kc_ld32_(k + 8));
+        }
+    }
+    kc_mma_softmax_(a, s, o, m, l, j0, c, biased);
+    #pragma unroll
+    for (int kk = 0; kk < 4; kk++) {
+        uint32_t p0 = kc_pack_(s[2 * kk][0], s[2 * kk][1]), p1 = kc_pack_(s[2 * kk][2], s[2 * kk][3]);
+        uint32_t p2 = kc_pack_(s[2 * kk + 1][0], s[2 * kk + 1][1]), p3 = kc_pack_(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+        #pragma unroll
+        for (int nt = 0; nt < 8; nt++) {
+            const __nv_bfloat16 *v = Vt + (nt * 8 + g) * M_LDH + kk * 16 + 2 * c;
+            kc_mma_(o[nt], p0, p1, p2, p3, kc_ld32_(v), kc_ld32_(v + 8));
+        }
+    }
+}
+
 __global__ void __launch_bounds__(128) kc_attn_mma64_k(kc_attn_p a)
 {
     __shared__ __align__(16) __nv_bfloat16 Qs[64 * M_LDH], Ks[64 * M_LDH], Vt[64 * M_LDH];
@@ -338,26 +367,7 @@ __global__ void __launch_bounds__(128) kc_attn_mma64_k(kc_attn_p a)
         kc_tile_f4_<false>(Ks, [&](int r) { return kc_kv_row_(a, b, h, j0 + r, 0); });
         kc_tile_f4_<true>(Vt, [&](int r) { return kc_kv_row_(a, b, h, j0 + r, 1); });
         __syncthreads();
-        #pragma unroll
-        for (int nt = 0; nt < 8; nt++) {
-            s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
-            #pragma unroll
-            for (int kk = 0; kk < 4; kk++) {
-                const __nv_bfloat16 *k = Ks + (nt * 8 + g) * M_LDH + kk * 16 + 2 * c;
-                kc_mma_(s[nt], qa[kk][0], qa[kk][1], qa[kk][2], qa[kk][3], kc_ld32_(k), kc_ld32_(k + 8));
-            }
-        }
-        kc_mma_softmax_(a, s, o, m, l, j0, c, biased);
-        #pragma unroll
-        for (int kk = 0; kk < 4; kk++) {
-            uint32_t p0 = kc_pack_(s[2 * kk][0], s[2 * kk][1]), p1 = kc_pack_(s[2 * kk][2], s[2 * kk][3]);
-            uint32_t p2 = kc_pack_(s[2 * kk + 1][0], s[2 * kk + 1][1]), p3 = kc_pack_(s[2 * kk + 1][2], s[2 * kk + 1][3]);
-            #pragma unroll
-            for (int nt = 0; nt < 8; nt++) {
-                const __nv_bfloat16 *v = Vt + (nt * 8 + g) * M_LDH + kk * 16 + 2 * c;
-                kc_mma_(o[nt], p0, p1, p2, p3, kc_ld32_(v), kc_ld32_(v + 8));
-            }
-        }
+        kc_mma_tile_(a, s, o, m, l, qa, Ks, Vt, j0, g, c, biased);
     }
     #pragma unroll
     for (int hf = 0; hf < 2; hf++) {
@@ -453,26 +463,7 @@ __global__ void __launch_bounds__(256) kc_attn_mma64b_k(kc_attn_p a, kc_pack_t p
         kc_copy_tile_(Ks, pk.k + (bh * pk.Skp + j0) * 64);
         kc_copy_tile_(Vt, pk.vt + (bh * (pk.Skp / 64) + j0 / 64) * 64 * 64);
         __syncthreads();
-        #pragma unroll
-        for (int nt = 0; nt < 8; nt++) {
-            s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
-            #pragma unroll
-            for (int kk = 0; kk < 4; kk++) {
-                const __nv_bfloat16 *k = Ks + (nt * 8 + g) * M_LDH + kk * 16 + 2 * c;
-                kc_mma_(s[nt], qa[kk][0], qa[kk][1], qa[kk][2], qa[kk][3], kc_ld32_(k), kc_ld32_(k + 8));
-            }
-        }
-        kc_mma_softmax_(a, s, o, m, l, j0, c, biased);
-        #pragma unroll
-        for (int kk = 0; kk < 4; kk++) {
-            uint32_t p0 = kc_pack_(s[2 * kk][0], s[2 * kk][1]), p1 = kc_pack_(s[2 * kk][2], s[2 * kk][3]);
-            uint32_t p2 = kc_pack_(s[2 * kk + 1][0], s[2 * kk + 1][1]), p3 = kc_pack_(s[2 * kk + 1][2], s[2 * kk + 1][3]);
-            #pragma unroll
-            for (int nt = 0; nt < 8; nt++) {
-                const __nv_bfloat16 *v = Vt + (nt * 8 + g) * M_LDH + kk * 16 + 2 * c;
-                kc_mma_(o[nt], p0, p1, p2, p3, kc_ld32_(v), kc_ld32_(v + 8));
-            }
-        }
+        kc_mma_tile_(a, s, o, m, l, qa, Ks, Vt, j0, g, c, biased);
     }
     #pragma unroll
     for (int hf = 0; hf < 2; hf++) {
