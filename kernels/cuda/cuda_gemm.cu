@@ -8,7 +8,7 @@
  * Row-major y = x·wᵀ is column-major yᵀ = w·xᵀ: A = w (K×N col-major, ldw, transposed),
  * B = x (K×M col-major, ldx), D = yᵀ (N×M col-major, ldy); m = N, n = M, k = K; the bias runs along
  * D's rows = N. Alignment preferences are set from the real pointers and strides, so column slices
- * (odd offsets) get a slower but valid kernel instead of a wrong one. Never run on a GPU yet.
+ * (odd offsets) get a slower but valid kernel instead of a wrong one. Verified on an H100 (test_cuda_ops).
  */
 #include "kernels/cuda/kc_internal.cuh"
 

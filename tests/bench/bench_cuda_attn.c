@@ -3,8 +3,8 @@
  * small case with the text→alpha bias and an extra key list, then timed at the real CogVideoX-5B
  * RGBA shape (B 2, 48 heads of 64, S 35,326 joint tokens, text→alpha bias -1) with CUDA events:
  * median of --reps, TFLOP/s at 4·B·H·64·Sq·Sk. The winner is what AUTO should pick (README).
- * Needs a GPU; exits 77 without one. Never run by `make test`. NOT RUN YET (no GPU in the session
- * that wrote it).
+ * Needs a GPU; exits 77 without one. Never run by `make test`. H100 figures: BENCHMARKS.md (cuda) and
+ * kernels/cuda/README.md.
  *
  * usage: bench_cuda_attn [--seq 35326] [--text 226] [--heads 48] [--batch 2] [--reps 5] [--v1 0|1]
  */

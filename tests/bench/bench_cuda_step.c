@@ -12,7 +12,7 @@
  * bytes, device memory used, and the memory plan beside it.
  * Needs: an NVIDIA GPU (sm_80 or sm_90) with >= 24 GB free at the full size (the plan says ~18 GiB);
  * smaller --frames/--layers runs fit smaller cards. Exits 77 when no GPU is visible. Never run by
- * `make test`. NOT RUN YET (written in a session without a GPU).
+ * `make test`. H100 figures beside the PyTorch reference: BENCHMARKS.md (cuda).
  *
  * usage: bench_cuda_step [--layers 42] [--frames 13] [--lh 60] [--lw 90] [--steps 3] [--peak 989]
  *                        [--attn auto|v1|v2|v3|v4]   (attention version; auto = the table's choice)
