@@ -15,7 +15,7 @@
  * `make test`. H100 figures beside the PyTorch reference: BENCHMARKS.md (cuda).
  *
  * usage: bench_cuda_step [--layers 42] [--frames 13] [--lh 60] [--lw 90] [--steps 3] [--peak 989]
- *                        [--attn auto|v1|v2|v3|v4]   (attention version; auto = the table's choice)
+ *                        [--attn auto|v1|v2|v3|v4|v5]   (attention version; auto = the table's choice, v5)
  */
 #include <stdint.h>
 #include <stdio.h>
