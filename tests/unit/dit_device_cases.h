@@ -207,4 +207,27 @@ static float *dc_sample(wrk_dit_t *m, const dc_case_t *c, int steps)
     return x;
 }
 
+/* The anchor stream input of the anchor tests: 2 latent frames per batch item from the case's x, halved. */
+static float *dc_anchor_input(const dc_case_t *c, long *na)
+{
+    long n = dc_numel(c);
+    *na = (long)c->B * 2 * c->C * c->H * c->W;
+    float *xa = malloc((size_t)*na * sizeof(float));
+    for (long i = 0; xa && i < *na; i++) xa[i] = c->x[i % n] * 0.5f;
+    return xa;
+}
+
+/* Loads the model with o and runs one anchor forward: window output into y (numel), the anchor
+ * stream's into ya. Returns 0 or -1 with err. */
+static int dc_anchor_forward(const dc_case_t *c, const wrk_dit_opts_t *o, const float *xa, float *y, float *ya,
+                             char *err, size_t errlen)
+{
+    wrk_dit_t *m = NULL;
+    wrk_dit_anchor_t an = { 2, xa, ya };
+    int rc = wrk_dit_load(c->model, o, &m, err, errlen);
+    if (rc == 0) rc = wrk_dit_forward_anchor(m, c->B, c->F, c->H, c->W, c->x, &an, c->L, c->text, c->t, y, err, errlen);
+    wrk_dit_destroy(&m);
+    return rc;
+}
+
 #endif

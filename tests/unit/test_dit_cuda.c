@@ -110,21 +110,15 @@ static void test_anchor(void)
     dc_case_t c;
     char err[1024] = "";
     if (dc_load("5b_transpixar", &c) != 0) { CHECK(0); return; }
-    long n = dc_numel(&c), na = (long)c.B * 2 * c.C * c.H * c.W;
-    float *xa = malloc((size_t)na * sizeof(float)), *y[2], *ya[2];
-    for (long i = 0; i < na; i++) xa[i] = c.x[i % n] * 0.5f;
+    long n = dc_numel(&c), na;
+    float *xa = dc_anchor_input(&c, &na), *y[2], *ya[2];
     for (int k = 0; k < 2; k++) {
         wrk_dit_opts_t o;
-        wrk_dit_t *m = NULL;
         dc_opts(&c, &o);
         o.device = k ? K_DEVICE_CUDA : K_DEVICE_CPU;
         y[k] = malloc((size_t)n * sizeof(float));
         ya[k] = malloc((size_t)na * sizeof(float));
-        wrk_dit_anchor_t an = { 2, xa, ya[k] };
-        int rc = wrk_dit_load(c.model, &o, &m, err, sizeof err);
-        if (rc == 0) rc = wrk_dit_forward_anchor(m, c.B, c.F, c.H, c.W, c.x, &an, c.L, c.text, c.t, y[k], err, sizeof err);
-        CHECKF(rc == 0, "anchor forward %s: %s", k ? "cuda" : "cpu", err);
-        wrk_dit_destroy(&m);
+        CHECKF(dc_anchor_forward(&c, &o, xa, y[k], ya[k], err, sizeof err) == 0, "anchor forward %s: %s", k ? "cuda" : "cpu", err);
     }
     report("anchor: window", y[1], y[0], n);
     report("anchor: anchor stream", ya[1], ya[0], na);
