@@ -32,8 +32,9 @@
  * message naming file and tensor; a request the model cannot render (size, frame count) →
  * PROTO_FAIL_WINDOW; out of memory → PROTO_FAIL_RESOURCE.
  *
- * Not here: CUDA (CPU fp32 only), sharing a model between concurrent renders (one render at a time
- * per wrk_pipe_t), CogVideoX 1.5 (patch_size_t), image-to-video.
+ * Not here: choosing the backend (worker/device.c: --device / FARM_DEVICE; the pipeline runs on the
+ * backend in its options), sharing a model between concurrent renders (one render at a time per
+ * wrk_pipe_t), CogVideoX 1.5 (patch_size_t), image-to-video.
  */
 #ifndef WORKER_MODEL_PIPELINE_H
 #define WORKER_MODEL_PIPELINE_H
