@@ -5,7 +5,9 @@
  * What a model engine hands on as latents, the testcard hands on in pixel space: per frame an 8×8 grid
  * of cell means, half 0 = premultiplied luma, half 1 = alpha (halves 2, channels 1).
  *   chain,  a render window: its last min(overlap, n) frames (kind chain);
- *   anchor, the anchor stage: its frame (kind anchor).
+ *   anchor, the anchor stage: its frame (kind anchor);
+ *   anchor-causal, a render window: [the shot's frame 0, its last frame] (kind anchor, 2 frames; the
+ *           receiving window finds which of its frames is the previous window's last).
  * Because testcard frames are a pure function of (seed, frame), a receiving window recomputes the
  * grid of the frames the blob says it stands for and refuses a blob that does not match (wrong kind
  * for the strategy, frames outside the shot, other content): a blob from the wrong window fails it.

@@ -75,12 +75,14 @@ for s in ch an ind ac; do
   f=$(sql "SELECT result FROM shot WHERE name='$s' AND job_id=1" | head -1)
   check_decode "$f" 33
 done
-# conditioning blobs: every chain window after the first and every anchor-shot window got its
-# dependency's blob in ASSIGN (the testcard engine refuses a blob that is not its dependency's frames)
+# conditioning blobs: every chain and anchor-causal window after the first and every anchor-shot window
+# got its dependency's blob in ASSIGN (the testcard engine refuses a blob that is not its dependency's frames)
 n=$(cat "$T"/worker-w1.log "$T"/worker-w2.log | grep -c "conditioning blob of .* bytes (chain strategy)")
 [ "$n" = 4 ] || fail "$n chain windows got a conditioning blob, want 4"
 n=$(cat "$T"/worker-w1.log "$T"/worker-w2.log | grep -c "conditioning blob of .* bytes (anchor strategy)")
 [ "$n" = 5 ] || fail "$n anchor windows got a conditioning blob, want 5"
+n=$(cat "$T"/worker-w1.log "$T"/worker-w2.log | grep -c "conditioning blob of .* bytes (anchor-causal strategy)")
+[ "$n" = 4 ] || fail "$n anchor-causal windows got a conditioning blob, want 4"
 ! cat "$T"/worker-w1.log "$T"/worker-w2.log | grep -q "conditioning blob of .*independent" || fail "independent windows got blobs"
 echo "ok: chain and anchor-causal order, anchor first, conditioning blobs delivered, outputs have 33 frames"
 

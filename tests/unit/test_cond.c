@@ -3,7 +3,8 @@
  * an artifact with a blob written, read, verified (the manifest checksum covers it) and its blob read
  * back alone; a flipped byte in the blob fails verification; artifacts without a blob unchanged. Also
  * the testcard engine's blobs (worker/testcard_cond.h): a chain tail is accepted by the next window
- * and refused by a window it does not overlap, an anchor blob only as the shot's middle frame. */
+ * and refused by a window it does not overlap, an anchor blob only as the shot's middle frame, an
+ * anchor-causal blob as [frame 0, the previous window's last frame]. */
 #include "tests/test.h"
 #include "proto/artifact.h"
 #include "proto/cond.h"
@@ -121,10 +122,50 @@ static void test_testcard_blobs(void)
     proto_msg_free(&stage); proto_msg_free(&other); proto_msg_free(&ind);
 }
 
+/* anchor-causal: a window hands on [the shot's frame 0, its last frame]; the next window accepts it
+ * (the last frame lies in its overlap, or just before it), a window further on, a blob of another
+ * shot, one that does not start at frame 0 and a chain tail are refused; the hand-on of window 1
+ * keeps frame 0 and adds its own last frame. */
+static void test_testcard_causal(void)
+{
+    char err[512];
+    proto_frames_t f = { 0 }, g = { 0 };
+    proto_msg_t w0 = assign("anchor-causal", "render", 0, 9), w1 = assign("anchor-causal", "render", 7, 9),
+                w2 = assign("anchor-causal", "render", 14, 9), gap = assign("anchor-causal", "render", 9, 9),
+                other = assign("anchor-causal", "render", 7, 9), ch = assign("chain", "render", 0, 9);
+    other.seed = 10;
+    CHECKF(wrk_testcard_cond_make(&w0, &f, err, sizeof err) == 0 && f.cond, "%s", err);
+    proto_cond_t c;
+    CHECKF(proto_cond_decode(f.cond, f.cond_len, &c, err, sizeof err) == 0, "%s", err);
+    CHECK(c.kind == PROTO_COND_ANCHOR && c.frames == 2 && c.first == 0 && c.halves == 2);
+    proto_cond_free(&c);
+    proto_msg_set_data(&w1, f.cond, f.cond_len);
+    CHECKF(wrk_testcard_cond_check(&w1, err, sizeof err) == 0, "%s", err);       /* frame 8 is in w1 */
+    proto_msg_set_data(&gap, f.cond, f.cond_len);
+    CHECKF(wrk_testcard_cond_check(&gap, err, sizeof err) == 0, "%s", err);      /* frame 8 just before it */
+    proto_msg_set_data(&w2, f.cond, f.cond_len);
+    CHECK(wrk_testcard_cond_check(&w2, err, sizeof err) == -1 && strstr(err, "previous window's last frame"));
+    proto_msg_set_data(&other, f.cond, f.cond_len);
+    CHECK(wrk_testcard_cond_check(&other, err, sizeof err) == -1);
+    CHECKF(wrk_testcard_cond_make(&w1, &g, err, sizeof err) == 0 && g.cond, "%s", err);
+    proto_msg_set_data(&w2, g.cond, g.cond_len);
+    CHECKF(wrk_testcard_cond_check(&w2, err, sizeof err) == 0, "%s", err);       /* [0, 15] */
+    proto_msg_set_data(&w1, g.cond, g.cond_len);
+    CHECK(wrk_testcard_cond_check(&w1, err, sizeof err) == -1);                  /* frame 15 is w1's own last */
+    proto_frames_free(&g);
+    CHECKF(wrk_testcard_cond_make(&ch, &g, err, sizeof err) == 0 && g.cond, "%s", err);
+    proto_msg_set_data(&w2, g.cond, g.cond_len);
+    CHECK(wrk_testcard_cond_check(&w2, err, sizeof err) == -1 && strstr(err, "does not fit"));   /* a chain tail */
+    proto_frames_free(&f); proto_frames_free(&g);
+    proto_msg_free(&w0); proto_msg_free(&w1); proto_msg_free(&w2); proto_msg_free(&gap);
+    proto_msg_free(&other); proto_msg_free(&ch);
+}
+
 int main(void)
 {
     T_RUN(test_codec);
     T_RUN(test_artifact_trailer);
     T_RUN(test_testcard_blobs);
+    T_RUN(test_testcard_causal);
     T_DONE();
 }
