@@ -105,9 +105,11 @@ def _shape_params(shape, rng):
     return None
 
 
-def _trajectory(motion, F, H, W, rng):
-    """Per-frame centre (x, y) in pixels, size (pixels per unit) and rotation (radians)."""
-    t = np.linspace(0.0, 1.0, F)
+def _trajectory(motion, F, H, W, rng, span=None):
+    """Per-frame centre (x, y) in pixels, size (pixels per unit) and rotation (radians).
+    span = (L, off): the F frames are frames off .. off+F-1 of a motion that takes L frames (the
+    same path, slower: a window of a long shot); None: the motion takes the F frames."""
+    t = np.linspace(0.0, 1.0, F) if span is None else (span[1] + np.arange(F)) / (span[0] - 1.0)
     size = rng.uniform(0.13, 0.19) * min(H, W)
     cx, cy = rng.uniform(0.38, 0.62) * W, rng.uniform(0.38, 0.62) * H
     dist = rng.uniform(0.40, 0.52) * W
@@ -127,11 +129,11 @@ def _trajectory(motion, F, H, W, rng):
     return xs, ys, ss, rs
 
 
-def render(shape, colour, motion, seed, F=9, H=48, W=48):
-    """One clip: (rgb [F,H,W,3], alpha [F,H,W], caption)."""
+def render(shape, colour, motion, seed, F=9, H=48, W=48, span=None):
+    """One clip: (rgb [F,H,W,3], alpha [F,H,W], caption); span: see _trajectory."""
     rng = np.random.default_rng(seed)
     pts = _shape_params(shape, rng)
-    xs, ys, ss, rs = _trajectory(motion, F, H, W, rng)
+    xs, ys, ss, rs = _trajectory(motion, F, H, W, rng, span)
     gy, gx = np.mgrid[0:H, 0:W].astype(np.float64) + 0.5
     col = np.asarray(COLOURS[colour], np.float64) * rng.uniform(0.9, 1.0)
     alpha = np.zeros((F, H, W), np.float64)
@@ -144,11 +146,22 @@ def render(shape, colour, motion, seed, F=9, H=48, W=48):
     return rgb.astype(np.float32), alpha.astype(np.float32), caption(shape, colour, motion)
 
 
-def train_clip(index, seed=0, **kw):
-    """Training clip number `index` (any int): a train combination and a per-clip random layout."""
+def train_clip(index, seed=0, long_frac=0.0, F=9, long_min=1, **kw):
+    """Training clip number `index` (any int): a train combination and a per-clip random layout.
+    With probability long_frac the clip is a window of a long shot instead (a random F-frame span of
+    the same motion stretched over L = long_min·F .. LONG_MAX·F frames, see _trajectory), so a model learns to
+    continue a motion at the pace its first frames show (the `chain` strategy, issue #8); the
+    combination and layout are the same as with long_frac 0."""
     rng = np.random.default_rng([seed, index])
     combo = TRAIN_COMBOS[int(rng.integers(len(TRAIN_COMBOS)))]
-    return render(*combo, seed=int(rng.integers(2 ** 31)), **kw)
+    span, r2 = None, np.random.default_rng([seed, index, 8])
+    if long_frac > 0 and r2.random() < long_frac:
+        L = int(r2.integers(long_min * F, LONG_MAX * F + 1))
+        span = (L, int(r2.integers(0, L - F + 1)))
+    return render(*combo, seed=int(rng.integers(2 ** 31)), F=F, span=span, **kw)
+
+
+LONG_MAX = 4  # a long shot's motion spans at most 4 windows' worth of frames
 
 
 def all_captions():

@@ -26,6 +26,7 @@ import time
 
 import torch
 from diffusers import AutoencoderKLCogVideoX, CogVideoXDPMScheduler, CogVideoXTransformer3DModel
+from safetensors.torch import load_file
 from transformers import T5EncoderModel, T5Tokenizer
 
 import common as C
@@ -69,11 +70,13 @@ def embed_texts(prompts):
         return t5(input_ids=ids).last_hidden_state.float()   # [P, L, d_model], no attention mask
 
 
-def encode_clips(n, seed):
-    """n training clips -> latents [n, 2*LAT_FRAMES, 16, h, w] (RGB frames then alpha), captions."""
+def encode_clips(n, seed, long_frac=0.0, long_min=1):
+    """n training clips -> latents [n, 2*LAT_FRAMES, 16, h, w] (RGB frames then alpha), captions.
+    long_frac: the share of clips that are windows of long shots (data.train_clip)."""
     with open(os.path.join(C.MODEL_DIR, "vae", "diffusion_pytorch_model.safetensors"), "rb") as f:
         vae_hash = hashlib.sha256(f.read()).hexdigest()[:12]       # a retrained VAE re-encodes
-    path = os.path.join(C.ensure_dir(C.WORK_DIR), f"latents_{n}_{seed}_{vae_hash}.pt")
+    tag = f"_long{long_frac:g}x{long_min}" if long_frac > 0 else ""
+    path = os.path.join(C.ensure_dir(C.WORK_DIR), f"latents_{n}_{seed}{tag}_{vae_hash}.pt")
     if os.path.exists(path):
         return torch.load(path)
     vae = AutoencoderKLCogVideoX.from_pretrained(os.path.join(C.MODEL_DIR, "vae")).float().eval()
@@ -84,7 +87,7 @@ def encode_clips(n, seed):
         for i in range(0, n, 8):
             vids = []
             for j in range(i, min(n, i + 8)):
-                rgb, alpha, cap = data.train_clip(j, seed=seed)
+                rgb, alpha, cap = data.train_clip(j, seed=seed, long_frac=long_frac, long_min=long_min)
                 vids += list(C.to_video(rgb, alpha))
                 caps.append(cap)
             z = vae.encode(torch.stack(vids)).latent_dist.mode() * sf   # [2b, 16, f, h, w]
@@ -97,9 +100,14 @@ def encode_clips(n, seed):
     return out
 
 
-def build(seed):
+def build(seed, init_from=None):
+    """The model and its TransPixar extensions, from scratch, or (init_from: a model directory) from
+    its transformer/ and transpixar_lora.safetensors, to fine-tune."""
     torch.manual_seed(seed)
     model = CogVideoXTransformer3DModel(**C.DIT_CFG).float()
+    if init_from:
+        src = CogVideoXTransformer3DModel.from_pretrained(os.path.join(init_from, "transformer")).float()
+        model.load_state_dict(src.state_dict())
     d = C.DIT_CFG["num_attention_heads"] * C.DIT_CFG["attention_head_dim"]
     lora = {}
     for i in range(C.DIT_CFG["num_layers"]):
@@ -108,6 +116,10 @@ def build(seed):
             lora[f"{pre}.lora_A.weight"] = torch.nn.Parameter(torch.randn(C.LORA_RANK, d) / math.sqrt(d))
             lora[f"{pre}.lora_B.weight"] = torch.nn.Parameter(torch.zeros(d, C.LORA_RANK))
     lora["domain_emb"] = torch.nn.Parameter(torch.zeros(1, 1, d))  # zero-initialised, as in the paper
+    if init_from:
+        with torch.no_grad():
+            for k, v in load_file(os.path.join(init_from, "transpixar_lora.safetensors")).items():
+                lora[k].copy_(v.float())
     R.apply_transpixar(model, lora, C.LORA_ALPHA, C.TEXT_ALPHA_BIAS)
     return model, lora
 
@@ -152,13 +164,13 @@ def save_all(model, lora, step):
 
 
 def train(a):
-    ds = encode_clips(a.clips, a.seed)
+    ds = encode_clips(a.clips, a.seed, a.long_frac, a.long_min)
     caps = sorted(set(ds["captions"]))
     emb = embed_texts([""] + caps)                     # row 0 = unconditional
     cap_idx = torch.tensor([1 + caps.index(c) for c in ds["captions"]])
     lat = ds["latents"]
     C.log(f"dit: {lat.shape[0]} clips, latents {tuple(lat.shape[1:])}, std {lat.std():.3f}")
-    model, lora = build(a.seed)
+    model, lora = build(a.seed, a.init_from)
     rope = R.pipeline_rotary(model, lat.shape[-2], lat.shape[-1], lat.shape[1] // 2)[:2]
     alphas = torch.tensor(CogVideoXDPMScheduler(**C.SCHED_CFG).alphas_cumprod, dtype=torch.float32)
     lora_params = list(lora.values())
@@ -218,6 +230,12 @@ def main():
     ap.add_argument("--seed", type=int, default=2)
     ap.add_argument("--lr", type=float, default=LR)
     ap.add_argument("--batch", type=int, default=BATCH)
+    ap.add_argument("--long-frac", type=float, default=0.0,
+                    help="share of training clips that are windows of long shots (data.train_clip)")
+    ap.add_argument("--long-min", type=int, default=1,
+                    help="a long shot's motion spans at least this many windows' worth of frames")
+    ap.add_argument("--init-from", default="",
+                    help="fine-tune: start from this model directory's transformer and LoRA")
     a = ap.parse_args()
     C.setup_torch()
     train(a)
