@@ -258,6 +258,25 @@ typedef struct {
     int n;
 } row_t;
 
+/* `chain` (issue #8) pins window k+1's first latent frames to window k's last ones: a shot longer than
+ * its window needs an overlap, and on the dit engine one of 1+4k frames, so that the windows start
+ * 4·j frames apart and the pinned latent frames stand for the same shot frames in both windows (a
+ * latent frame is one frame, then groups of 4). */
+static void chain_rules(const proto_shot_t *s, int dit, int row, errs_t *e)
+{
+    if (strcmp(s->strategy, "chain") || s->frames <= s->window || s->overlap >= s->window) return;
+    if (s->overlap < 1) {
+        errs_add(e, row, "overlap", "'0' is not allowed with strategy chain on a shot longer than its window: window k+1 "
+                 "continues from window k's last overlap frames; use at least 1%s", dit ? " (dit: 1+4k, e.g. 5)" : "");
+    } else if (dit && (s->overlap - 1) % 4) {
+        int lo = 1 + 4 * ((s->overlap - 1) / 4), hi = lo + 4;
+        char alt[32] = "";
+        if (hi < s->window) snprintf(alt, sizeof alt, " or %d", hi);
+        errs_add(e, row, "overlap", "'%d' is not allowed with strategy chain and engine dit: the pinned latent frames of "
+                 "neighbouring windows line up only when overlap is 1+4k; use %d%s", s->overlap, lo, alt);
+    }
+}
+
 /* Applies a row onto defaults, then cross-field rules. Returns 0 when the row is valid. */
 static int row_apply(proto_shot_t *s, const row_t *r, int row, errs_t *e)
 {
@@ -285,6 +304,7 @@ static int row_apply(proto_shot_t *s, const row_t *r, int row, errs_t *e)
             errs_add(e, row, dims[k], "'%d' is not allowed: %s with engine %s", val[k],
                      dit ? "a multiple of 16" : "an even number", s->engine);
     if (dit && !s->prompt[0]) errs_add(e, row, "prompt", "missing: the dit engine needs a non-empty prompt");
+    chain_rules(s, dit, row, e);
     return e->count != before ? -1 : 0;
 }
 

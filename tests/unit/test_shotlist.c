@@ -85,6 +85,13 @@ static void test_malformed(void)
         { "window not 1+4k", "name,prompt,frames,window,engine\na,x,5,10,testcard\n", "row 1, field 'window'", "1+4k" },
         { "dit window > 49", "name,prompt,frames,window\na,x,5,53\n", "row 1, field 'window'", "at most 49" },
         { "overlap >= window", "name,prompt,frames,window,overlap\na,x,5,9,9\n", "row 1, field 'overlap'", "window-1" },
+        { "chain without overlap", "name,prompt,frames,window,overlap,strategy\na,x,33,9,0,chain\n", "row 1, field 'overlap'",
+          "at least 1 (dit: 1+4k, e.g. 5)" },
+        { "dit chain overlap 8", "name,prompt,frames,strategy\na,x,97,chain\n", "row 1, field 'overlap'", "1+4k; use 5 or 9" },
+        { "dit chain overlap 2", "name,prompt,frames,window,overlap,strategy\na,x,33,9,2,chain\n", "row 1, field 'overlap'",
+          "use 1 or 5" },
+        { "dit chain overlap 7 of 9", "name,prompt,frames,window,overlap,strategy\na,x,33,9,7,chain\n", "row 1, field 'overlap'",
+          "1+4k; use 5" },
         { "dit width", "name,prompt,frames,width\na,x,5,100\n", "row 1, field 'width'", "multiple of 16" },
         { "odd height testcard", "name,frames,engine,height\na,5,testcard,33\n", "row 1, field 'height'", "even" },
         { "unknown engine", "name,prompt,frames,engine\na,x,5,magic\n", "row 1, field 'engine'", "testcard, dit" },
@@ -116,6 +123,24 @@ static void test_malformed(void)
                cases[k].what, err, cases[k].want1, cases[k].want2);
     }
     CHECKF(sizeof cases / sizeof cases[0] >= 15, "at least 15 malformed cases");
+}
+
+/* chain's overlap rule binds only where it matters: a shot longer than its window, and 1+4k only on dit. */
+static void test_chain_overlap_accepted(void)
+{
+    static const char *const ok[] = {
+        "name,prompt,frames,window,overlap,strategy\na,x,33,9,5,chain\n",              /* dit, 1+4k */
+        "name,prompt,frames,window,overlap,strategy\na,x,97,49,9,chain\n",
+        "name,prompt,frames,strategy\na,x,49,chain\n",                                /* one window: overlap unused */
+        "name,frames,engine,window,overlap,strategy\na,33,testcard,9,2,chain\n",        /* testcard: any overlap */
+        "name,prompt,frames,window,overlap,strategy\na,x,33,9,0,anchor-causal\n",       /* no pinning */
+    };
+    for (size_t k = 0; k < sizeof ok / sizeof ok[0]; k++) {
+        proto_shotlist_t l = { 0 };
+        char err[4096] = "";
+        CHECKF(parse(ok[k], &l, err, sizeof err) == 0, "case %zu refused: %s", k, err);
+        proto_shotlist_free(&l);
+    }
 }
 
 static void test_size_limits(void)
@@ -169,6 +194,7 @@ int main(void)
     T_RUN(test_csv_good);
     T_RUN(test_json_same_as_csv);
     T_RUN(test_malformed);
+    T_RUN(test_chain_overlap_accepted);
     T_RUN(test_size_limits);
     T_RUN(test_collects_all_errors);
     T_RUN(test_formats_table);
