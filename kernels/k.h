@@ -165,6 +165,16 @@ int k_cpu_gated_residual(float *x, int ldx, long bsx, const float *y, int ldy, l
 int k_cpu_rope(float *x, int ld, long bs, int B, int S, int H, int head_dim,
                const float *cos, const float *sin, int ldt);
 
+/* The q/k prologue of CogVideoX attention, in place, on one of q or k (x: its H·head_dim columns of the
+ *   fused q|k|v buffer, (B, S, H·head_dim) with ld/bs): per-head LayerNorm of every token
+ *   (k_cpu_layernorm with groups = H, dim = head_dim, affine w, b (head_dim), eps), then RoPE
+ *   (k_cpu_rope) on the tokens [r0, r0 + reps·nr): token r0 + j·nr + s takes table row s, so the RGB and
+ *   the alpha video ranges of TransPixar share one table (reps = 2). cos == NULL: the norm only.
+ *   Exactly those calls in sequence (the CPU op makes them); a backend may fuse them into one pass. */
+int k_cpu_norm_rope(float *x, int ld, long bs, int B, int S, int H, int head_dim, const float *w,
+                    const float *b, float eps, const float *cos, const float *sin, int ldt, int r0, int nr,
+                    int reps);
+
 /* 3D RoPE table (MODEL.md §1.5, get_3d_rotary_pos_embed use_real=True):
  *   cos, sin (T·Hp·Wp, head_dim), token n = t·Hp·Wp + h·Wp + w.
  *   head_dim split [dim_t = hd/4 | dim_h = hd/8·3 | dim_w = hd/8·3]; for an axis of dim d,
@@ -263,6 +273,9 @@ typedef struct k_backend {
                           const float *gate, int ldg, int B, int S, int D);
     int (*rope)(float *x, int ld, long bs, int B, int S, int H, int head_dim,
                 const float *cos, const float *sin, int ldt);
+    int (*norm_rope)(float *x, int ld, long bs, int B, int S, int H, int head_dim, const float *w,
+                     const float *b, float eps, const float *cos, const float *sin, int ldt, int r0, int nr,
+                     int reps);
     int (*patch_embed)(float *out, int ld, long bs, const float *x, int B, int F, int C, int H,
                        int W, int p, int pt, const float *w, const float *b, int D);
     int (*unpatchify)(float *out, const float *y, int ld, long bs, int B, int F, int C, int H,

@@ -92,6 +92,22 @@ typedef enum {
 /* Attention with a chosen engine (the table's attention is K_CUDA_ATTN_AUTO). */
 int k_cuda_attention_with(const k_attn_t *a, k_cuda_attn_kind_t kind);
 
+/* Versions of norm_rope (k.h k_cpu_norm_rope), the lab's numbering; the table's norm_rope is AUTO. */
+typedef enum {
+    K_CUDA_NORM_ROPE_AUTO = 0,
+    K_CUDA_NORM_ROPE_SEQ,      /* v1: the layernorm kernel, then the rope kernel per range (x read and
+                                  written twice where RoPE applies); any head_dim */
+    K_CUDA_NORM_ROPE_FUSED,    /* v2: one pass, head_dim 64, 16-byte aligned rows/affine/tables; refuses
+                                  anything else */
+    K_CUDA_NORM_ROPE_COUNT
+} k_cuda_norm_rope_kind_t;
+/* AUTO's choice: v1 until v2 has passed test_cuda_ops and the lab (bench_cuda_step --normrope) on a
+ * GPU; v2 was written without one (session 3). */
+#define K_CUDA_NORM_ROPE_AUTO_IS K_CUDA_NORM_ROPE_SEQ
+int k_cuda_norm_rope_with(float *x, int ld, long bs, int B, int S, int H, int head_dim, const float *w,
+                          const float *b, float eps, const float *cos, const float *sin, int ldt, int r0, int nr,
+                          int reps, k_cuda_norm_rope_kind_t kind);
+
 /* ---------------- memory plan of the DiT on one GPU ---------------- */
 
 typedef struct {

@@ -108,7 +108,7 @@ static const k_backend_t k_cpu_backend_ = {
     .gemm = k_cpu_gemm, .layernorm = k_cpu_layernorm, .rmsnorm = k_cpu_rmsnorm,
     .gelu_tanh = k_cpu_gelu_tanh, .silu = k_cpu_silu,
     .modulate = k_cpu_modulate, .gated_residual = k_cpu_gated_residual,
-    .rope = k_cpu_rope, .patch_embed = k_cpu_patch_embed, .unpatchify = k_cpu_unpatchify,
+    .rope = k_cpu_rope, .norm_rope = k_cpu_norm_rope, .patch_embed = k_cpu_patch_embed, .unpatchify = k_cpu_unpatchify,
     .attention = k_cpu_attention, .gemm_bf16w = k_cpu_gemm_bf16w,
     .copy = k_cpu_copy, .add = k_cpu_add, .mul = k_cpu_mul,
     .attention_relbias = k_cpu_attention_relbias, .conv3d = k_cpu_conv3d,

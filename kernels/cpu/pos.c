@@ -35,6 +35,21 @@ int k_cpu_rope(float *x, int ld, long bs, int B, int S, int H, int head_dim,
     return 0;
 }
 
+int k_cpu_norm_rope(float *x, int ld, long bs, int B, int S, int H, int head_dim, const float *w,
+                    const float *b, float eps, const float *cos, const float *sin, int ldt, int r0, int nr,
+                    int reps)
+{
+    if (B < 0 || S < 0 || r0 < 0 || nr < 0 || reps < 0 || (long)r0 + (long)reps * nr > S)
+        return k_fail_("norm_rope", "B %d, S %d, rope range %d + %d x %d must lie inside the %d tokens", B, S,
+                       r0, reps, nr, S);
+    if (k_chk_bsd_("norm_rope", "x", x, B, S, (long)H * head_dim, ld, bs)) return -1;
+    for (int bi = 0; bi < B; bi++)
+        if (k_cpu_layernorm(x + bi * bs, ld, x + bi * bs, ld, S, H, head_dim, w, b, eps)) return -1;
+    for (int j = 0; cos && j < reps && nr > 0; j++)
+        if (k_cpu_rope(x + (long)(r0 + j * nr) * ld, ld, bs, B, nr, H, head_dim, cos, sin, ldt)) return -1;
+    return 0;
+}
+
 /* get_1d_rotary_pos_embed(d, pos, theta, use_real=True): fp32 ω_j = 1/theta^((2j)/d), angle = pos·ω_j,
  * cos/sin repeated twice; written into columns [col, col+d) of rows stride ld, one row per pos. */
 static void rope_axis_(float *cos_out, float *sin_out, int rows, int ld, int col, int d,

@@ -321,6 +321,9 @@ int k_cuda_gated_residual(float *x, int ldx, long bsx, const float *y, int ldy, 
                           const float *gate, int ldg, int B, int S, int D);
 int k_cuda_rope(float *x, int ld, long bs, int B, int S, int H, int head_dim,
                 const float *cos, const float *sin, int ldt);
+int k_cuda_norm_rope(float *x, int ld, long bs, int B, int S, int H, int head_dim, const float *w,
+                     const float *b, float eps, const float *cos, const float *sin, int ldt, int r0, int nr,
+                     int reps);
 int k_cuda_patch_embed(float *out, int ld, long bs, const float *x, int B, int F, int C, int H,
                        int W, int p, int pt, const float *w, const float *b, int D);
 int k_cuda_unpatchify(float *out, const float *y, int ld, long bs, int B, int F, int C, int H,
@@ -348,7 +351,7 @@ static const k_backend_t kc_backend_ = {
     .gemm = k_cuda_gemm, .layernorm = k_cuda_layernorm, .rmsnorm = k_cuda_rmsnorm,
     .gelu_tanh = k_cuda_gelu_tanh, .silu = k_cuda_silu,
     .modulate = k_cuda_modulate, .gated_residual = k_cuda_gated_residual,
-    .rope = k_cuda_rope, .patch_embed = k_cuda_patch_embed, .unpatchify = k_cuda_unpatchify,
+    .rope = k_cuda_rope, .norm_rope = k_cuda_norm_rope, .patch_embed = k_cuda_patch_embed, .unpatchify = k_cuda_unpatchify,
     .attention = k_cuda_attention, .gemm_bf16w = k_cuda_gemm_bf16w,
     .copy = k_cuda_copy, .add = k_cuda_add, .mul = k_cuda_mul,
     .attention_relbias = k_cuda_attention_relbias, .conv3d = k_cuda_conv3d,

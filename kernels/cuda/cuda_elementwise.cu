@@ -285,6 +285,117 @@ extern "C" int k_cuda_rope(float *x, int ld, long bs, int B, int S, int H, int h
     return 0;
 }
 
+/* ---------------- q/k LayerNorm + RoPE (norm_rope, k.h k_cpu_norm_rope) ---------------- */
+
+/* v2, one pass for head_dim 64: 16 lanes per (token, head) vector holding one float4 each (the layout
+ * of kc_layernorm4_k<1, 16>), the norm and affine in registers, then RoPE on the lane's two interleaved
+ * pairs with the token's table row when the token lies in a rope range: x read once, written once
+ * (v1 reads and writes it twice where RoPE applies: the norm pass, then the rope pass). */
+__global__ void kc_norm_rope64_k(float *x, int ld, long bs, int S, int H, long nvec, const float *w,
+                                 const float *b, float eps, const float *cos, const float *sin, int ldt, int r0,
+                                 int nr, int reps)
+{
+    long v = ((long)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32) * 2 + (threadIdx.x & 31) / 16;
+    int ln = threadIdx.x & 15;
+    bool ok = v < nvec;                                          /* every lane stays for the shuffles */
+    long tok = ok ? v / H : 0, bi = tok / S;
+    int h = ok ? (int)(v % H) : 0, s = (int)(tok % S);
+    float4 *xr = (float4 *)(x + bi * bs + (long)s * ld + (long)h * 64);
+    float4 t = ok ? xr[ln] : make_float4(0.f, 0.f, 0.f, 0.f);
+    float sum = (t.x + t.y) + (t.z + t.w);
+    #pragma unroll
+    for (int o = 8; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+    float mean = sum / 64.0f;
+    float a = t.x - mean, bb = t.y - mean, c = t.z - mean, d = t.w - mean;
+    float q = (a * a + bb * bb) + (c * c + d * d);
+    #pragma unroll
+    for (int o = 8; o > 0; o >>= 1) q += __shfl_xor_sync(0xffffffffu, q, o);
+    float rstd = rsqrtf(q / 64.0f + eps);
+    if (!ok) return;
+    float4 wv = w ? ((const float4 *)w)[ln] : make_float4(1.f, 1.f, 1.f, 1.f);
+    float4 bv = b ? ((const float4 *)b)[ln] : make_float4(0.f, 0.f, 0.f, 0.f);
+    float4 u;
+    u.x = (t.x - mean) * rstd * wv.x + bv.x;
+    u.y = (t.y - mean) * rstd * wv.y + bv.y;
+    u.z = (t.z - mean) * rstd * wv.z + bv.z;
+    u.w = (t.w - mean) * rstd * wv.w + bv.w;
+    int rel = s - r0;
+    if (cos && rel >= 0 && rel < reps * nr) {
+        long row = rel % nr;
+        float4 cv = ((const float4 *)(cos + row * ldt))[ln], sv = ((const float4 *)(sin + row * ldt))[ln];
+        float x0 = u.x, x1 = u.y, x2 = u.z, x3 = u.w;
+        u.x = x0 * cv.x - x1 * sv.x;
+        u.y = x1 * cv.y + x0 * sv.y;
+        u.z = x2 * cv.z - x3 * sv.z;
+        u.w = x3 * cv.w + x2 * sv.w;
+    }
+    xr[ln] = u;
+}
+
+/* v1: the norm (one call per batch row block) then RoPE per range, i.e. the CPU op's sequence on the
+ * CUDA layernorm and rope kernels. */
+static int kc_norm_rope_v1_(float *x, int ld, long bs, int B, int S, int H, int hd, const float *w, const float *b,
+                            float eps, const float *cos, const float *sin, int ldt, int r0, int nr, int reps)
+{
+    if (bs == (long)S * ld) {
+        if (k_cuda_layernorm(x, ld, x, ld, B * S, H, hd, w, b, eps)) return -1;
+    } else {
+        for (int bi = 0; bi < B; bi++)
+            if (k_cuda_layernorm(x + bi * bs, ld, x + bi * bs, ld, S, H, hd, w, b, eps)) return -1;
+    }
+    for (int j = 0; cos && j < reps && nr > 0; j++)
+        if (k_cuda_rope(x + (long)(r0 + j * nr) * ld, ld, bs, B, nr, H, hd, cos, sin, ldt)) return -1;
+    return 0;
+}
+
+/* 1 when v2 can run these arguments: head_dim 64, 16-byte aligned rows, affine and tables. */
+static bool kc_norm_rope_v2_ok_(const float *x, int ld, long bs, int hd, const float *w, const float *b,
+                                const float *cos, const float *sin, int ldt)
+{
+    return hd == 64 && kc_al16_(x) && ld % 4 == 0 && bs % 4 == 0 && kc_al16_(w) && kc_al16_(b) &&
+           (!cos || (kc_al16_(cos) && kc_al16_(sin) && ldt % 4 == 0));
+}
+
+extern "C" int k_cuda_norm_rope_with(float *x, int ld, long bs, int B, int S, int H, int head_dim, const float *w,
+                                     const float *b, float eps, const float *cos, const float *sin, int ldt, int r0,
+                                     int nr, int reps, k_cuda_norm_rope_kind_t kind)
+{
+    const char *op = "norm_rope";
+    if (B < 0 || S < 0 || H < 1 || head_dim < 2 || head_dim % 2 || r0 < 0 || nr < 0 || reps < 0 ||
+        (long)r0 + (long)reps * nr > S)
+        return k_fail_(op, "B %d, S %d, H %d, head_dim %d (even), rope range %d + %d x %d must lie inside the tokens",
+                       B, S, H, head_dim, r0, reps, nr);
+    if (k_chk_bsd_(op, "x", x, B, S, (long)H * head_dim, ld, bs)) return -1;
+    if (cos && reps > 0 && nr > 0 &&
+        (k_chk_mat_(op, "cos", cos, nr, head_dim, ldt) || k_chk_mat_(op, "sin", sin, nr, head_dim, ldt)))
+        return -1;
+    if (!(eps >= 0)) return k_fail_(op, "eps %g must be >= 0", (double)eps);
+    if ((unsigned)kind >= K_CUDA_NORM_ROPE_COUNT) return k_fail_(op, "unknown version %d", (int)kind);
+    if (kind == K_CUDA_NORM_ROPE_AUTO) kind = K_CUDA_NORM_ROPE_AUTO_IS;
+    bool v2 = kc_norm_rope_v2_ok_(x, ld, bs, head_dim, w, b, cos, sin, ldt);
+    if (kind == K_CUDA_NORM_ROPE_FUSED && !v2)
+        return k_fail_(op, "the fused version needs head_dim 64 and 16-byte aligned rows, affine and tables");
+    if (kind != K_CUDA_NORM_ROPE_FUSED)
+        return kc_norm_rope_v1_(x, ld, bs, B, S, H, head_dim, w, b, eps, cos, sin, ldt, r0, nr, reps);
+    long nvec = (long)B * S * H;
+    if (nvec == 0) return 0;
+    kc_ctx_t *c = kc_ctx_(op);
+    if (!c) return -1;
+    long per_block = 16;                                          /* 8 warps, 2 vectors each */
+    kc_norm_rope64_k<<<(unsigned)((nvec + per_block - 1) / per_block), 256, 0, c->stream>>>(
+        x, ld, bs, S, H, nvec, w, b, eps, cos, sin, ldt, r0, nr, reps);
+    KC_LAUNCHED(op);
+    return 0;
+}
+
+extern "C" int k_cuda_norm_rope(float *x, int ld, long bs, int B, int S, int H, int head_dim, const float *w,
+                                const float *b, float eps, const float *cos, const float *sin, int ldt, int r0,
+                                int nr, int reps)
+{
+    return k_cuda_norm_rope_with(x, ld, bs, B, S, H, head_dim, w, b, eps, cos, sin, ldt, r0, nr, reps,
+                                 K_CUDA_NORM_ROPE_AUTO);
+}
+
 /* ---------------- patch embed / unpatchify ---------------- */
 
 typedef struct {

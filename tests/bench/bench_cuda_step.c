@@ -16,11 +16,15 @@
  *
  * usage: bench_cuda_step [--layers 42] [--frames 13] [--lh 60] [--lw 90] [--steps 3] [--peak 989]
  *                        [--attn auto|v1|v2|v3|v4|v5]   (attention version; auto = the table's choice, v5)
+ *                        [--normrope auto|v1|v2]         (q/k LayerNorm + RoPE: v1 two kernels, v2 fused)
+ * Before the steps, the norm_rope lab: v1 and v2 on one block's q and k (median of 20 calls each, GB/s
+ * at one read + one write of q and k) and their largest difference.
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
 #include <time.h>
 
 #ifndef HAVE_CUDA
@@ -51,6 +55,7 @@ typedef struct {
     float *h, *n, *y, *qkv, *ff, *lt, *stemb, *mod, *cs, *sn;
     double attn_s, gemm_flop, attn_flop;
     k_cuda_attn_kind_t attn_kind;   /* --attn auto|v1|v2|v3|v4 */
+    k_cuda_norm_rope_kind_t nr_kind; /* --normrope auto|v1|v2 */
 } bench_t;
 
 static double now_(void)
@@ -185,11 +190,9 @@ static int block(bench_t *b, blk_t *k)
         gemm(b, b->qkv, ld, b->n, D, k->qkv, k->b3, M, 3 * D, D, 0, K_ACT_NONE))
         return -1;
     for (int j = 0; j < 3; j++) if (lora(b, b->qkv + j * D, ld, b->n, D, k->la[j], k->lb[j])) return -1;
-    for (int j = 0; j < 2; j++) {                 /* q/k LayerNorm per head, RoPE on RGB and alpha ranges */
-        TRY(kb->layernorm(b->qkv + j * D, ld, b->qkv + j * D, ld, M, HEADS, HD, k->qkw, k->qkb, 1e-6f));
-        for (int st = 0; st < 2; st++)
-            TRY(kb->rope(b->qkv + j * D + (long)(L + st * b->Nf) * ld, ld, bq, b->B, b->Nf, HEADS, HD, b->cs, b->sn, HD));
-    }
+    for (int j = 0; j < 2; j++)                   /* q/k LayerNorm per head, RoPE on RGB and alpha ranges */
+        TRY(k_cuda_norm_rope_with(b->qkv + j * D, ld, bq, b->B, b->S, HEADS, HD, k->qkw, k->qkb, 1e-6f, b->cs, b->sn,
+                                  HD, L, b->Nf, 2, b->nr_kind));
     double t0 = now_();
     char err[256];
     TRY(kb->sync(err, sizeof err));
@@ -212,6 +215,47 @@ static int block(bench_t *b, blk_t *k)
 
 static int cmp_d(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return (x > y) - (x < y); }
 
+/* The norm_rope lab on block 0's q and k: median time of 20 calls per version (v1, v2) from the same
+ * input (restored from a copy before each call), GB/s at 2 × 4·B·S·2D bytes, the largest |v1 − v2|. */
+static int norm_rope_lab(bench_t *b)
+{
+    const k_backend_t *kb = b->kb;
+    const blk_t *k = &b->blk[0];
+    int ld = 3 * D;
+    long bq = (long)b->S * ld;
+    size_t n = (size_t)b->B * bq;
+    char err[256];
+    float *save = kb->alloc(n * sizeof(float)), *out[2] = { NULL, NULL };
+    double med[2] = { 0, 0 }, ts[20], bytes = 2.0 * 4.0 * b->B * b->S * 2.0 * D;
+    if (!save || kb->copy(save, b->qkv, n * sizeof(float))) { kb->free(save); return -1; }
+    for (int v = 0; v < 2; v++) {
+        k_cuda_norm_rope_kind_t kind = v ? K_CUDA_NORM_ROPE_FUSED : K_CUDA_NORM_ROPE_SEQ;
+        for (int r = 0; r < 20; r++) {
+            TRY(kb->copy(b->qkv, save, n * sizeof(float)));
+            TRY(kb->sync(err, sizeof err));
+            double t0 = now_();
+            for (int j = 0; j < 2; j++)
+                TRY(k_cuda_norm_rope_with(b->qkv + j * D, ld, bq, b->B, b->S, HEADS, HD, k->qkw, k->qkb, 1e-6f, b->cs,
+                                          b->sn, HD, L, b->Nf, 2, kind));
+            TRY(kb->sync(err, sizeof err));
+            ts[r] = now_() - t0;
+        }
+        qsort(ts, 20, sizeof *ts, cmp_d);
+        med[v] = ts[10];
+        if (!(out[v] = malloc(n * sizeof(float))) || kb->download(out[v], b->qkv, n * sizeof(float))) return -1;
+    }
+    double dmax = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)out[0][i] - out[1][i]);
+        if (d > dmax || d != d) dmax = d != d ? INFINITY : d;
+    }
+    printf("norm_rope lab (q and k of one block): v1 %.3f ms (%.0f GB/s), v2 %.3f ms (%.0f GB/s), max |v1 - v2| %.3g\n",
+           1e3 * med[0], bytes / med[0] / 1e9, 1e3 * med[1], bytes / med[1] / 1e9, dmax);
+    TRY(kb->copy(b->qkv, save, n * sizeof(float)));
+    free(out[0]); free(out[1]); kb->free(save);
+    return 0;
+}
+
 static int parse(bench_t *b, int argc, char **argv)
 {
     *b = (bench_t){ .layers = 42, .frames = 13, .lh = 60, .lw = 90, .steps = 3, .peak = 989.0, .B = 2 };
@@ -223,6 +267,12 @@ static int parse(bench_t *b, int argc, char **argv)
             while (k < 6 && strcmp(argv[i + 1], kinds[k])) k++;
             if (k == 6) { fprintf(stderr, "bench_cuda_step: --attn auto|v1|v2|v3|v4|v5\n"); return -1; }
             b->attn_kind = (k_cuda_attn_kind_t)k;
+        } else if (!strcmp(o, "--normrope")) {
+            const char *nk[] = { "auto", "v1", "v2" };
+            int k = 0;
+            while (k < 3 && strcmp(argv[i + 1], nk[k])) k++;
+            if (k == 3) { fprintf(stderr, "bench_cuda_step: --normrope auto|v1|v2\n"); return -1; }
+            b->nr_kind = (k_cuda_norm_rope_kind_t)k;
         } else if (!strcmp(o, "--layers")) b->layers = (int)v;
         else if (!strcmp(o, "--frames")) b->frames = (int)v;
         else if (!strcmp(o, "--lh")) b->lh = (int)v;
@@ -260,6 +310,7 @@ int main(int argc, char **argv)
     printf("device: %s, %d SMs, %.1f GiB; S = %d, B = %d, layers %d\n%s", prop.name, prop.multiProcessorCount,
            prop.totalGlobalMem / 1073741824.0, b.S, b.B, b.layers, plan_txt);
     if (setup(&b)) return 1;
+    if (norm_rope_lab(&b)) { fprintf(stderr, "norm_rope lab: %s\n", k_error()); return 1; }
     double times[100], attn[100], gflop = 0, aflop = 0;
     for (int st = -1; st < b.steps; st++) {               /* step -1 warms up (handles, heuristics) */
         b.attn_s = b.gemm_flop = b.attn_flop = 0;

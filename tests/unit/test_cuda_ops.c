@@ -179,6 +179,39 @@ static void test_modulate_residual_rope(void)
     free(x); free(y); free(mod); free(xc); free(cs); free(sn);
 }
 
+/* norm_rope: both versions against the CPU op on the DiT's layout (q columns of a q|k|v row, text then
+ * two video ranges sharing the table), and v1 on a head_dim v2 refuses; the norm-only form. */
+static void test_norm_rope(void)
+{
+    int B = 2, H = 3, hd = 64, r0 = 5, nr = 9, S = r0 + 2 * nr, ld = 3 * H * hd;
+    long bs = (long)S * ld;
+    size_t n = (size_t)B * bs, nt = (size_t)nr * hd;
+    float *x = hrand(n, 2), *w = hrand(hd, 1), *b = hrand(hd, 0.5f), *cs = hrand(nt, 1), *sn = hrand(nt, 1);
+    float *dw = dev(w, hd), *db = dev(b, hd), *dc = dev(cs, nt), *ds = dev(sn, nt);
+    const char *name[K_CUDA_NORM_ROPE_COUNT] = { "norm_rope auto", "norm_rope v1", "norm_rope v2" };
+    for (int v = 0; v < K_CUDA_NORM_ROPE_COUNT; v++)
+        for (int part = 0; part < 2; part++) {                  /* q columns, then k columns */
+            float *xc = dup(x, n), *dx = dev(x, n);
+            CHECK(k_cuda_norm_rope_with(dx + part * H * hd, ld, bs, B, S, H, hd, dw, db, 1e-6f, dc, ds, hd, r0, nr, 2,
+                                        (k_cuda_norm_rope_kind_t)v) == 0);
+            k_cpu_norm_rope(xc + part * H * hd, ld, bs, B, S, H, hd, w, b, 1e-6f, cs, sn, hd, r0, nr, 2);
+            check_op(name[v], dx, xc, n, 1e-5);
+            kb->free(dx); free(xc);
+        }
+    float *xc = dup(x, n), *dx = dev(x, n);                      /* norm only, through the table */
+    CHECK(kb->norm_rope(dx, ld, bs, B, S, H, hd, dw, db, 1e-6f, NULL, NULL, hd, 0, 0, 0) == 0);
+    k_cpu_norm_rope(xc, ld, bs, B, S, H, hd, w, b, 1e-6f, NULL, NULL, hd, 0, 0, 0);
+    check_op("norm_rope norm only", dx, xc, n, 1e-5);
+    CHECK(k_cuda_norm_rope_with(dx, ld, bs, B, S, 6, 32, dw, db, 1e-6f, dc, ds, 32, r0, nr, 2,
+                                K_CUDA_NORM_ROPE_FUSED) == -1);    /* head_dim 32: v2 refuses */
+    CHECK(k_cuda_norm_rope_with(dx, ld, bs, B, S, 6, 32, dw, db, 1e-6f, dc, ds, 32, r0, nr, 2,
+                                K_CUDA_NORM_ROPE_SEQ) == 0);       /* v1 takes it */
+    CHECK(kb->norm_rope(dx, ld, bs, B, S, H, hd, dw, db, 1e-6f, dc, ds, hd, r0, nr, 3) == -1);   /* past S */
+    CHECK(synced());
+    kb->free(dx); kb->free(dw); kb->free(db); kb->free(dc); kb->free(ds);
+    free(xc); free(x); free(w); free(b); free(cs); free(sn);
+}
+
 static void test_patch(void)
 {
     for (int pt = 1; pt <= 2; pt++) {
@@ -364,6 +397,7 @@ int main(void)
     T_RUN(test_gemm);
     T_RUN(test_norms_acts);
     T_RUN(test_modulate_residual_rope);
+    T_RUN(test_norm_rope);
     T_RUN(test_patch);
     T_RUN(test_attention);
     T_RUN(test_attention_masked_rows);

@@ -207,6 +207,51 @@ static void test_rope(void)
     free(x); free(orig); free(want); free(c); free(s);
 }
 
+/* norm_rope: per-head LayerNorm of every token (mean / biased variance in double, affine), then RoPE on
+ * two ranges of nr tokens from r0 sharing one table (row s − r0 mod nr), written from the formulas;
+ * text tokens before r0 and tokens after the ranges are normed only; cos NULL = the norm only; a
+ * rope range past the tokens is refused. */
+static void test_norm_rope(void)
+{
+    int B = 2, H = 3, hd = 64, r0 = 4, nr = 7, reps = 2, S = r0 + reps * nr + 3, ld = 3 * H * hd + 4, ldt = hd + 2;
+    long bs = (long)(S + 1) * ld;
+    float *x = rand_buf_(B * bs, 2.0f), *orig = malloc(sizeof(float) * B * bs), *want = malloc(sizeof(float) * B * bs);
+    float *w = rand_buf_(hd, 1.0f), *b = rand_buf_(hd, 0.5f);
+    float *c = rand_buf_((long)nr * ldt, 1.0f), *sn = rand_buf_((long)nr * ldt, 1.0f);
+    for (int pass = 0; pass < 2; pass++) {                     /* 0: with RoPE, 1: cos NULL */
+        memcpy(orig, x, sizeof(float) * B * bs);
+        memcpy(want, x, sizeof(float) * B * bs);
+        for (int bi = 0; bi < B; bi++)
+            for (int t = 0; t < S; t++)
+                for (int h = 0; h < H; h++) {
+                    float *v = want + bi * bs + (long)t * ld + h * hd, n[64];
+                    double m = 0, q = 0;
+                    for (int i = 0; i < hd; i++) m += v[i];
+                    m /= hd;
+                    for (int i = 0; i < hd; i++) q += (v[i] - m) * (v[i] - m);
+                    double r = 1.0 / sqrt(q / hd + 1e-6);
+                    for (int i = 0; i < hd; i++) n[i] = (float)((v[i] - m) * r) * w[i] + b[i];
+                    int rel = t - r0, rot = pass == 0 && rel >= 0 && rel < reps * nr;
+                    const float *ct = c + (long)(rel % nr) * ldt, *st = sn + (long)(rel % nr) * ldt;
+                    for (int i = 0; i < hd; i += 2) {
+                        v[i] = rot ? n[i] * ct[i] - n[i + 1] * st[i] : n[i];
+                        v[i + 1] = rot ? n[i + 1] * ct[i + 1] + n[i] * st[i + 1] : n[i + 1];
+                    }
+                }
+        CHECK(k_cpu_norm_rope(x, ld, bs, B, S, H, hd, w, b, 1e-6f, pass ? NULL : c, sn, ldt, r0, nr, reps) == 0);
+        CHECK(t_allclose(pass ? "norm only" : "norm_rope", x, want, B * bs, 1e-5, 1e-5));
+        int untouched = 1;                                      /* the row past S and the columns past H·hd */
+        for (int bi = 0; bi < B; bi++)
+            for (long p = 0; p < ld; p++) untouched &= x[bi * bs + (long)S * ld + p] == orig[bi * bs + (long)S * ld + p];
+        for (int t = 0; t < S; t++)
+            for (long p = H * hd; p < ld; p++) untouched &= x[(long)t * ld + p] == orig[(long)t * ld + p];
+        CHECK(untouched);
+    }
+    CHECK(k_cpu_norm_rope(x, ld, bs, B, S, H, hd, w, b, 1e-6f, c, sn, ldt, r0, nr, 3) == -1);   /* past S */
+    CHECK(k_cpu_norm_rope(x, ld, bs, B, S, H, hd, w, b, 1e-6f, c, sn, ldt, -1, nr, 1) == -1);
+    free(x); free(orig); free(want); free(w); free(b); free(c); free(sn);
+}
+
 /* v1.0: Conv2d(C, D, k=p, s=p) per frame, tokens (f, row, col); v1.5 (pt = 2): Linear on the
  * patch vector with index ((c·pt + t)·p + y)·p + x. Written from the layer definitions. */
 static void patch_case_(int B, int F, int C, int H, int W, int p, int pt, int D, int use_b)
@@ -284,7 +329,7 @@ static void test_backend_table(void)
     CHECK(be->alloc && be->free && be->upload && be->download && be->sync && be->set_threads);
     CHECK(be->gemm == k_cpu_gemm && be->layernorm == k_cpu_layernorm && be->rmsnorm == k_cpu_rmsnorm);
     CHECK(be->gelu_tanh == k_cpu_gelu_tanh && be->silu == k_cpu_silu && be->modulate == k_cpu_modulate);
-    CHECK(be->gated_residual == k_cpu_gated_residual && be->rope == k_cpu_rope);
+    CHECK(be->gated_residual == k_cpu_gated_residual && be->rope == k_cpu_rope && be->norm_rope == k_cpu_norm_rope);
     CHECK(be->patch_embed == k_cpu_patch_embed && be->unpatchify == k_cpu_unpatchify);
     CHECK(be->attention == k_cpu_attention && be->gemm_bf16w == k_cpu_gemm_bf16w);
     float src[5] = { 1, 2, 3, 4, 5 }, back[5] = { 0 };
@@ -317,6 +362,7 @@ int main(void)
     T_RUN(test_activations);
     T_RUN(test_modulate_residual);
     T_RUN(test_rope);
+    T_RUN(test_norm_rope);
     T_RUN(test_patch);
     T_RUN(test_backend_table);
     T_RUN(test_scalar_path);

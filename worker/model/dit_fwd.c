@@ -356,20 +356,17 @@ static int lora_out(fw_t *f, const dit_block_t *blk, char *err, size_t errlen)
     return 0;
 }
 
-/* qk LayerNorm per head, then RoPE on the RGB (and alpha) video ranges of q and k. */
+/* qk LayerNorm per head, then RoPE on the RGB (and alpha) video ranges of q and k (one norm_rope call
+ * each: the two video ranges share the table). */
 static int qk_norm_rope(fw_t *f, const dit_block_t *blk, char *err, size_t errlen)
 {
-    int ld = 3 * f->Dl;
+    int ld = 3 * f->Dl, rope = f->m->info.rope;
     long bs = (long)f->S * ld;
-    KC(f->kb->layernorm(f->qkv, ld, f->qkv, ld, f->B * f->S, f->Hl, f->hd, blk->nq_w, blk->nq_b, 1e-6f));
-    KC(f->kb->layernorm(f->qkv + f->Dl, ld, f->qkv + f->Dl, ld, f->B * f->S, f->Hl, f->hd, blk->nk_w,
-                        blk->nk_b, 1e-6f));
-    if (!f->m->info.rope) return 0;
+    const float *w[2] = { blk->nq_w, blk->nk_w }, *b[2] = { blk->nq_b, blk->nk_b };
     for (int part = 0; part < 2; part++)                      /* q, then k */
-        for (int k = 0; k < (f->m->info.rgba ? 2 : 1); k++) { /* RGB range, then alpha range */
-            float *x = f->qkv + (size_t)(f->L + k * f->Nf) * ld + (size_t)part * f->Dl;
-            KC(f->kb->rope(x, ld, bs, f->B, f->Nf, f->Hl, f->hd, f->pos, f->rsin, f->hd));
-        }
+        KC(f->kb->norm_rope(f->qkv + (size_t)part * f->Dl, ld, bs, f->B, f->S, f->Hl, f->hd, w[part], b[part], 1e-6f,
+                            rope ? f->pos : NULL, rope ? f->rsin : NULL, f->hd, f->L, f->Nf,
+                            f->m->info.rgba ? 2 : 1));
     return 0;
 }
 
