@@ -151,6 +151,15 @@ int k_cpu_silu(float *y, const float *x, long n);
 int k_cpu_modulate(float *y, int ldy, long bsy, const float *x, int ldx, long bsx,
                    const float *shift, const float *scale, int ldm, int B, int S, int D);
 
+/* adaLN of CogVideoX: y = LayerNorm(x)·(1 + scale) + shift per token, i.e. k_cpu_layernorm (groups 1,
+ *   dim D, affine w, b (D) or NULL, eps) then k_cpu_modulate with the text chunks (shift0, scale0) on
+ *   tokens [0, split) and the video chunks (shift1, scale1) on [split, S); the chunks are (B, D) with row
+ *   stride ldm. x, y (B, S, D) with ldx/bsx, ldy/bsy; in place allowed (y == x, same strides).
+ *   Exactly those calls in sequence (the CPU op makes them); a backend may fuse them into one pass. */
+int k_cpu_norm_modulate(float *y, int ldy, long bsy, const float *x, int ldx, long bsx, int B, int S, int D,
+                        const float *w, const float *b, float eps, int split, const float *shift0,
+                        const float *scale0, const float *shift1, const float *scale1, int ldm);
+
 /* Gated residual: x[b,s,:] += gate[b,:] · y[b,s,:]
  *   x (B, S, D) ldx/bsx, updated in place; y (B, S, D) ldy/bsy; gate (B, D) row stride ldg. */
 int k_cpu_gated_residual(float *x, int ldx, long bsx, const float *y, int ldy, long bsy,
@@ -271,6 +280,9 @@ typedef struct k_backend {
                     const float *shift, const float *scale, int ldm, int B, int S, int D);
     int (*gated_residual)(float *x, int ldx, long bsx, const float *y, int ldy, long bsy,
                           const float *gate, int ldg, int B, int S, int D);
+    int (*norm_modulate)(float *y, int ldy, long bsy, const float *x, int ldx, long bsx, int B, int S, int D,
+                         const float *w, const float *b, float eps, int split, const float *shift0,
+                         const float *scale0, const float *shift1, const float *scale1, int ldm);
     int (*rope)(float *x, int ld, long bs, int B, int S, int H, int head_dim,
                 const float *cos, const float *sin, int ldt);
     int (*norm_rope)(float *x, int ld, long bs, int B, int S, int H, int head_dim, const float *w,

@@ -104,6 +104,20 @@ typedef enum {
 /* AUTO's choice: v1 until v2 has passed test_cuda_ops and the lab (bench_cuda_step --normrope) on a
  * GPU; v2 was written without one (session 3). */
 #define K_CUDA_NORM_ROPE_AUTO_IS K_CUDA_NORM_ROPE_SEQ
+/* Versions of norm_modulate (k.h k_cpu_norm_modulate, adaLN), the lab's numbering; the table's is AUTO. */
+typedef enum {
+    K_CUDA_NORM_MOD_AUTO = 0,
+    K_CUDA_NORM_MOD_SEQ,       /* v1: the layernorm kernel, then the modulate kernel on each token range */
+    K_CUDA_NORM_MOD_FUSED,     /* v2: one pass, D in the vectorised layernorm's table (64 .. 3072), 16-byte
+                                  aligned rows, affine and chunks; refuses anything else */
+    K_CUDA_NORM_MOD_COUNT
+} k_cuda_norm_mod_kind_t;
+/* AUTO's choice: v1 until v2 has passed test_cuda_ops and the lab on a GPU (written without one). */
+#define K_CUDA_NORM_MOD_AUTO_IS K_CUDA_NORM_MOD_SEQ
+int k_cuda_norm_modulate_with(float *y, int ldy, long bsy, const float *x, int ldx, long bsx, int B, int S, int D,
+                              const float *w, const float *b, float eps, int split, const float *shift0,
+                              const float *scale0, const float *shift1, const float *scale1, int ldm,
+                              k_cuda_norm_mod_kind_t kind);
 int k_cuda_norm_rope_with(float *x, int ld, long bs, int B, int S, int H, int head_dim, const float *w,
                           const float *b, float eps, const float *cos, const float *sin, int ldt, int r0, int nr,
                           int reps, k_cuda_norm_rope_kind_t kind);

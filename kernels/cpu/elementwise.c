@@ -41,6 +41,21 @@ int k_cpu_modulate(float *y, int ldy, long bsy, const float *x, int ldx, long bs
     return 0;
 }
 
+int k_cpu_norm_modulate(float *y, int ldy, long bsy, const float *x, int ldx, long bsx, int B, int S, int D,
+                        const float *w, const float *b, float eps, int split, const float *shift0,
+                        const float *scale0, const float *shift1, const float *scale1, int ldm)
+{
+    if (B < 0 || S < 0 || split < 0 || split > S)
+        return k_fail_("norm_modulate", "B %d, S %d: split %d must lie in 0..S", B, S, split);
+    for (int bi = 0; bi < B; bi++)
+        if (k_cpu_layernorm(y + bi * bsy, ldy, x + bi * bsx, ldx, S, 1, D, w, b, eps)) return -1;
+    if (k_cpu_modulate(y, ldy, bsy, y, ldy, bsy, shift0, scale0, ldm, B, split, D) ||
+        k_cpu_modulate(y + (long)split * ldy, ldy, bsy, y + (long)split * ldy, ldy, bsy, shift1, scale1, ldm, B,
+                       S - split, D))
+        return -1;
+    return 0;
+}
+
 int k_cpu_gated_residual(float *x, int ldx, long bsx, const float *y, int ldy, long bsy,
                          const float *gate, int ldg, int B, int S, int D)
 {

@@ -107,7 +107,7 @@ static const k_backend_t k_cpu_backend_ = {
     .sync = k_cpu_sync_, .set_threads = k_set_threads,
     .gemm = k_cpu_gemm, .layernorm = k_cpu_layernorm, .rmsnorm = k_cpu_rmsnorm,
     .gelu_tanh = k_cpu_gelu_tanh, .silu = k_cpu_silu,
-    .modulate = k_cpu_modulate, .gated_residual = k_cpu_gated_residual,
+    .modulate = k_cpu_modulate, .gated_residual = k_cpu_gated_residual, .norm_modulate = k_cpu_norm_modulate,
     .rope = k_cpu_rope, .norm_rope = k_cpu_norm_rope, .patch_embed = k_cpu_patch_embed, .unpatchify = k_cpu_unpatchify,
     .attention = k_cpu_attention, .gemm_bf16w = k_cpu_gemm_bf16w,
     .copy = k_cpu_copy, .add = k_cpu_add, .mul = k_cpu_mul,

@@ -321,6 +321,9 @@ int k_cuda_gated_residual(float *x, int ldx, long bsx, const float *y, int ldy, 
                           const float *gate, int ldg, int B, int S, int D);
 int k_cuda_rope(float *x, int ld, long bs, int B, int S, int H, int head_dim,
                 const float *cos, const float *sin, int ldt);
+int k_cuda_norm_modulate(float *y, int ldy, long bsy, const float *x, int ldx, long bsx, int B, int S, int D,
+                         const float *w, const float *b, float eps, int split, const float *shift0,
+                         const float *scale0, const float *shift1, const float *scale1, int ldm);
 int k_cuda_norm_rope(float *x, int ld, long bs, int B, int S, int H, int head_dim, const float *w,
                      const float *b, float eps, const float *cos, const float *sin, int ldt, int r0, int nr,
                      int reps);
@@ -350,7 +353,7 @@ static const k_backend_t kc_backend_ = {
     .sync = kc_sync_, .set_threads = kc_set_threads_,
     .gemm = k_cuda_gemm, .layernorm = k_cuda_layernorm, .rmsnorm = k_cuda_rmsnorm,
     .gelu_tanh = k_cuda_gelu_tanh, .silu = k_cuda_silu,
-    .modulate = k_cuda_modulate, .gated_residual = k_cuda_gated_residual,
+    .modulate = k_cuda_modulate, .gated_residual = k_cuda_gated_residual, .norm_modulate = k_cuda_norm_modulate,
     .rope = k_cuda_rope, .norm_rope = k_cuda_norm_rope, .patch_embed = k_cuda_patch_embed, .unpatchify = k_cuda_unpatchify,
     .attention = k_cuda_attention, .gemm_bf16w = k_cuda_gemm_bf16w,
     .copy = k_cuda_copy, .add = k_cuda_add, .mul = k_cuda_mul,

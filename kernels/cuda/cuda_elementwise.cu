@@ -223,6 +223,120 @@ extern "C" int k_cuda_modulate(float *y, int ldy, long bsy, const float *x, int 
     return 0;
 }
 
+/* ---------------- adaLN: LayerNorm + modulate (norm_modulate, k.h k_cpu_norm_modulate) ---------------- */
+
+/* v2, one pass: kc_layernorm4_k's layout (LPV lanes per token, NV float4 per lane in registers, D =
+ * 4·LPV·NV), then y = u·(1 + scale) + shift with the token's chunks (text before split, video after):
+ * x read once, y written once (v1: the norm writes y, the modulate reads and writes it again). */
+template <int NV, int LPV>
+__global__ void kc_norm_mod4_k(float *y, int ldy, long bsy, const float *x, int ldx, long bsx, int S, long ntok,
+                               const float *w, const float *b, float eps, int split, const float *sh0,
+                               const float *sc0, const float *sh1, const float *sc1, int ldm)
+{
+    const int dim = 4 * LPV * NV;
+    long v = ((long)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32) * (32 / LPV) + (threadIdx.x & 31) / LPV;
+    int ln = threadIdx.x & (LPV - 1);
+    bool ok = v < ntok;                                          /* every lane stays for the shuffles */
+    long bi = ok ? v / S : 0;
+    int s = ok ? (int)(v % S) : 0;
+    const float4 *xr = (const float4 *)(x + bi * bsx + (long)s * ldx);
+    float4 t[NV];
+    float sum = 0.0f, q = 0.0f;
+    #pragma unroll
+    for (int i = 0; i < NV; i++) {
+        t[i] = ok ? xr[ln + i * LPV] : make_float4(0.f, 0.f, 0.f, 0.f);
+        sum += (t[i].x + t[i].y) + (t[i].z + t[i].w);
+    }
+    #pragma unroll
+    for (int o = LPV / 2; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+    float mean = sum / (float)dim;
+    #pragma unroll
+    for (int i = 0; i < NV; i++) {
+        float a = t[i].x - mean, bb = t[i].y - mean, c = t[i].z - mean, d = t[i].w - mean;
+        q += (a * a + bb * bb) + (c * c + d * d);
+    }
+    #pragma unroll
+    for (int o = LPV / 2; o > 0; o >>= 1) q += __shfl_xor_sync(0xffffffffu, q, o);
+    float rstd = rsqrtf(q / (float)dim + eps);
+    if (!ok) return;
+    const float4 *sh = (const float4 *)((s < split ? sh0 : sh1) + bi * ldm);
+    const float4 *sc = (const float4 *)((s < split ? sc0 : sc1) + bi * ldm);
+    float4 *yr = (float4 *)(y + bi * bsy + (long)s * ldy);
+    #pragma unroll
+    for (int i = 0; i < NV; i++) {
+        int j = ln + i * LPV;
+        float4 u = t[i], wv = w ? ((const float4 *)w)[j] : make_float4(1.f, 1.f, 1.f, 1.f);
+        float4 bv = b ? ((const float4 *)b)[j] : make_float4(0.f, 0.f, 0.f, 0.f), hv = sh[j], cv = sc[j];
+        u.x = ((u.x - mean) * rstd * wv.x + bv.x) * (1.0f + cv.x) + hv.x;
+        u.y = ((u.y - mean) * rstd * wv.y + bv.y) * (1.0f + cv.y) + hv.y;
+        u.z = ((u.z - mean) * rstd * wv.z + bv.z) * (1.0f + cv.z) + hv.z;
+        u.w = ((u.w - mean) * rstd * wv.w + bv.w) * (1.0f + cv.w) + hv.w;
+        yr[j] = u;
+    }
+}
+
+typedef void (*kc_nm4_fn)(float *, int, long, const float *, int, long, int, long, const float *, const float *,
+                          float, int, const float *, const float *, const float *, const float *, int);
+static const struct { int dim; kc_nm4_fn fn; int lpv; } kc_nm4_[] = {
+    { 64, kc_norm_mod4_k<1, 16>, 16 },   { 128, kc_norm_mod4_k<1, 32>, 32 },
+    { 256, kc_norm_mod4_k<2, 32>, 32 },  { 512, kc_norm_mod4_k<4, 32>, 32 },
+    { 1024, kc_norm_mod4_k<8, 32>, 32 }, { 1920, kc_norm_mod4_k<15, 32>, 32 },
+    { 2048, kc_norm_mod4_k<16, 32>, 32 }, { 3072, kc_norm_mod4_k<24, 32>, 32 },
+};
+
+extern "C" int k_cuda_norm_modulate_with(float *y, int ldy, long bsy, const float *x, int ldx, long bsx, int B, int S,
+                                         int D, const float *w, const float *b, float eps, int split,
+                                         const float *sh0, const float *sc0, const float *sh1, const float *sc1,
+                                         int ldm, k_cuda_norm_mod_kind_t kind)
+{
+    const char *op = "norm_modulate";
+    if (B < 0 || S < 0 || D < 1 || split < 0 || split > S)
+        return k_fail_(op, "B %d, S %d, D %d: split %d must lie in 0..S", B, S, D, split);
+    if (k_chk_bsd_(op, "x", x, B, S, D, ldx, bsx) || k_chk_bsd_(op, "y", y, B, S, D, ldy, bsy) ||
+        k_chk_mat_(op, "shift0", sh0, B, D, ldm) || k_chk_mat_(op, "scale0", sc0, B, D, ldm) ||
+        k_chk_mat_(op, "shift1", sh1, B, D, ldm) || k_chk_mat_(op, "scale1", sc1, B, D, ldm))
+        return -1;
+    if (!(eps >= 0)) return k_fail_(op, "eps %g must be >= 0", (double)eps);
+    if ((unsigned)kind >= K_CUDA_NORM_MOD_COUNT) return k_fail_(op, "unknown version %d", (int)kind);
+    if (kind == K_CUDA_NORM_MOD_AUTO) kind = K_CUDA_NORM_MOD_AUTO_IS;
+    int f = -1;
+    bool al = kc_al16_(x) && kc_al16_(y) && kc_al16_(w) && kc_al16_(b) && kc_al16_(sh0) && kc_al16_(sc0) &&
+              kc_al16_(sh1) && kc_al16_(sc1) && ldx % 4 == 0 && ldy % 4 == 0 && bsx % 4 == 0 && bsy % 4 == 0 &&
+              ldm % 4 == 0;
+    for (int i = 0; al && i < (int)(sizeof kc_nm4_ / sizeof *kc_nm4_); i++) if (kc_nm4_[i].dim == D) f = i;
+    if (kind == K_CUDA_NORM_MOD_FUSED && f < 0)
+        return k_fail_(op, "the fused version needs D in {64, 128, 256, 512, 1024, 1920, 2048, 3072} and 16-byte "
+                       "aligned rows, affine and chunks (D %d)", D);
+    if (kind != K_CUDA_NORM_MOD_FUSED) {                         /* v1: the norm, then modulate per range */
+        if (bsx == (long)S * ldx && bsy == (long)S * ldy) {
+            if (k_cuda_layernorm(y, ldy, x, ldx, B * S, 1, D, w, b, eps)) return -1;
+        } else {
+            for (int bi = 0; bi < B; bi++)
+                if (k_cuda_layernorm(y + bi * bsy, ldy, x + bi * bsx, ldx, S, 1, D, w, b, eps)) return -1;
+        }
+        if (k_cuda_modulate(y, ldy, bsy, y, ldy, bsy, sh0, sc0, ldm, B, split, D)) return -1;
+        return k_cuda_modulate(y + (long)split * ldy, ldy, bsy, y + (long)split * ldy, ldy, bsy, sh1, sc1, ldm, B,
+                               S - split, D);
+    }
+    long ntok = (long)B * S;
+    if (ntok == 0) return 0;
+    kc_ctx_t *c = kc_ctx_(op);
+    if (!c) return -1;
+    long per_block = 8L * (32 / kc_nm4_[f].lpv);                  /* 8 warps */
+    kc_nm4_[f].fn<<<(unsigned)((ntok + per_block - 1) / per_block), 256, 0, c->stream>>>(
+        y, ldy, bsy, x, ldx, bsx, S, ntok, w, b, eps, split, sh0, sc0, sh1, sc1, ldm);
+    KC_LAUNCHED(op);
+    return 0;
+}
+
+extern "C" int k_cuda_norm_modulate(float *y, int ldy, long bsy, const float *x, int ldx, long bsx, int B, int S,
+                                    int D, const float *w, const float *b, float eps, int split, const float *sh0,
+                                    const float *sc0, const float *sh1, const float *sc1, int ldm)
+{
+    return k_cuda_norm_modulate_with(y, ldy, bsy, x, ldx, bsx, B, S, D, w, b, eps, split, sh0, sc0, sh1, sc1, ldm,
+                                     K_CUDA_NORM_MOD_AUTO);
+}
+
 /* x[b,s,d] += gate[b,d]·y[b,s,d]; grid = kc_rows_grid_(B·S, D). */
 __global__ void kc_gated_residual_k(float *x, int ldx, long bsx, const float *y, int ldy, long bsy,
                                     const float *gate, int ldg, int S, int D)

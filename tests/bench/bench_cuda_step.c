@@ -17,8 +17,10 @@
  * usage: bench_cuda_step [--layers 42] [--frames 13] [--lh 60] [--lw 90] [--steps 3] [--peak 989]
  *                        [--attn auto|v1|v2|v3|v4|v5]   (attention version; auto = the table's choice, v5)
  *                        [--normrope auto|v1|v2]         (q/k LayerNorm + RoPE: v1 two kernels, v2 fused)
- * Before the steps, the norm_rope lab: v1 and v2 on one block's q and k (median of 20 calls each, GB/s
- * at one read + one write of q and k) and their largest difference.
+ *                        [--normmod auto|v1|v2]          (adaLN LayerNorm + modulate: v1 two kernels, v2 fused)
+ * Before the steps, the labs of the two fused ops: v1 and v2 of norm_rope on one block's q and k and of
+ * norm_modulate on h -> n (median of 20 calls each, GB/s at one read + one write) and their largest
+ * difference.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -56,6 +58,7 @@ typedef struct {
     double attn_s, gemm_flop, attn_flop;
     k_cuda_attn_kind_t attn_kind;   /* --attn auto|v1|v2|v3|v4 */
     k_cuda_norm_rope_kind_t nr_kind; /* --normrope auto|v1|v2 */
+    k_cuda_norm_mod_kind_t nm_kind;  /* --normmod auto|v1|v2 */
 } bench_t;
 
 static double now_(void)
@@ -152,11 +155,9 @@ static int lora(bench_t *b, float *y, int ldy, const float *x, int ldx, const ui
 /* norm + modulate of h into n with chunk c (text uses chunk c+3 of the 6D adaLN row). */
 static int norm_mod(bench_t *b, blk_t *k, int c)
 {
-    const k_backend_t *kb = b->kb;
     long bs = (long)b->S * D;
-    TRY(kb->layernorm(b->n, D, b->h, D, b->B * b->S, 1, D, k->lnw, k->lnb, 1e-5f));
-    TRY(kb->modulate(b->n + (long)L * D, D, bs, b->n + (long)L * D, D, bs, b->mod + c * D, b->mod + (c + 1) * D, 6 * D, b->B, b->S - L, D));
-    TRY(kb->modulate(b->n, D, bs, b->n, D, bs, b->mod + (c + 3) * D, b->mod + (c + 4) * D, 6 * D, b->B, L, D));
+    TRY(k_cuda_norm_modulate_with(b->n, D, bs, b->h, D, bs, b->B, b->S, D, k->lnw, k->lnb, 1e-5f, L, b->mod + (c + 3) * D,
+                                  b->mod + (c + 4) * D, b->mod + c * D, b->mod + (c + 1) * D, 6 * D, b->nm_kind));
     return 0;
 }
 
@@ -215,45 +216,59 @@ static int block(bench_t *b, blk_t *k)
 
 static int cmp_d(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return (x > y) - (x < y); }
 
-/* The norm_rope lab on block 0's q and k: median time of 20 calls per version (v1, v2) from the same
- * input (restored from a copy before each call), GB/s at 2 × 4·B·S·2D bytes, the largest |v1 − v2|. */
-static int norm_rope_lab(bench_t *b)
+/* The labs of the fused ops on block 0: median time of 20 calls of v1 and of v2 from the same input
+ * (dst restored from a copy before each call), GB/s at `bytes`, the largest |v1 − v2| of dst. */
+typedef int (*lab_fn)(bench_t *b, int fused);
+
+static int lab_norm_rope(bench_t *b, int fused)
+{
+    long bq = (long)b->S * 3 * D;
+    for (int j = 0; j < 2; j++)
+        TRY(k_cuda_norm_rope_with(b->qkv + j * D, 3 * D, bq, b->B, b->S, HEADS, HD, b->blk[0].qkw, b->blk[0].qkb, 1e-6f,
+                                  b->cs, b->sn, HD, L, b->Nf, 2, fused ? K_CUDA_NORM_ROPE_FUSED : K_CUDA_NORM_ROPE_SEQ));
+    return 0;
+}
+
+static int lab_norm_mod(bench_t *b, int fused)
+{
+    long bs = (long)b->S * D;
+    TRY(k_cuda_norm_modulate_with(b->n, D, bs, b->h, D, bs, b->B, b->S, D, b->blk[0].lnw, b->blk[0].lnb, 1e-5f, L,
+                                  b->mod + 3 * D, b->mod + 4 * D, b->mod, b->mod + D, 6 * D,
+                                  fused ? K_CUDA_NORM_MOD_FUSED : K_CUDA_NORM_MOD_SEQ));
+    return 0;
+}
+
+static int lab(bench_t *b, const char *what, lab_fn fn, float *dst, size_t n, double bytes)
 {
     const k_backend_t *kb = b->kb;
-    const blk_t *k = &b->blk[0];
-    int ld = 3 * D;
-    long bq = (long)b->S * ld;
-    size_t n = (size_t)b->B * bq;
     char err[256];
     float *save = kb->alloc(n * sizeof(float)), *out[2] = { NULL, NULL };
-    double med[2] = { 0, 0 }, ts[20], bytes = 2.0 * 4.0 * b->B * b->S * 2.0 * D;
-    if (!save || kb->copy(save, b->qkv, n * sizeof(float))) { kb->free(save); return -1; }
+    double med[2] = { 0, 0 }, ts[20], dmax = 0;
+    int rc = -1;
+    if (!save || kb->copy(save, dst, n * sizeof(float))) goto out;
     for (int v = 0; v < 2; v++) {
-        k_cuda_norm_rope_kind_t kind = v ? K_CUDA_NORM_ROPE_FUSED : K_CUDA_NORM_ROPE_SEQ;
         for (int r = 0; r < 20; r++) {
-            TRY(kb->copy(b->qkv, save, n * sizeof(float)));
-            TRY(kb->sync(err, sizeof err));
+            if (kb->copy(dst, save, n * sizeof(float)) || kb->sync(err, sizeof err)) goto out;
             double t0 = now_();
-            for (int j = 0; j < 2; j++)
-                TRY(k_cuda_norm_rope_with(b->qkv + j * D, ld, bq, b->B, b->S, HEADS, HD, k->qkw, k->qkb, 1e-6f, b->cs,
-                                          b->sn, HD, L, b->Nf, 2, kind));
-            TRY(kb->sync(err, sizeof err));
+            if (fn(b, v) || kb->sync(err, sizeof err)) goto out;
             ts[r] = now_() - t0;
         }
         qsort(ts, 20, sizeof *ts, cmp_d);
         med[v] = ts[10];
-        if (!(out[v] = malloc(n * sizeof(float))) || kb->download(out[v], b->qkv, n * sizeof(float))) return -1;
+        if (!(out[v] = malloc(n * sizeof(float))) || kb->download(out[v], dst, n * sizeof(float))) goto out;
     }
-    double dmax = 0;
     for (size_t i = 0; i < n; i++) {
         double d = fabs((double)out[0][i] - out[1][i]);
-        if (d > dmax || d != d) dmax = d != d ? INFINITY : d;
+        if (d != d) { dmax = INFINITY; break; }
+        if (d > dmax) dmax = d;
     }
-    printf("norm_rope lab (q and k of one block): v1 %.3f ms (%.0f GB/s), v2 %.3f ms (%.0f GB/s), max |v1 - v2| %.3g\n",
-           1e3 * med[0], bytes / med[0] / 1e9, 1e3 * med[1], bytes / med[1] / 1e9, dmax);
-    TRY(kb->copy(b->qkv, save, n * sizeof(float)));
-    free(out[0]); free(out[1]); kb->free(save);
-    return 0;
+    printf("%s lab (block 0): v1 %.3f ms (%.0f GB/s), v2 %.3f ms (%.0f GB/s), max |v1 - v2| %.3g\n", what, 1e3 * med[0],
+           bytes / med[0] / 1e9, 1e3 * med[1], bytes / med[1] / 1e9, dmax);
+    rc = kb->copy(dst, save, n * sizeof(float));
+out:
+    free(out[0]); free(out[1]);
+    if (save) kb->free(save);
+    return rc;
 }
 
 static int parse(bench_t *b, int argc, char **argv)
@@ -273,6 +288,12 @@ static int parse(bench_t *b, int argc, char **argv)
             while (k < 3 && strcmp(argv[i + 1], nk[k])) k++;
             if (k == 3) { fprintf(stderr, "bench_cuda_step: --normrope auto|v1|v2\n"); return -1; }
             b->nr_kind = (k_cuda_norm_rope_kind_t)k;
+        } else if (!strcmp(o, "--normmod")) {
+            const char *nk[] = { "auto", "v1", "v2" };
+            int k = 0;
+            while (k < 3 && strcmp(argv[i + 1], nk[k])) k++;
+            if (k == 3) { fprintf(stderr, "bench_cuda_step: --normmod auto|v1|v2\n"); return -1; }
+            b->nm_kind = (k_cuda_norm_mod_kind_t)k;
         } else if (!strcmp(o, "--layers")) b->layers = (int)v;
         else if (!strcmp(o, "--frames")) b->frames = (int)v;
         else if (!strcmp(o, "--lh")) b->lh = (int)v;
@@ -310,7 +331,16 @@ int main(int argc, char **argv)
     printf("device: %s, %d SMs, %.1f GiB; S = %d, B = %d, layers %d\n%s", prop.name, prop.multiProcessorCount,
            prop.totalGlobalMem / 1073741824.0, b.S, b.B, b.layers, plan_txt);
     if (setup(&b)) return 1;
-    if (norm_rope_lab(&b)) { fprintf(stderr, "norm_rope lab: %s\n", k_error()); return 1; }
+    size_t nq = (size_t)b.B * b.S * 3 * D, nh = (size_t)b.B * b.S * D;
+    if (k_cuda_fill_uniform(b.qkv, nq, 91, 1.0f) || k_cuda_fill_uniform(b.mod, (size_t)b.B * 6 * D, 92, 0.5f)) {
+        fprintf(stderr, "lab inputs: %s\n", k_error());   /* q|k|v and the adaLN chunks the labs read */
+        return 1;
+    }
+    if (lab(&b, "norm_rope (q, k)", lab_norm_rope, b.qkv, nq, 2.0 * 4.0 * b.B * b.S * 2.0 * D) ||
+        lab(&b, "norm_modulate (h -> n)", lab_norm_mod, b.n, nh, 2.0 * 4.0 * (double)nh)) {
+        fprintf(stderr, "lab: %s\n", k_error());
+        return 1;
+    }
     double times[100], attn[100], gflop = 0, aflop = 0;
     for (int st = -1; st < b.steps; st++) {               /* step -1 warms up (handles, heuristics) */
         b.attn_s = b.gemm_flop = b.attn_flop = 0;

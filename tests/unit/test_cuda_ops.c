@@ -179,6 +179,44 @@ static void test_modulate_residual_rope(void)
     free(x); free(y); free(mod); free(xc); free(cs); free(sn);
 }
 
+/* norm_modulate: every version against the CPU op at the demo's D (128) and the 5B's (3072), out of place
+ * (the DiT's h -> n) and in place with row padding; v2 refuses a D outside its table, v1 takes it. */
+static void test_norm_modulate(void)
+{
+    static const int dims[] = { 128, 3072 };
+    const char *name[K_CUDA_NORM_MOD_COUNT] = { "norm_modulate auto", "norm_modulate v1", "norm_modulate v2" };
+    for (int di = 0; di < 2; di++)
+        for (int inplace = 0; inplace < 2; inplace++) {
+            int B = 2, S = 37, D = dims[di], split = 9, ld = D + (inplace ? 4 : 0), ldm = 6 * D;
+            long bs = (long)S * ld;
+            size_t n = (size_t)B * bs, nm = (size_t)B * ldm;
+            float *x = hrand(n, 2), *w = hrand(D, 1), *b = hrand(D, 0.5f), *mod = hrand(nm, 0.5f);
+            float *dxx = dev(x, n), *dw = dev(w, D), *db = dev(b, D), *dm = dev(mod, nm);
+            for (int v = 0; v < K_CUDA_NORM_MOD_COUNT; v++) {
+                float *yc = dup(x, n), *dy = dev(x, n);
+                const float *src = inplace ? dy : dxx;
+                CHECK(k_cuda_norm_modulate_with(dy, ld, bs, src, ld, bs, B, S, D, dw, db, 1e-5f, split, dm + 3 * D,
+                                                dm + 4 * D, dm, dm + D, ldm, (k_cuda_norm_mod_kind_t)v) == 0);
+                k_cpu_norm_modulate(yc, ld, bs, x, ld, bs, B, S, D, w, b, 1e-5f, split, mod + 3 * D, mod + 4 * D, mod,
+                                    mod + D, ldm);
+                check_op(name[v], dy, yc, n, 1e-5);
+                kb->free(dy); free(yc);
+            }
+            kb->free(dxx); kb->free(dw); kb->free(db); kb->free(dm);
+            free(x); free(w); free(b); free(mod);
+        }
+    int B = 1, S = 5, D = 96;
+    float *x = hrand((size_t)S * D, 1), *mod = hrand(6 * (size_t)D, 0.5f), *dx = dev(x, (size_t)S * D), *dm = dev(mod, 6 * (size_t)D);
+    CHECK(k_cuda_norm_modulate_with(dx, D, (long)S * D, dx, D, (long)S * D, B, S, D, NULL, NULL, 1e-5f, 2, dm, dm + D,
+                                    dm, dm + D, 6 * D, K_CUDA_NORM_MOD_FUSED) == -1);   /* D 96: not in v2's table */
+    CHECK(k_cuda_norm_modulate_with(dx, D, (long)S * D, dx, D, (long)S * D, B, S, D, NULL, NULL, 1e-5f, 2, dm, dm + D,
+                                    dm, dm + D, 6 * D, K_CUDA_NORM_MOD_SEQ) == 0);
+    CHECK(kb->norm_modulate(dx, D, (long)S * D, dx, D, (long)S * D, B, S, D, NULL, NULL, 1e-5f, S + 1, dm, dm + D,
+                            dm, dm + D, 6 * D) == -1);                                  /* split past S */
+    CHECK(synced());
+    kb->free(dx); kb->free(dm); free(x); free(mod);
+}
+
 /* norm_rope: both versions against the CPU op on the DiT's layout (q columns of a q|k|v row, text then
  * two video ranges sharing the table), and v1 on a head_dim v2 refuses; the norm-only form. */
 static void test_norm_rope(void)
@@ -398,6 +436,7 @@ int main(void)
     T_RUN(test_norms_acts);
     T_RUN(test_modulate_residual_rope);
     T_RUN(test_norm_rope);
+    T_RUN(test_norm_modulate);
     T_RUN(test_patch);
     T_RUN(test_attention);
     T_RUN(test_attention_masked_rows);

@@ -80,6 +80,10 @@ static int g_gated_residual(float *x, int ldx, long bsx, const float *y, int ldy
 { G_OPEN(g_cpu->gated_residual(x, ldx, bsx, y, ldy, bsy, gate, ldg, B, S, D)); }
 static int g_rope(float *x, int ld, long bs, int B, int S, int H, int hd, const float *cos, const float *sin, int ldt)
 { G_OPEN(g_cpu->rope(x, ld, bs, B, S, H, hd, cos, sin, ldt)); }
+static int g_norm_modulate(float *y, int ldy, long bsy, const float *x, int ldx, long bsx, int B, int S, int D,
+                           const float *w, const float *b, float eps, int split, const float *sh0, const float *sc0,
+                           const float *sh1, const float *sc1, int ldm)
+{ G_OPEN(g_cpu->norm_modulate(y, ldy, bsy, x, ldx, bsx, B, S, D, w, b, eps, split, sh0, sc0, sh1, sc1, ldm)); }
 static int g_norm_rope(float *x, int ld, long bs, int B, int S, int H, int hd, const float *w, const float *b,
                        float eps, const float *cos, const float *sin, int ldt, int r0, int nr, int reps)
 { G_OPEN(g_cpu->norm_rope(x, ld, bs, B, S, H, hd, w, b, eps, cos, sin, ldt, r0, nr, reps)); }
@@ -103,7 +107,7 @@ static const k_backend_t *guarded(void)
     g_kb.alloc = g_alloc; g_kb.free = g_free; g_kb.upload = g_upload; g_kb.download = g_download;
     g_kb.gemm = g_gemm; g_kb.gemm_bf16w = g_gemm_bf16w; g_kb.layernorm = g_layernorm; g_kb.rmsnorm = g_rmsnorm;
     g_kb.silu = g_silu; g_kb.gelu_tanh = g_gelu; g_kb.modulate = g_modulate;
-    g_kb.gated_residual = g_gated_residual; g_kb.rope = g_rope; g_kb.norm_rope = g_norm_rope; g_kb.patch_embed = g_patch_embed;
+    g_kb.gated_residual = g_gated_residual; g_kb.rope = g_rope; g_kb.norm_rope = g_norm_rope; g_kb.norm_modulate = g_norm_modulate; g_kb.patch_embed = g_patch_embed;
     g_kb.unpatchify = g_unpatchify; g_kb.attention = g_attention;
     return &g_kb;
 }

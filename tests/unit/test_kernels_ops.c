@@ -207,6 +207,54 @@ static void test_rope(void)
     free(x); free(orig); free(want); free(c); free(s);
 }
 
+/* norm_modulate: LayerNorm of each token over D (mean / biased variance in double, affine), then
+ * ·(1 + scale) + shift with the text chunks before split and the video chunks from it, out of place
+ * with strided x, y; in place; no affine; a split past S is refused. */
+static void test_norm_modulate(void)
+{
+    int B = 2, S = 11, D = 96, split = 4, ldx = D + 3, ldy = D + 5, ldm = 6 * D;
+    long bsx = (long)(S + 1) * ldx, bsy = (long)(S + 2) * ldy;
+    float *x = rand_buf_(B * bsx, 2.0f), *y = rand_buf_(B * bsy, 1.0f), *want = malloc(sizeof(float) * B * bsy);
+    float *w = rand_buf_(D, 1.0f), *b = rand_buf_(D, 0.5f), *mod = rand_buf_((long)B * ldm, 0.5f);
+    const float *sh0 = mod + 3 * D, *sc0 = mod + 4 * D, *sh1 = mod, *sc1 = mod + D;
+    for (int affine = 1; affine >= 0; affine--) {
+        memcpy(want, y, sizeof(float) * B * bsy);
+        for (int bi = 0; bi < B; bi++)
+            for (int t = 0; t < S; t++) {
+                const float *xr = x + bi * bsx + (long)t * ldx;
+                const float *sh = (t < split ? sh0 : sh1) + (long)bi * ldm, *sc = (t < split ? sc0 : sc1) + (long)bi * ldm;
+                double m = 0, q = 0;
+                for (int i = 0; i < D; i++) m += xr[i];
+                m /= D;
+                for (int i = 0; i < D; i++) q += (xr[i] - m) * (xr[i] - m);
+                double r = 1.0 / sqrt(q / D + 1e-5);
+                for (int i = 0; i < D; i++) {
+                    float n = (float)((xr[i] - m) * r);
+                    if (affine) n = n * w[i] + b[i];
+                    want[bi * bsy + (long)t * ldy + i] = n * (1.0f + sc[i]) + sh[i];
+                }
+            }
+        float *got = malloc(sizeof(float) * B * bsy);
+        memcpy(got, y, sizeof(float) * B * bsy);
+        CHECK(k_cpu_norm_modulate(got, ldy, bsy, x, ldx, bsx, B, S, D, affine ? w : NULL, affine ? b : NULL, 1e-5f,
+                                  split, sh0, sc0, sh1, sc1, ldm) == 0);
+        CHECK(t_allclose(affine ? "norm_modulate" : "norm_modulate no affine", got, want, B * bsy, 1e-5, 1e-5));
+        free(got);
+    }
+    float *xi = malloc(sizeof(float) * B * bsx);                 /* in place = out of place */
+    memcpy(xi, x, sizeof(float) * B * bsx);
+    float *yo = calloc((size_t)B * bsx, sizeof(float));
+    CHECK(k_cpu_norm_modulate(xi, ldx, bsx, xi, ldx, bsx, B, S, D, w, b, 1e-5f, split, sh0, sc0, sh1, sc1, ldm) == 0);
+    CHECK(k_cpu_norm_modulate(yo, ldx, bsx, x, ldx, bsx, B, S, D, w, b, 1e-5f, split, sh0, sc0, sh1, sc1, ldm) == 0);
+    int same = 1;
+    for (int bi = 0; bi < B; bi++)
+        for (int t = 0; t < S; t++)
+            for (int i = 0; i < D; i++) same &= xi[bi * bsx + (long)t * ldx + i] == yo[bi * bsx + (long)t * ldx + i];
+    CHECK(same);
+    CHECK(k_cpu_norm_modulate(yo, ldx, bsx, x, ldx, bsx, B, S, D, w, b, 1e-5f, S + 1, sh0, sc0, sh1, sc1, ldm) == -1);
+    free(x); free(y); free(want); free(w); free(b); free(mod); free(xi); free(yo);
+}
+
 /* norm_rope: per-head LayerNorm of every token (mean / biased variance in double, affine), then RoPE on
  * two ranges of nr tokens from r0 sharing one table (row s − r0 mod nr), written from the formulas;
  * text tokens before r0 and tokens after the ranges are normed only; cos NULL = the norm only; a
@@ -329,7 +377,8 @@ static void test_backend_table(void)
     CHECK(be->alloc && be->free && be->upload && be->download && be->sync && be->set_threads);
     CHECK(be->gemm == k_cpu_gemm && be->layernorm == k_cpu_layernorm && be->rmsnorm == k_cpu_rmsnorm);
     CHECK(be->gelu_tanh == k_cpu_gelu_tanh && be->silu == k_cpu_silu && be->modulate == k_cpu_modulate);
-    CHECK(be->gated_residual == k_cpu_gated_residual && be->rope == k_cpu_rope && be->norm_rope == k_cpu_norm_rope);
+    CHECK(be->gated_residual == k_cpu_gated_residual && be->rope == k_cpu_rope && be->norm_rope == k_cpu_norm_rope &&
+          be->norm_modulate == k_cpu_norm_modulate);
     CHECK(be->patch_embed == k_cpu_patch_embed && be->unpatchify == k_cpu_unpatchify);
     CHECK(be->attention == k_cpu_attention && be->gemm_bf16w == k_cpu_gemm_bf16w);
     float src[5] = { 1, 2, 3, 4, 5 }, back[5] = { 0 };
@@ -363,6 +412,7 @@ int main(void)
     T_RUN(test_modulate_residual);
     T_RUN(test_rope);
     T_RUN(test_norm_rope);
+    T_RUN(test_norm_modulate);
     T_RUN(test_patch);
     T_RUN(test_backend_table);
     T_RUN(test_scalar_path);

@@ -304,10 +304,8 @@ static int norm_zero(fw_t *f, const float *lw, const uint16_t *lwh, const float 
     int D = f->D;
     long bs = (long)f->S * D;
     KC(fw_gemm(f, f->mod, 6 * D, f->stemb, f->T, lw, lwh, f->T, lb, f->B, 6 * D, f->T, 1, 0, K_ACT_NONE));
-    KC(f->kb->layernorm(f->n, D, f->h, D, f->B * f->S, 1, D, w, bias, f->m->cfg.norm_eps));
-    KC(f->kb->modulate(f->n, D, bs, f->n, D, bs, f->mod + 3 * D, f->mod + 4 * D, 6 * D, f->B, f->L, D));
-    KC(f->kb->modulate(f->n + (size_t)f->L * D, D, bs, f->n + (size_t)f->L * D, D, bs, f->mod,
-                       f->mod + D, 6 * D, f->B, f->Nv, D));
+    KC(f->kb->norm_modulate(f->n, D, bs, f->h, D, bs, f->B, f->S, D, w, bias, f->m->cfg.norm_eps, f->L,
+                            f->mod + 3 * D, f->mod + 4 * D, f->mod, f->mod + D, 6 * D));
     return 0;
 }
 
