@@ -34,6 +34,33 @@ __global__ void kc_layernorm_k(float *y, int ldy, const float *x, int ldx, long 
     }
 }
 
+/* The row statistics of the vectorised layout below: LPV lanes per vector (32 or 16), NV float4 per
+ * lane loaded into t (zeros when !ok: every lane stays for the shuffles), mean and 1/sqrt(var + eps)
+ * over the vector's 4·LPV·NV values. */
+template <int NV, int LPV>
+__device__ __forceinline__ void kc_ln4_stats_(const float4 *xr, bool ok, int ln, float eps, float4 (&t)[NV],
+                                              float &mean, float &rstd)
+{
+    const int dim = 4 * LPV * NV;
+    float s = 0.0f, q = 0.0f;
+    #pragma unroll
+    for (int i = 0; i < NV; i++) {
+        t[i] = ok ? xr[ln + i * LPV] : make_float4(0.f, 0.f, 0.f, 0.f);
+        s += (t[i].x + t[i].y) + (t[i].z + t[i].w);
+    }
+    #pragma unroll
+    for (int o = LPV / 2; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+    mean = s / (float)dim;
+    #pragma unroll
+    for (int i = 0; i < NV; i++) {
+        float a = t[i].x - mean, bb = t[i].y - mean, c = t[i].z - mean, d = t[i].w - mean;
+        q += (a * a + bb * bb) + (c * c + d * d);
+    }
+    #pragma unroll
+    for (int o = LPV / 2; o > 0; o >>= 1) q += __shfl_xor_sync(0xffffffffu, q, o);
+    rstd = rsqrtf(q / (float)dim + eps);
+}
+
 /* The same layer norm with 16-byte accesses and the vector held in registers (one read of x, one
  * write of y): LPV lanes per vector (32 or 16), NV float4 per lane, dim = 4·LPV·NV. Used when x, y,
  * w, b and the strides are 16-byte aligned: the DiT's (B,S,3072) norms and per-head (64) q/k norms. */
@@ -46,25 +73,9 @@ __global__ void kc_layernorm4_k(float *y, int ldy, const float *x, int ldx, long
     int ln = threadIdx.x & (LPV - 1);
     bool ok = v < nvec;                                          /* every lane stays for the shuffles */
     long r = ok ? v / groups : 0, g = ok ? v % groups : 0;
-    const float4 *xr = (const float4 *)(x + r * ldx + g * dim);
     float4 t[NV];
-    float s = 0.0f, q = 0.0f;
-    #pragma unroll
-    for (int i = 0; i < NV; i++) {
-        t[i] = ok ? xr[ln + i * LPV] : make_float4(0.f, 0.f, 0.f, 0.f);
-        s += (t[i].x + t[i].y) + (t[i].z + t[i].w);
-    }
-    #pragma unroll
-    for (int o = LPV / 2; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-    float mean = s / (float)dim;
-    #pragma unroll
-    for (int i = 0; i < NV; i++) {
-        float a = t[i].x - mean, bb = t[i].y - mean, c = t[i].z - mean, d = t[i].w - mean;
-        q += (a * a + bb * bb) + (c * c + d * d);
-    }
-    #pragma unroll
-    for (int o = LPV / 2; o > 0; o >>= 1) q += __shfl_xor_sync(0xffffffffu, q, o);
-    float rstd = rsqrtf(q / (float)dim + eps);
+    float mean, rstd;
+    kc_ln4_stats_<NV, LPV>((const float4 *)(x + r * ldx + g * dim), ok, ln, eps, t, mean, rstd);
     if (!ok) return;
     float4 *yr = (float4 *)(y + r * ldy + g * dim);
     #pragma unroll
@@ -233,31 +244,14 @@ __global__ void kc_norm_mod4_k(float *y, int ldy, long bsy, const float *x, int 
                                const float *w, const float *b, float eps, int split, const float *sh0,
                                const float *sc0, const float *sh1, const float *sc1, int ldm)
 {
-    const int dim = 4 * LPV * NV;
     long v = ((long)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32) * (32 / LPV) + (threadIdx.x & 31) / LPV;
     int ln = threadIdx.x & (LPV - 1);
     bool ok = v < ntok;                                          /* every lane stays for the shuffles */
     long bi = ok ? v / S : 0;
     int s = ok ? (int)(v % S) : 0;
-    const float4 *xr = (const float4 *)(x + bi * bsx + (long)s * ldx);
     float4 t[NV];
-    float sum = 0.0f, q = 0.0f;
-    #pragma unroll
-    for (int i = 0; i < NV; i++) {
-        t[i] = ok ? xr[ln + i * LPV] : make_float4(0.f, 0.f, 0.f, 0.f);
-        sum += (t[i].x + t[i].y) + (t[i].z + t[i].w);
-    }
-    #pragma unroll
-    for (int o = LPV / 2; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
-    float mean = sum / (float)dim;
-    #pragma unroll
-    for (int i = 0; i < NV; i++) {
-        float a = t[i].x - mean, bb = t[i].y - mean, c = t[i].z - mean, d = t[i].w - mean;
-        q += (a * a + bb * bb) + (c * c + d * d);
-    }
-    #pragma unroll
-    for (int o = LPV / 2; o > 0; o >>= 1) q += __shfl_xor_sync(0xffffffffu, q, o);
-    float rstd = rsqrtf(q / (float)dim + eps);
+    float mean, rstd;
+    kc_ln4_stats_<NV, LPV>((const float4 *)(x + bi * bsx + (long)s * ldx), ok, ln, eps, t, mean, rstd);
     if (!ok) return;
     const float4 *sh = (const float4 *)((s < split ? sh0 : sh1) + bi * ldm);
     const float4 *sc = (const float4 *)((s < split ? sc0 : sc1) + bi * ldm);
@@ -414,18 +408,11 @@ __global__ void kc_norm_rope64_k(float *x, int ld, long bs, int S, int H, long n
     bool ok = v < nvec;                                          /* every lane stays for the shuffles */
     long tok = ok ? v / H : 0, bi = tok / S;
     int h = ok ? (int)(v % H) : 0, s = (int)(tok % S);
-    float4 *xr = (float4 *)(x + bi * bs + (long)s * ld + (long)h * 64);
-    float4 t = ok ? xr[ln] : make_float4(0.f, 0.f, 0.f, 0.f);
-    float sum = (t.x + t.y) + (t.z + t.w);
-    #pragma unroll
-    for (int o = 8; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
-    float mean = sum / 64.0f;
-    float a = t.x - mean, bb = t.y - mean, c = t.z - mean, d = t.w - mean;
-    float q = (a * a + bb * bb) + (c * c + d * d);
-    #pragma unroll
-    for (int o = 8; o > 0; o >>= 1) q += __shfl_xor_sync(0xffffffffu, q, o);
-    float rstd = rsqrtf(q / 64.0f + eps);
+    float4 *xr = (float4 *)(x + bi * bs + (long)s * ld + (long)h * 64), tv[1];
+    float mean, rstd;
+    kc_ln4_stats_<1, 16>(xr, ok, ln, eps, tv, mean, rstd);
     if (!ok) return;
+    float4 t = tv[0];
     float4 wv = w ? ((const float4 *)w)[ln] : make_float4(1.f, 1.f, 1.f, 1.f);
     float4 bv = b ? ((const float4 *)b)[ln] : make_float4(0.f, 0.f, 0.f, 0.f);
     float4 u;
