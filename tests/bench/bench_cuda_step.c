@@ -271,28 +271,32 @@ out:
     return rc;
 }
 
+/* Version options: the index of val among auto, v1, v2, ... (n names), or -1 with a message. */
+static int version_of(const char *opt, const char *val, int n)
+{
+    static const char *const names[] = { "auto", "v1", "v2", "v3", "v4", "v5" };
+    for (int k = 0; k < n; k++) if (!strcmp(val, names[k])) return k;
+    fprintf(stderr, "bench_cuda_step: %s takes auto", opt);
+    for (int k = 1; k < n; k++) fprintf(stderr, "|%s", names[k]);
+    fprintf(stderr, "\n");
+    return -1;
+}
+
 static int parse(bench_t *b, int argc, char **argv)
 {
     *b = (bench_t){ .layers = 42, .frames = 13, .lh = 60, .lw = 90, .steps = 3, .peak = 989.0, .B = 2 };
     for (int i = 1; i + 1 < argc; i += 2) {
-        const char *o = argv[i], *kinds[] = { "auto", "v1", "v2", "v3", "v4", "v5" };
+        const char *o = argv[i];
         double v = atof(argv[i + 1]);
+        int k = 0;
         if (!strcmp(o, "--attn")) {
-            int k = 0;
-            while (k < 6 && strcmp(argv[i + 1], kinds[k])) k++;
-            if (k == 6) { fprintf(stderr, "bench_cuda_step: --attn auto|v1|v2|v3|v4|v5\n"); return -1; }
+            if ((k = version_of(o, argv[i + 1], 6)) < 0) return -1;
             b->attn_kind = (k_cuda_attn_kind_t)k;
         } else if (!strcmp(o, "--normrope")) {
-            const char *nk[] = { "auto", "v1", "v2" };
-            int k = 0;
-            while (k < 3 && strcmp(argv[i + 1], nk[k])) k++;
-            if (k == 3) { fprintf(stderr, "bench_cuda_step: --normrope auto|v1|v2\n"); return -1; }
+            if ((k = version_of(o, argv[i + 1], K_CUDA_NORM_ROPE_COUNT)) < 0) return -1;
             b->nr_kind = (k_cuda_norm_rope_kind_t)k;
         } else if (!strcmp(o, "--normmod")) {
-            const char *nk[] = { "auto", "v1", "v2" };
-            int k = 0;
-            while (k < 3 && strcmp(argv[i + 1], nk[k])) k++;
-            if (k == 3) { fprintf(stderr, "bench_cuda_step: --normmod auto|v1|v2\n"); return -1; }
+            if ((k = version_of(o, argv[i + 1], K_CUDA_NORM_MOD_COUNT)) < 0) return -1;
             b->nm_kind = (k_cuda_norm_mod_kind_t)k;
         } else if (!strcmp(o, "--layers")) b->layers = (int)v;
         else if (!strcmp(o, "--frames")) b->frames = (int)v;
