@@ -339,6 +339,29 @@ static __device__ __forceinline__ void kc_mma_tile_(const kc_attn_p &a, float (&
     }
 }
 
+/* The end of a query row in the mma.sync layout: the row's sum l over the 4 lanes of its quad, 1/l (0
+ * for a row every key was masked from), and lane c's 16 outputs of row i (o[nt][2hf], o[nt][2hf + 1])
+ * stored as float2 (VEC: o rows 8-byte aligned, v3) or as scalars (any o stride: v4, v5). */
+template <bool VEC>
+static __device__ __forceinline__ void kc_store_row_(const kc_attn_p &a, const float (&o)[8][4], int hf, float l, int i,
+                                                     int b, int h, int c)
+{
+    float lt = l + __shfl_xor_sync(0xffffffffu, l, 1);
+    lt += __shfl_xor_sync(0xffffffffu, lt, 2);
+    float inv = lt > 0.0f ? 1.0f / lt : 0.0f;
+    if (i >= a.Sq) return;
+    float *orow = a.o + b * a.o_bs + (long)i * a.o_ld + (long)h * 64 + 2 * c;
+    #pragma unroll
+    for (int nt = 0; nt < 8; nt++) {
+        if (VEC) {
+            *(float2 *)(orow + nt * 8) = make_float2(o[nt][2 * hf] * inv, o[nt][2 * hf + 1] * inv);
+        } else {
+            orow[nt * 8] = o[nt][2 * hf] * inv;               /* scalar stores: any o stride */
+            orow[nt * 8 + 1] = o[nt][2 * hf + 1] * inv;
+        }
+    }
+}
+
 __global__ void __launch_bounds__(128) kc_attn_mma64_k(kc_attn_p a)
 {
     __shared__ __align__(16) __nv_bfloat16 Qs[64 * M_LDH], Ks[64 * M_LDH], Vt[64 * M_LDH];
@@ -370,17 +393,7 @@ __global__ void __launch_bounds__(128) kc_attn_mma64_k(kc_attn_p a)
         kc_mma_tile_(a, s, o, m, l, qa, Ks, Vt, j0, g, c, biased);
     }
     #pragma unroll
-    for (int hf = 0; hf < 2; hf++) {
-        float lt = l[hf] + __shfl_xor_sync(0xffffffffu, l[hf], 1);
-        lt += __shfl_xor_sync(0xffffffffu, lt, 2);
-        int i = i0 + rw + 8 * hf;
-        float inv = lt > 0.0f ? 1.0f / lt : 0.0f;
-        if (i >= a.Sq) continue;
-        float *orow = a.o + b * a.o_bs + (long)i * a.o_ld + (long)h * 64 + 2 * c;
-        #pragma unroll
-        for (int nt = 0; nt < 8; nt++)
-            *(float2 *)(orow + nt * 8) = make_float2(o[nt][2 * hf] * inv, o[nt][2 * hf + 1] * inv);
-    }
+    for (int hf = 0; hf < 2; hf++) kc_store_row_<true>(a, o, hf, l[hf], i0 + rw + 8 * hf, b, h, c);
 }
 
 
@@ -466,19 +479,7 @@ __global__ void __launch_bounds__(256) kc_attn_mma64b_k(kc_attn_p a, kc_pack_t p
         kc_mma_tile_(a, s, o, m, l, qa, Ks, Vt, j0, g, c, biased);
     }
     #pragma unroll
-    for (int hf = 0; hf < 2; hf++) {
-        float lt = l[hf] + __shfl_xor_sync(0xffffffffu, l[hf], 1);
-        lt += __shfl_xor_sync(0xffffffffu, lt, 2);
-        int i = i0 + rw + 8 * hf;
-        float inv = lt > 0.0f ? 1.0f / lt : 0.0f;
-        if (i >= a.Sq) continue;
-        float *orow = a.o + b * a.o_bs + (long)i * a.o_ld + (long)h * 64 + 2 * c;
-        #pragma unroll
-        for (int nt = 0; nt < 8; nt++) {
-            orow[nt * 8] = o[nt][2 * hf] * inv;               /* scalar stores: any o stride */
-            orow[nt * 8 + 1] = o[nt][2 * hf + 1] * inv;
-        }
-    }
+    for (int hf = 0; hf < 2; hf++) kc_store_row_<false>(a, o, hf, l[hf], i0 + rw + 8 * hf, b, h, c);
 }
 
 /* Packs q / K / Vᵀ to bf16 scratch for v4 and v5; rows of q padded to `qpad`. */
@@ -747,19 +748,7 @@ __global__ void __launch_bounds__(128, 2) kc_attn_fa2_k(kc_attn_p a, kc_pack_t p
     #pragma unroll
     for (int mt = 0; mt < 2; mt++)
         #pragma unroll
-        for (int hf = 0; hf < 2; hf++) {
-            float lt = l[mt][hf] + __shfl_xor_sync(0xffffffffu, l[mt][hf], 1);
-            lt += __shfl_xor_sync(0xffffffffu, lt, 2);
-            int i = i0 + warp * 32 + mt * 16 + g + 8 * hf;
-            float inv = lt > 0.0f ? 1.0f / lt : 0.0f;
-            if (i >= a.Sq) continue;
-            float *orow = a.o + b * a.o_bs + (long)i * a.o_ld + (long)h * 64 + 2 * c;
-            #pragma unroll
-            for (int nt = 0; nt < 8; nt++) {
-                orow[nt * 8] = o[mt][nt][2 * hf] * inv;
-                orow[nt * 8 + 1] = o[mt][nt][2 * hf + 1] * inv;
-            }
-        }
+        for (int hf = 0; hf < 2; hf++) kc_store_row_<false>(a, o[mt], hf, l[mt][hf], i0 + warp * 32 + mt * 16 + g + 8 * hf, b, h, c);
 }
 
 /* v3 reads rows as float4 and writes float2: every base pointer 16-byte aligned, strides % 4. */
