@@ -11,7 +11,8 @@
  *            has at the seam pair (both cover it), averaged, over the same inside. A ratio near "own"
  *            is the footage's own motion at that pair (e.g. a model that moves in bursts), not a seam.
  * Text output: one row per seam, then MAX (max ratio colour / alpha, max band colour / alpha over the
- * seams) and MEAN (mean ratio colour / alpha over the seams); JSON: "max", "mean", "band_max".
+ * seams), MIN (the smallest band min colour / alpha: a stall) and MEAN (mean ratio colour / alpha over
+ * the seams); per seam the band min follows the other columns; JSON: "max", "mean", "band_max", "band_min".
  *
  * DIR holds one image per frame; every *.png / *.exr file in it is a frame, in name order.
  * Not a test (nothing here is run by `make test`); the math is tested by tests/unit/test_seam_metric.c.
@@ -136,31 +137,36 @@ static void report(const args_t *a, const seam_result_t *r, const double (*own)[
 {
     if (a->json) printf("{\"dir\":\"%s\",\"frames\":%d,\"width\":%d,\"height\":%d,\"seams\":[", a->dir, fl->n, w, h);
     else printf("%-5s %-6s %12s %12s %12s %12s %10s %10s%s\n", "SEAM", "FRAME", "colour", "alpha", "colour_max",
-                "alpha_max", "d_col", "d_alpha", own ? "      own_c      own_a" : "");
+                "alpha_max", "d_col", "d_alpha", own ? "      own_c      own_a      min_c      min_a" : "      min_c      min_a");
     for (int k = 0; k < ns; k++) {
         const seam_result_t *s = &r[k];
         if (a->json)
             printf("%s{\"seam\":%d,\"frame\":%d,\"colour\":%.4f,\"alpha\":%.4f,\"colour_band_max\":%.4f,"
-                   "\"alpha_band_max\":%.4f,\"across\":[%.6f,%.6f],\"inside\":[%.6f,%.6f]", k ? "," : "", k,
-                   s->frame, s->ratio[0], s->ratio[1], s->band_max[0], s->band_max[1], s->across[0],
-                   s->across[1], s->inside[0], s->inside[1]);
+                   "\"alpha_band_max\":%.4f,\"colour_band_min\":%.4f,\"alpha_band_min\":%.4f,"
+                   "\"across\":[%.6f,%.6f],\"inside\":[%.6f,%.6f]", k ? "," : "", k,
+                   s->frame, s->ratio[0], s->ratio[1], s->band_max[0], s->band_max[1], s->band_min[0],
+                   s->band_min[1], s->across[0], s->across[1], s->inside[0], s->inside[1]);
         else
             printf("%-5d %-6d %12.3f %12.3f %12.3f %12.3f %10.5f %10.5f", k, s->frame, s->ratio[0],
                    s->ratio[1], s->band_max[0], s->band_max[1], s->across[0], s->across[1]);
         if (own) printf(a->json ? ",\"own\":[%.4f,%.4f]" : " %10.3f %10.3f", own[k][0], own[k][1]);
+        if (!a->json) printf(" %10.3f %10.3f", s->band_min[0], s->band_min[1]);
         printf(a->json ? "}" : "\n");
     }
     double mx[4] = { 0, 0, 0, 0 }, mean[2] = { 0, 0 };   /* max colour, alpha, band colour, band alpha */
+    double mn[2] = { INFINITY, INFINITY };                /* smallest band min colour, alpha */
     for (int k = 0; k < ns; k++)
         for (int i = 0; i < 2; i++) {
             mx[i] = fmax(mx[i], r[k].ratio[i]); mx[2 + i] = fmax(mx[2 + i], r[k].band_max[i]);
+            mn[i] = fmin(mn[i], r[k].band_min[i]);
             mean[i] += r[k].ratio[i] / ns;
         }
     if (a->json)
-        printf("],\"max\":[%.4f,%.4f],\"mean\":[%.4f,%.4f],\"band_max\":[%.4f,%.4f]}\n", mx[0], mx[1], mean[0],
-               mean[1], mx[2], mx[3]);
+        printf("],\"max\":[%.4f,%.4f],\"mean\":[%.4f,%.4f],\"band_max\":[%.4f,%.4f],\"band_min\":[%.4f,%.4f]}\n",
+               mx[0], mx[1], mean[0], mean[1], mx[2], mx[3], ns ? mn[0] : 0, ns ? mn[1] : 0);
     else if (ns > 0) {
         printf("%-5s %-6s %12.3f %12.3f %12.3f %12.3f\n", "MAX", "-", mx[0], mx[1], mx[2], mx[3]);
+        printf("%-5s %-6s %12s %12s %12.3f %12.3f   (band min colour / alpha)\n", "MIN", "-", "-", "-", mn[0], mn[1]);
         printf("%-5s %-6s %12.3f %12.3f\n", "MEAN", "-", mean[0], mean[1]);
     }
 }

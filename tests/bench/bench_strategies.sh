@@ -80,14 +80,16 @@ for s in $STRATEGIES; do
 done
 
 # summary per strategy over every shot's seams: max and mean ratio, max band (colour / alpha); "excess"
-# = the largest ratio − own over the seams (how far a seam goes past the footage's own motion there)
+# = the largest ratio − own over the seams (how far a seam goes past the footage's own motion there);
+# "band min" = the smallest pair change in any overlap / inside (a stall: near 0 = the join freezes)
 echo; echo "== summary over $(( ${#PROMPT_LIST[@]} * $(wc -w <<<"$SEEDS") )) shots per strategy"
-printf '%-14s %6s %16s %16s %16s %16s\n' strategy seams "max c/a" "mean c/a" "band max c/a" "excess c/a"
+printf '%-14s %6s %16s %16s %16s %16s %16s\n' strategy seams "max c/a" "mean c/a" "band max c/a" "excess c/a" "band min c/a"
 for s in $STRATEGIES; do
   cat "$T/${s}"_p*_s*.txt | awk -v s="$s" '$1 ~ /^[0-9]+$/ {
       n++; mc = $3 > mc ? $3 : mc; ma = $4 > ma ? $4 : ma; sc += $3; sa += $4
       bc = $5 > bc ? $5 : bc; ba = $6 > ba ? $6 : ba
-      ec = n == 1 || $3 - $9 > ec ? $3 - $9 : ec; ea = n == 1 || $4 - $10 > ea ? $4 - $10 : ea }
-    END { printf "%-14s %6d %7.2f / %5.2f %7.2f / %5.2f %7.2f / %5.2f %7.2f / %5.2f\n", s, n, mc, ma, sc / n, sa / n,
-                 bc, ba, ec, ea }'
+      ec = n == 1 || $3 - $9 > ec ? $3 - $9 : ec; ea = n == 1 || $4 - $10 > ea ? $4 - $10 : ea
+      lc = n == 1 || $11 < lc ? $11 : lc; la = n == 1 || $12 < la ? $12 : la }
+    END { printf "%-14s %6d %7.2f / %5.2f %7.2f / %5.2f %7.2f / %5.2f %7.2f / %5.2f %7.2f / %5.2f\n", s, n, mc, ma,
+                 sc / n, sa / n, bc, ba, ec, ea, lc, la }'
 done

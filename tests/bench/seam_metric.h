@@ -11,7 +11,9 @@
  *                 are in two windows, so overlap frames count too);
  *   ratio       = across / inside (1 = the seam moves like the footage; > 1 = a visible jump).
  *   band max    = the largest pair change anywhere from the start to the end of the overlap, / inside
- *                 (catches a crossfade that smears the jump over the overlap).
+ *                 (catches a crossfade that smears the jump over the overlap);
+ *   band min    = the smallest one, / inside (catches a stall: the join freezes the footage, which
+ *                 the ratio, a test for jumps, passes).
  * When inside is 0 (static footage) the ratio is 1 if across is 0 too, else +inf.
  *   own (footage control, seam_own) = the mean of the two windows' OWN changes at the seam pair (each
  *                 window's render covers it), / the same inside: what the seam pair would measure if
@@ -27,7 +29,7 @@ typedef struct { int first, n; } seam_span_t;
 typedef struct {
     int frame;                      /* c: the seam pair is (c - 1, c) */
     double across[2], inside[2];    /* [0] colour, [1] alpha */
-    double ratio[2], band_max[2];
+    double ratio[2], band_max[2], band_min[2];
 } seam_result_t;
 
 /* Mean |a − b| of colour (channels 0..2) and alpha (channel 3) over px pixels. */
@@ -87,13 +89,16 @@ static inline int seam_measure(const float *frames, int n_frames, int64_t px, co
     for (int i = 0; i < 2; i++) {
         r->inside[i] = pairs ? sum[i] / pairs : 0;
         r->ratio[i] = seam_ratio(r->across[i], r->inside[i]);
-        r->band_max[i] = r->ratio[i];
+        r->band_max[i] = r->band_min[i] = r->ratio[i];
     }
     int lo = first > 1 ? first : 1, hi = end_k > first ? end_k : first + 1;
     for (int f = lo; f <= hi && f < n_frames; f++) {
         seam_pair_change(frames + (int64_t)(f - 1) * fs, frames + (int64_t)f * fs, px, d);
-        for (int i = 0; i < 2; i++)
-            if (seam_ratio(d[i], r->inside[i]) > r->band_max[i]) r->band_max[i] = seam_ratio(d[i], r->inside[i]);
+        for (int i = 0; i < 2; i++) {
+            double q = seam_ratio(d[i], r->inside[i]);
+            if (q > r->band_max[i]) r->band_max[i] = q;
+            if (q < r->band_min[i]) r->band_min[i] = q;
+        }
     }
     return 0;
 }

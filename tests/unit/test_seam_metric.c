@@ -46,6 +46,12 @@ static void test_metric(void)
     CHECKF(fabs(r.inside[0] - in) < 1e-6, "inside %g, want %g", r.inside[0], in);
     CHECKF(fabs(r.ratio[0] - 0.01 / in) < 1e-3, "seam pair unaffected: %g", r.ratio[0]);
     CHECKF(fabs(r.band_max[0] - 0.04 / in) < 1e-3, "band max %g, want %g", r.band_max[0], 0.04 / in);
+    CHECKF(fabs(r.band_min[0] - 0.01 / in) < 1e-3, "band min %g, want %g", r.band_min[0], 0.01 / in);
+    for (int p = 0; p < PX; p++)                                    /* a stall: frame 8 repeats frame 7 */
+        for (int ch = 0; ch < 4; ch++) fr[((size_t)8 * PX + p) * 4 + ch] = fr[((size_t)7 * PX + p) * 4 + ch];
+    CHECK(seam_measure(fr, NF, PX, w, 3, 0, &r) == 0);
+    CHECKF(r.band_min[0] == 0 && r.ratio[0] < 1.3, "stall: band min %g (want 0), ratio %g passes", r.band_min[0],
+           r.ratio[0]);
     CHECK(seam_measure(fr, NF, PX, w, 3, 2, &r) == -1);             /* no window after the last */
     const seam_span_t too_long[] = { { 0, 9 }, { 5, 30 } };
     CHECK(seam_measure(fr, NF, PX, too_long, 2, 0, &r) == -1);
