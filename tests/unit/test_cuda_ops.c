@@ -16,51 +16,9 @@ int main(void) { printf("skip: no CUDA device visible (built without nvcc)\n"); 
 #include "kernels/k.h"
 #include "kernels/k_comm.h"
 #include "kernels/k_cuda.h"
+#define BT_SEED 0x1234567887654321ull
+#include "tests/unit/backend_test.h"
 
-static const k_backend_t *kb;
-static uint64_t rng_ = 0x1234567887654321ull;
-
-static float frand(void)
-{
-    rng_ = rng_ * 6364136223846793005ull + 1442695040888963407ull;
-    return (float)((rng_ >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
-}
-static float *hrand(size_t n, float s)
-{
-    float *p = malloc(sizeof(float) * (n ? n : 1));
-    for (size_t i = 0; i < n; i++) p[i] = s * frand();
-    return p;
-}
-static float *dup(const float *h, size_t n)
-{
-    float *p = malloc(sizeof(float) * (n ? n : 1));
-    memcpy(p, h, sizeof(float) * n);
-    return p;
-}
-static float *dev(const float *h, size_t n)
-{
-    float *d = kb->alloc(sizeof(float) * n);
-    if (d && kb->upload(d, h, sizeof(float) * n)) { kb->free(d); return NULL; }
-    return d;
-}
-/* Downloads d into a fresh host array. */
-static float *host(const float *d, size_t n)
-{
-    float *h = malloc(sizeof(float) * (n ? n : 1));
-    if (kb->download(h, d, sizeof(float) * n)) memset(h, 0xff, sizeof(float) * n);   /* NaN: fails */
-    return h;
-}
-static double rel_l2(const float *a, const float *b, size_t n)
-{
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)a[i] - b[i];
-        num += d * d;
-        den += (double)b[i] * b[i];
-        if (a[i] != a[i]) return INFINITY;
-    }
-    return sqrt(num / (den > 0 ? den : 1e-30));
-}
 static int synced(void)
 {
     char err[256] = "";

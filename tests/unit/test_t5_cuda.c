@@ -21,50 +21,10 @@
 #include "worker/model/t5.h"
 
 #define GOLD "tests/golden/t5"
+#define BT_SEED 0x5eed5eed12345678ull
+#include "tests/unit/backend_test.h"
 
-static const k_backend_t *kb;        /* the backend under test */
 static k_backend_t host_dev;         /* CPU table under another identity: the device code paths on the host */
-static uint64_t rng_ = 0x5eed5eed12345678ull;
-
-static float frand(void)
-{
-    rng_ = rng_ * 6364136223846793005ull + 1442695040888963407ull;
-    return (float)((rng_ >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
-}
-static float *hrand(size_t n, float s)
-{
-    float *p = malloc(sizeof(float) * (n ? n : 1));
-    for (size_t i = 0; i < n; i++) p[i] = s * frand();
-    return p;
-}
-static float *dev(const float *h, size_t n)
-{
-    float *d = kb->alloc(sizeof(float) * n);
-    if (d && kb->upload(d, h, sizeof(float) * n)) { kb->free(d); return NULL; }
-    return d;
-}
-static float *host(const float *d, size_t n)
-{
-    float *h = malloc(sizeof(float) * (n ? n : 1));
-    if (kb->download(h, d, sizeof(float) * n)) memset(h, 0xff, sizeof(float) * n);   /* NaN: fails */
-    return h;
-}
-static double rel_l2(const float *a, const float *b, size_t n)
-{
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (a[i] != a[i]) return INFINITY;
-        num += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
-        den += (double)b[i] * b[i];
-    }
-    return sqrt(num / (den > 0 ? den : 1e-30));
-}
-static double max_rel(const float *a, const float *b, size_t n)
-{
-    double e = 0, m = 0;
-    for (size_t i = 0; i < n; i++) { e = fmax(e, fabs((double)a[i] - b[i])); m = fmax(m, fabs((double)b[i])); }
-    return e / (m > 0 ? m : 1);
-}
 
 /* ---- ops ---- */
 

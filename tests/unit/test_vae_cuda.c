@@ -22,45 +22,11 @@
 #include "worker/model/vae.h"
 
 #define GOLD "tests/golden/vae"
+#define BT_SEED 0x7ae7ae7a12345678ull
+#include "tests/unit/backend_test.h"
 
-static const k_backend_t *kb;
 static k_backend_t host_dev;
 static int have_gpu;
-static uint64_t rng_ = 0x7ae7ae7a12345678ull;
-
-static float frand(void)
-{
-    rng_ = rng_ * 6364136223846793005ull + 1442695040888963407ull;
-    return (float)((rng_ >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
-}
-static float *hrand(size_t n, float s, float off)
-{
-    float *p = malloc(sizeof(float) * (n ? n : 1));
-    for (size_t i = 0; i < n; i++) p[i] = off + s * frand();
-    return p;
-}
-static float *dev(const float *h, size_t n)
-{
-    float *d = kb->alloc(sizeof(float) * (n ? n : 1));
-    if (d && kb->upload(d, h, sizeof(float) * n)) { kb->free(d); return NULL; }
-    return d;
-}
-static float *host(const float *d, size_t n)
-{
-    float *h = malloc(sizeof(float) * (n ? n : 1));
-    if (kb->download(h, d, sizeof(float) * n)) memset(h, 0xff, sizeof(float) * n);
-    return h;
-}
-static double rel_l2(const float *a, const float *b, size_t n)
-{
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (a[i] != a[i]) return INFINITY;
-        num += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
-        den += (double)b[i] * b[i];
-    }
-    return sqrt(num / (den > 0 ? den : 1e-30));
-}
 /* A deliberate refusal stays pending until the backend's sync reports and clears it (k.h): the
  * test expects exactly that message there, so later syncs only see later failures. */
 static void expect_pending(const char *what)
@@ -86,7 +52,7 @@ static void conv_case(int T_in, int H, int W, int Ci, int Co, int kt, int kh, in
 {
     int nfr = T_in - rep, T_out = T_in - kt + 1;
     size_t fs = (size_t)H * W * Ci, wn = (size_t)kt * kh * kw * Co * Ci, yn = (size_t)T_out * H * W * Co;
-    float *x = hrand(fs * nfr, 1, 0), *w = hrand(wn, 0.3f, 0), *b = hrand(Co, 0.5f, 0), *y = calloc(yn, sizeof(float));
+    float *x = hrand_off(fs * nfr, 1, 0), *w = hrand_off(wn, 0.3f, 0), *b = hrand_off(Co, 0.5f, 0), *y = calloc(yn, sizeof(float));
     float *dx = dev(x, fs * nfr), *dw = dev(w, wn), *db = dev(b, Co), *dy = dev(y, yn);
     const float *hf[64], *df[64];
     for (int t = 0; t < T_in; t++) {
@@ -142,7 +108,7 @@ static void test_conv(void)
 
 static void gn_case(long N, int C, int G, float off)
 {
-    float *x = hrand((size_t)N * C, 2, off), m[64], r[64], *dx = dev(x, (size_t)N * C), *dm = kb->alloc(8 * G);
+    float *x = hrand_off((size_t)N * C, 2, off), m[64], r[64], *dx = dev(x, (size_t)N * C), *dm = kb->alloc(8 * G);
     CHECK(kb->groupnorm_stats(dm, dm + G, dx, N, C, G, 1e-6f) == 0);
     CHECK(k_cpu_groupnorm_stats(m, r, x, N, C, G, 1e-6f) == 0);
     float *got = host(dm, 2 * (size_t)G);
@@ -155,8 +121,8 @@ static void gn_case(long N, int C, int G, float off)
 static void sn_case(int T, int H, int W, int C, int G, int Tz, int h, int w, int in_place)
 {
     size_t n = (size_t)T * H * W * C, zn = (size_t)Tz * h * w * C;
-    float *x = hrand(n, 2, 0.5f), *zy = hrand(zn, 1, 0), *zb = hrand(zn, 1, 0), *ga = hrand(C, 1, 1), *be = hrand(C, 1, 0);
-    float *st = hrand(2 * (size_t)G, 0.5f, 1), *y = malloc(n * sizeof(float));
+    float *x = hrand_off(n, 2, 0.5f), *zy = hrand_off(zn, 1, 0), *zb = hrand_off(zn, 1, 0), *ga = hrand_off(C, 1, 1), *be = hrand_off(C, 1, 0);
+    float *st = hrand_off(2 * (size_t)G, 0.5f, 1), *y = malloc(n * sizeof(float));
     float *dx = dev(x, n), *dzy = dev(zy, zn), *dzb = dev(zb, zn), *dga = dev(ga, C), *dbe = dev(be, C), *dst = dev(st, 2 * (size_t)G);
     float *dy = in_place ? dx : kb->alloc(n * sizeof(float));
     CHECKF(kb->snorm_silu(dy, dx, T, H, W, C, G, dst, dst + G, dga, dbe, dzy, dzb, Tz, h, w) == 0, "%s", k_error());
@@ -172,7 +138,7 @@ static void sn_case(int T, int H, int W, int C, int G, int Tz, int h, int w, int
 static void resize_case(int To, int Ho, int Wo, int Ti, int Hi, int Wi, int C)
 {
     size_t ni = (size_t)Ti * Hi * Wi * C, no = (size_t)To * Ho * Wo * C;
-    float *x = hrand(ni, 1, 0), *y = malloc(no * sizeof(float)), *dx = dev(x, ni), *dy = kb->alloc(no * sizeof(float));
+    float *x = hrand_off(ni, 1, 0), *y = malloc(no * sizeof(float)), *dx = dev(x, ni), *dy = kb->alloc(no * sizeof(float));
     CHECK(kb->resize_nearest(dy, To, Ho, Wo, dx, Ti, Hi, Wi, C) == 0);
     CHECK(k_cpu_resize_nearest(y, To, Ho, Wo, x, Ti, Hi, Wi, C) == 0);
     float *got = host(dy, no);
