@@ -1,16 +1,20 @@
 /* backend_test.h — what the tests of a backend table share (test_cuda_ops, test_t5_cuda, test_vae_cuda):
- * the backend under test `kb`, a deterministic uniform generator seeded with BT_SEED (each program
- * defines it before including, so its inputs stay its own), host <-> backend copies and error
- * measures. Header-only (static inline), included by one test program each.
+ * the backend under test `kb` and its choice, a deterministic uniform generator seeded with BT_SEED
+ * (each program defines it before including, so its inputs stay its own), host <-> backend copies and
+ * error measures. Header-only (static inline), included by one test program each.
  */
 #ifndef TESTS_UNIT_BACKEND_TEST_H
 #define TESTS_UNIT_BACKEND_TEST_H
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kernels/k.h"
+#ifdef HAVE_CUDA
+#include "kernels/k_cuda.h"
+#endif
 
 #ifndef BT_SEED
 #error "define BT_SEED (the program's generator seed) before including backend_test.h"
@@ -70,6 +74,27 @@ static inline double max_rel(const float *a, const float *b, size_t n)
     double e = 0, m = 0;
     for (size_t i = 0; i < n; i++) { e = fmax(e, fabs((double)a[i] - b[i])); m = fmax(m, fabs((double)b[i])); }
     return e / (m > 0 ? m : 1);
+}
+
+/* Picks the backend under test: CUDA on GPU 0 when one is visible (*gpu = 1), else the CPU table copied
+ * into `host` under the name "cpu-as-device" (the device code paths run on the host). Logs the choice.
+ * 0, or -1 when the GPU cannot be bound. */
+static inline int bt_pick_backend(k_backend_t *host, int *gpu)
+{
+    *host = *k_backend_cpu();
+    host->name = "cpu-as-device";
+    kb = host;
+    *gpu = 0;
+#ifdef HAVE_CUDA
+    char err[256] = "";
+    if (k_cuda_device_count() > 0) {
+        if (k_cuda_bind(0, err, sizeof err)) { fprintf(stderr, "bind: %s\n", err); return -1; }
+        kb = k_backend_cuda();
+        *gpu = 1;
+    }
+#endif
+    fprintf(stderr, "backend under test: %s\n", kb->name);
+    return 0;
 }
 
 #endif

@@ -176,18 +176,7 @@ int main(void)
 {
     int have_gpu = 0;
     if (load_gold()) { fprintf(stderr, "cannot read " GOLD "/cases.safetensors\n"); return 1; }
-    host_dev = *k_backend_cpu();
-    host_dev.name = "cpu-as-device";
-    kb = &host_dev;
-#ifdef HAVE_CUDA
-    char err[256] = "";
-    if (k_cuda_device_count() > 0) {
-        if (k_cuda_bind(0, err, sizeof err)) { fprintf(stderr, "bind: %s\n", err); return 1; }
-        kb = k_backend_cuda();
-        have_gpu = 1;
-    }
-#endif
-    fprintf(stderr, "backend under test: %s\n", kb->name);
+    if (bt_pick_backend(&host_dev, &have_gpu)) return 1;
     T_RUN(test_ops);
     T_RUN(test_golden);
     T_RUN(test_random);
