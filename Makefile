@@ -150,7 +150,7 @@ tests-build: all $(TEST_BIN)
 # (only the libraries they use, copied beside them; CUDA libraries from that machine's toolkit), packed
 # as $(BUILD)/gpu-pack.tar.xz; ops/gpu-run.sh unpacks and runs them there. See README "GPU checks".
 GPU_PROGS  ?= test_cuda_ops test_cuda_plan test_dit_cuda test_t5_cuda test_vae_cuda test_pipeline_cuda \
-              bench_cuda_attn bench_cuda_step bench_t5 bench_vae bench_dit bench_pipeline
+              bench_cuda_attn bench_cuda_step bench_cuda_ops bench_t5 bench_vae bench_dit bench_pipeline
 LINK_GPU   := $(LIBOPS) $(LIBCOORD) $(LIBWORKER) $(LIBSTORE) $(LIBKCUDA) $(LIBKCPU) $(LIBPROTO) \
               -Wl,--as-needed $(LIB_ZMQ) $(LIB_SQL) $(LIB_AV) $(LIB_BLAS) \
               $(LIB_SPM) $(LIB_CUDA) $(LDLIBS_BASE)

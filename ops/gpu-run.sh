@@ -8,6 +8,8 @@
 #   info   nvidia-smi, library resolution          ops    test_cuda_plan + test_cuda_ops (every op vs CPU)
 #   attn   bench_cuda_attn (versions checked, timed) step   bench_cuda_step at CogVideoX-5B shapes
 #   small  bench_cuda_step and the reference at 4 layers (quick)
+#   opslab bench_cuda_ops: every memory-bound op at 5B shapes against a device copy (GB/s), the fused
+#          ops v1 vs v2
 #   ref    tests/bench/bench_cuda_ref.py (PyTorch, same shapes)
 #   parity the model's GPU-vs-CPU tests (test_dit_cuda, test_t5_cuda, test_vae_cuda, test_pipeline_cuda)
 #   t5 / vae  bench_t5 / bench_vae on the GPU: T5-XXL-shaped encode (random bf16 weights, 226 tokens) and
@@ -54,11 +56,12 @@ run_() {   # run_ STAGE TIMEOUT CMD... : log to $LOGDIR/STAGE.log, print, report
 stage_info()   { nvidia-smi; echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"; ldd "$P/test_cuda_ops" | grep -v '^\s*lib[cm]\.so'; nvcc --version | tail -1; }
 stage_ops()    { run_ ops 60 "$P/test_cuda_plan"; run_ ops 200 "$P/test_cuda_ops"; }
 stage_attn()   { run_ attn 150 "$P/bench_cuda_attn"; }
+stage_opslab() { run_ opslab 120 "$P/bench_cuda_ops"; }
 stage_small()  { run_ small 100 "$P/bench_cuda_step" --layers 4 --steps 3 $GA $CA; [ -n "${NO_REF:-}" ] || run_ small 100 "$PY" tests/bench/bench_cuda_ref.py --layers 4 --steps 3 $GA; }
 stage_step()   { run_ step 400 "$P/bench_cuda_step" $GA $CA; }
 stage_ref()    { run_ ref 400 "$PY" tests/bench/bench_cuda_ref.py $GA; }
 stage_parity() { for t in test_dit_cuda test_t5_cuda test_vae_cuda test_pipeline_cuda; do [ -x "$P/$t" ] && run_ parity 200 "$P/$t"; done; }
-stage_ncu()    { run_ ncu 240 ncu --kernel-name regex:${NCU_KERNEL:-kc_attn_wg_k} --launch-skip ${NCU_SKIP:-1} --launch-count 1 --section SpeedOfLight \
+stage_ncu()    { run_ ncu 240 ncu --kernel-name regex:${NCU_KERNEL:-kc_attn_fa2_k} --launch-skip ${NCU_SKIP:-1} --launch-count 1 --section SpeedOfLight \
                      --section ComputeWorkloadAnalysis --section Occupancy --section WarpStateStats \
                      --section MemoryWorkloadAnalysis "$P/bench_cuda_attn" --seq 16610 --reps 1; }
 stage_t5()     { run_ t5 300 "$P/bench_t5" ${T5_ARGS:---random --device cuda --config xxl --batch 1 --len 226 --reps 3}; }
