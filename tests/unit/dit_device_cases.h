@@ -230,4 +230,44 @@ static int dc_anchor_forward(const dc_case_t *c, const wrk_dit_opts_t *o, const 
     return rc;
 }
 
+/* ---- the two runs a device test compares: k = 0 the reference path, k = 1 the path under test ---- */
+
+/* Sets what differs between the two runs in the options (the device, or the backend table). */
+typedef void (*dc_pick_fn)(wrk_dit_opts_t *o, int k);
+
+/* `steps` sampler steps (dc_sample) on each run: x[k] (numel / B floats, malloc'd), NULL where the
+ * load or the sampler failed (a failed check). */
+static void dc_sample_both(const dc_case_t *c, int steps, dc_pick_fn pick, float *x[2])
+{
+    char err[1024] = "";
+    for (int k = 0; k < 2; k++) {
+        wrk_dit_opts_t o;
+        wrk_dit_t *m = NULL;
+        x[k] = NULL;
+        dc_opts(c, &o);
+        pick(&o, k);
+        CHECKF(wrk_dit_load(c->model, &o, &m, err, sizeof err) == 0, "%s", err);
+        if (m) x[k] = dc_sample(m, c, steps);
+        wrk_dit_destroy(&m);
+    }
+}
+
+/* One anchor forward (dc_anchor_forward on dc_anchor_input) on each run: y[k] (numel floats, *n),
+ * ya[k] (the anchor stream, *na floats); the caller frees y[k], ya[k]. */
+static void dc_anchor_both(const dc_case_t *c, dc_pick_fn pick, float *y[2], float *ya[2], long *n, long *na)
+{
+    char err[1024] = "";
+    float *xa = dc_anchor_input(c, na);
+    *n = dc_numel(c);
+    for (int k = 0; k < 2; k++) {
+        wrk_dit_opts_t o;
+        dc_opts(c, &o);
+        pick(&o, k);
+        y[k] = calloc((size_t)*n, sizeof(float));
+        ya[k] = calloc((size_t)*na, sizeof(float));
+        CHECKF(dc_anchor_forward(c, &o, xa, y[k], ya[k], err, sizeof err) == 0, "anchor forward, run %d: %s", k, err);
+    }
+    free(xa);
+}
+
 #endif

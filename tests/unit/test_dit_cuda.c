@@ -104,27 +104,21 @@ static void test_determinism(void)
     dc_free(&c);
 }
 
+/* The two runs: the CPU engine (k = 0) and CUDA (k = 1). */
+static void pick_cuda(wrk_dit_opts_t *o, int k) { o->device = k ? K_DEVICE_CUDA : K_DEVICE_CPU; }
+
 /* Anchor forward (window + anchor stream with shared K/V) on CUDA vs CPU. */
 static void test_anchor(void)
 {
     dc_case_t c;
-    char err[1024] = "";
     if (dc_load("5b_transpixar", &c) != 0) { CHECK(0); return; }
-    long n = dc_numel(&c), na;
-    float *xa = dc_anchor_input(&c, &na), *y[2], *ya[2];
-    for (int k = 0; k < 2; k++) {
-        wrk_dit_opts_t o;
-        dc_opts(&c, &o);
-        o.device = k ? K_DEVICE_CUDA : K_DEVICE_CPU;
-        y[k] = malloc((size_t)n * sizeof(float));
-        ya[k] = malloc((size_t)na * sizeof(float));
-        CHECKF(dc_anchor_forward(&c, &o, xa, y[k], ya[k], err, sizeof err) == 0, "anchor forward %s: %s", k ? "cuda" : "cpu", err);
-    }
+    long n, na;
+    float *y[2], *ya[2];
+    dc_anchor_both(&c, pick_cuda, y, ya, &n, &na);
     report("anchor: window", y[1], y[0], n);
     report("anchor: anchor stream", ya[1], ya[0], na);
     CHECK(dc_rel_l2(y[1], y[0], n) <= 2e-2 && dc_rel_l2(ya[1], ya[0], na) <= 2e-2);
     for (int k = 0; k < 2; k++) { free(y[k]); free(ya[k]); }
-    free(xa);
     dc_free(&c);
 }
 
@@ -132,18 +126,9 @@ static void test_anchor(void)
 static void test_sampler(void)
 {
     dc_case_t c;
-    char err[1024] = "";
     if (dc_load("5b_transpixar", &c) != 0) { CHECK(0); return; }
-    float *x[2] = { NULL, NULL };
-    for (int k = 0; k < 2; k++) {
-        wrk_dit_opts_t o;
-        wrk_dit_t *m = NULL;
-        dc_opts(&c, &o);
-        o.device = k ? K_DEVICE_CUDA : K_DEVICE_CPU;
-        CHECKF(wrk_dit_load(c.model, &o, &m, err, sizeof err) == 0, "%s", err);
-        if (m) x[k] = dc_sample(m, &c, 4);
-        wrk_dit_destroy(&m);
-    }
+    float *x[2];
+    dc_sample_both(&c, 4, pick_cuda, x);
     long n = dc_numel(&c) / c.B;
     CHECK(x[0] && x[1]);
     if (x[0] && x[1]) {

@@ -193,26 +193,20 @@ static void test_tp(void)
     dc_free(&c);
 }
 
+/* The two runs: the host path (k = 0) and the guarded device-memory path (k = 1). */
+static void pick_guarded(wrk_dit_opts_t *o, int k) { o->backend = k ? guarded() : NULL; }
+
 /* Anchor forward (the anchor stream's own workspace and inputs) on guarded memory = host path. */
 static void test_anchor(void)
 {
     dc_case_t c;
-    char err[1024] = "";
     if (dc_load("5b_transpixar", &c) != 0) { CHECK(0); return; }
-    long n = dc_numel(&c), na;
-    float *xa = dc_anchor_input(&c, &na), *y[2], *ya[2];
-    for (int k = 0; k < 2; k++) {
-        wrk_dit_opts_t o;
-        dc_opts(&c, &o);
-        o.backend = k ? guarded() : NULL;
-        y[k] = malloc((size_t)n * sizeof(float));
-        ya[k] = malloc((size_t)na * sizeof(float));
-        CHECKF(dc_anchor_forward(&c, &o, xa, y[k], ya[k], err, sizeof err) == 0, "anchor forward %d: %s", k, err);
-    }
+    long n, na;
+    float *y[2], *ya[2];
+    dc_anchor_both(&c, pick_guarded, y, ya, &n, &na);
     CHECK(memcmp(y[0], y[1], (size_t)n * sizeof(float)) == 0);
     CHECK(memcmp(ya[0], ya[1], (size_t)na * sizeof(float)) == 0);
     for (int k = 0; k < 2; k++) { free(y[k]); free(ya[k]); }
-    free(xa);
     dc_free(&c);
 }
 
@@ -220,18 +214,9 @@ static void test_anchor(void)
 static void test_sampler(void)
 {
     dc_case_t c;
-    char err[1024] = "";
     if (dc_load("5b_transpixar", &c) != 0) { CHECK(0); return; }
-    float *x[2] = { NULL, NULL };
-    for (int k = 0; k < 2; k++) {
-        wrk_dit_opts_t o;
-        wrk_dit_t *m = NULL;
-        dc_opts(&c, &o);
-        o.backend = k ? guarded() : NULL;
-        CHECKF(wrk_dit_load(c.model, &o, &m, err, sizeof err) == 0, "%s", err);
-        if (m) x[k] = dc_sample(m, &c, 3);
-        wrk_dit_destroy(&m);
-    }
+    float *x[2];
+    dc_sample_both(&c, 3, pick_guarded, x);
     long n = dc_numel(&c) / c.B;
     CHECK(x[0] && x[1] && memcmp(x[0], x[1], (size_t)n * sizeof(float)) == 0);
     free(x[0]); free(x[1]);
