@@ -12,6 +12,20 @@
 static void put32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> 8 * i); }
 static uint32_t get32(const uint8_t *p) { uint32_t v = 0; for (int i = 3; i >= 0; i--) v = v << 8 | p[i]; return v; }
 
+static const proto_cond_strategy_t COND_STRATEGIES[] = {
+    { "independent",   0,                 0,                 0 },
+    { "chain",         PROTO_COND_CHAIN,  PROTO_COND_CHAIN,  0 },   /* hand on: needs overlap > 0 */
+    { "anchor",        PROTO_COND_ANCHOR, 0,                 0 },   /* the anchor stage hands on */
+    { "anchor-causal", PROTO_COND_ANCHOR, PROTO_COND_ANCHOR, 1 },   /* [shot frame 0, last frame] */
+};
+
+const proto_cond_strategy_t *proto_cond_strategy(const char *name)
+{
+    for (size_t i = 0; i < sizeof COND_STRATEGIES / sizeof COND_STRATEGIES[0]; i++)
+        if (name && !strcmp(COND_STRATEGIES[i].name, name)) return &COND_STRATEGIES[i];
+    return &COND_STRATEGIES[0];
+}
+
 const char *proto_cond_kind_name(int kind)
 {
     static const char *const N[PROTO_COND_KIND_END_] = { [PROTO_COND_CHAIN] = "chain", [PROTO_COND_ANCHOR] = "anchor" };

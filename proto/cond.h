@@ -35,6 +35,14 @@ typedef struct {
 } proto_cond_t;
 
 const char *proto_cond_kind_name(int kind);        /* "chain" | "anchor" | "?" */
+
+/* What a strategy's render windows exchange, for every engine (the dit engine in latents, the testcard
+ * engine in pixels): the blob kind a window uses when it got one, the kind it hands on (chain: only
+ * with overlap > 0), and causal = anchor-causal's [the shot's first frame, the window's last frame].
+ * The anchor stage of `anchor` hands on its frame (kind anchor) whatever the row says. */
+typedef struct { const char *name; int use, hand_on, causal; } proto_cond_strategy_t;
+/* The row of a strategy name; an unknown name gets `independent`'s (nothing exchanged). */
+const proto_cond_strategy_t *proto_cond_strategy(const char *name);
 /* Number of floats of the block (0 when a dimension is out of range). */
 size_t proto_cond_floats(const proto_cond_t *c);
 /* Encodes c into a malloc'd blob (*out, *len). 0 ok; -1 with err (bad kind/shape, over the limit). */

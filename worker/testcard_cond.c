@@ -48,26 +48,10 @@ static int make_block(const proto_msg_t *a, int kind, const int *idx, int n, pro
     return 0;
 }
 
-/* What each strategy hands on and expects, as the dit engine does (worker/model/pipeline_strategy.c). */
-typedef struct { const char *name; int use, hand_on, causal; } tc_strategy_t;
-static const tc_strategy_t TC_STRATEGIES[] = {
-    { "independent",   0,                 0,                 0 },
-    { "chain",         PROTO_COND_CHAIN,  PROTO_COND_CHAIN,  0 },   /* the window's last min(overlap, n) frames */
-    { "anchor",        PROTO_COND_ANCHOR, 0,                 0 },   /* the anchor stage hands on its frame */
-    { "anchor-causal", PROTO_COND_ANCHOR, PROTO_COND_ANCHOR, 1 },   /* [the shot's frame 0, the window's last] */
-};
-
-static const tc_strategy_t *tc_strategy(const char *name)
-{
-    for (size_t i = 0; i < sizeof TC_STRATEGIES / sizeof TC_STRATEGIES[0]; i++)
-        if (!strcmp(TC_STRATEGIES[i].name, name)) return &TC_STRATEGIES[i];
-    return &TC_STRATEGIES[0];
-}
-
 /* What this ASSIGN hands on: kind and frames idx[0..*n) (idx holds 2 or more), or kind 0 for nothing. */
 static int handed_on(const proto_msg_t *a, int *idx, int *n)
 {
-    const tc_strategy_t *s = tc_strategy(a->strategy);
+    const proto_cond_strategy_t *s = proto_cond_strategy(a->strategy);
     int last = (int)(a->first_frame + a->n_frames) - 1;
     if (!strcmp(a->role, "anchor")) { idx[0] = (int)a->first_frame; *n = 1; return PROTO_COND_ANCHOR; }
     if (s->causal) { idx[0] = 0; idx[1] = last; *n = 2; return s->hand_on; }
@@ -142,7 +126,7 @@ int wrk_testcard_cond_check(const proto_msg_t *a, char *err, size_t errlen)
         snprintf(err, errlen, "testcard: conditioning blob refused: %s", e2);
         return -1;
     }
-    const tc_strategy_t *s = tc_strategy(a->strategy);
+    const proto_cond_strategy_t *s = proto_cond_strategy(a->strategy);
     int rc = -1;
     if (!s->use || got.kind != s->use || got.halves != 2 || got.c != 1 || got.h != GRID || got.w != GRID ||
         got.first + got.frames > (int)a->shot_frames) {

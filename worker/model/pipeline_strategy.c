@@ -17,23 +17,6 @@ static int tail_frames(int overlap, int F)
     return P < F ? P : F;
 }
 
-/* What each strategy does in the dit engine: the blob kind a render window uses (when it got one) and
- * hands on; the anchor stage of `anchor` hands on its whole latent (role "anchor", below). */
-typedef struct { const char *name; int use, hand_on, causal; } strategy_row_t;
-static const strategy_row_t STRATEGY_ROWS[] = {
-    { "independent",   0,                 0,                 0 },
-    { "chain",         PROTO_COND_CHAIN,  PROTO_COND_CHAIN,  0 },   /* hand on: needs overlap > 0 */
-    { "anchor",        PROTO_COND_ANCHOR, 0,                 0 },
-    { "anchor-causal", PROTO_COND_ANCHOR, PROTO_COND_ANCHOR, 1 },   /* blob: [shot frame 0, last latent] */
-};
-
-static const strategy_row_t *strategy_row(const char *name)
-{
-    for (size_t i = 0; i < sizeof STRATEGY_ROWS / sizeof STRATEGY_ROWS[0]; i++)
-        if (!strcmp(STRATEGY_ROWS[i].name, name)) return &STRATEGY_ROWS[i];
-    return &STRATEGY_ROWS[0];
-}
-
 /* anchor-causal: the blob is the shot's first latent frame (first = 0; a chain that lost its blob on
  * the way restarts from its own first frame: first = that window's) then the previous window's last
  * latent frame, so first lies before this window. */
@@ -48,7 +31,7 @@ static int check_causal(const proto_cond_t *c, int first_frame, char *err, size_
 int wrk_strategy_from_assign(const proto_msg_t *a, wrk_strategy_t *s, char *err, size_t errlen)
 {
     memset(s, 0, sizeof *s);
-    const strategy_row_t *r = strategy_row(a->strategy);
+    const proto_cond_strategy_t *r = proto_cond_strategy(a->strategy);
     int stage = !strcmp(a->role, "anchor");
     s->overlap = (int)a->overlap; s->first_frame = (int)a->first_frame; s->seed = a->seed; s->causal = r->causal;
     s->hand_on = stage ? PROTO_COND_ANCHOR : r->hand_on == PROTO_COND_CHAIN && a->overlap == 0 ? 0 : r->hand_on;
