@@ -20,6 +20,10 @@
 #define KERNELS_K_COMM_H
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct k_comm k_comm_t;
 
 /* Backend function table; a backend fills one static instance. All return 0 or -1 (aborted/failed). */
@@ -29,6 +33,7 @@ typedef struct {
     int  (*broadcast)(k_comm_t *c, float *buf, size_t n, int root);
     int  (*barrier)(k_comm_t *c);
     void (*abort)(k_comm_t *c);
+    int  (*first_abort)(const k_comm_t *c);                    /* rank that aborted the group first, -1 */
 } k_comm_ops_t;
 
 struct k_comm {
@@ -62,7 +67,8 @@ typedef int (*k_comm_rank_fn)(k_comm_t *c, void *arg, char *err, size_t errlen);
 /* Runs fn on `size` threads (1..64), rank r on thread r (rank 0 on the calling thread), each with its
  * communicator of one shared group, and joins them. When a rank returns -1 the group is aborted so the
  * others leave their collectives. Returns 0 when every rank returned 0, else -1 with err filled with
- * "rank R: <that rank's message>" of the lowest failing rank that was not only reporting the abort. */
+ * "rank R: <that rank's message>" of the rank that aborted the group first (else the lowest failing).
+ * One-shot: a k_comm_pool (kernels/k_comm_pool.h) keeps the threads and the group across runs. */
 int k_comm_threads_run(int size, k_comm_rank_fn fn, void *arg, char *err, size_t errlen);
 
 /* Lower-level: a group of `size` thread ranks, for callers that manage their own threads.
@@ -71,4 +77,7 @@ int k_comm_threads_run(int size, k_comm_rank_fn fn, void *arg, char *err, size_t
 k_comm_t *k_comm_threads_group_new(int size, char *err, size_t errlen);
 void k_comm_threads_group_destroy(k_comm_t **comms);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

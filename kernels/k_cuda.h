@@ -36,6 +36,7 @@
 
 #include "kernels/k.h"
 #include "kernels/k_comm.h"
+#include "kernels/k_comm_pool.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -171,10 +172,15 @@ void k_comm_nccl_group_destroy(k_comm_t **comms);
 /* Runs fn on `size` threads (rank 0 on the caller), each bound to its device with k_cuda_bind and
  * given its communicator, then joins them; a failing rank aborts the group, the others leave their
  * collectives with -1, every context is released. Returns 0 when all ranks returned 0, else -1 with
- * "rank R: message" of the lowest rank that failed for a reason other than the abort. The calling
- * thread runs rank 0 and its own k_cuda binding is released at the end (bind again to go on). */
+ * "rank R: message" of the rank that aborted the group first (else the lowest failing rank). The
+ * calling thread runs rank 0 and its own k_cuda binding is released at the end (bind again to go on).
+ * A one-shot k_comm_pool over k_comm_nccl_backend(); a model keeps a pool instead. */
 int k_comm_nccl_run(int size, const int *devices, k_comm_rank_fn fn, void *arg, char *err,
                     size_t errlen);
+/* The NCCL backend for a persistent k_comm_pool (kernels/k_comm_pool.h): groups from
+ * k_comm_nccl_group_new, each rank thread k_cuda_bind-s to its device once and unbinds when the pool
+ * ends; rank 0 runs on the caller, which stays bound to devices[0] after a run. */
+const k_comm_backend_t *k_comm_nccl_backend(void);
 
 #ifdef __cplusplus
 }

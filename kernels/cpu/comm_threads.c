@@ -6,12 +6,14 @@
  * slices from their owners. The barrier is a mutex + condition variable with an abort flag, so a rank
  * that fails cannot leave the others waiting forever.
  *
+ * k_comm_threads_run is a one-shot k_comm_pool (kernels/cpu/comm_pool.c) over this backend.
+ *
  * Not here: inter-process or inter-machine communication, GPU buffers (the NCCL backend does those).
  */
 #include "kernels/k_barrier.h"
 #include "kernels/k_comm.h"
+#include "kernels/k_comm_pool.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +31,8 @@ typedef struct {
 static int grp_barrier(grp_t *g) { return k_barrier_wait(&g->bar); }
 
 static void th_abort(k_comm_t *c) { k_barrier_abort(&((grp_t *)c->impl)->bar, c->rank); }
+
+static int th_first_abort(const k_comm_t *c) { return ((const grp_t *)c->impl)->bar.abort_rank; }
 
 /* Publishes (buf, n) and waits for all ranks; fails (and aborts) when the counts disagree. */
 static int publish(k_comm_t *c, float *buf, size_t n)
@@ -88,6 +92,7 @@ static const k_comm_ops_t TH_OPS = {
     .broadcast = th_broadcast,
     .barrier = th_barrier,
     .abort = th_abort,
+    .first_abort = th_first_abort,
 };
 
 /* ---- group lifetime ---- */
@@ -116,62 +121,27 @@ void k_comm_threads_group_destroy(k_comm_t **comms)
     *comms = NULL;
 }
 
-/* ---- run a rank function on N threads ---- */
+/* ---- as a pool backend; one-shot runs ---- */
 
-typedef struct {
-    k_comm_t *comm;
-    k_comm_rank_fn fn;
-    void *arg;
-    int rc;
-    char err[512];
-} rank_job_t;
-
-static void *rank_main(void *p)
+static k_comm_t *th_group_new(int size, const int *devices, char *err, size_t errlen)
 {
-    rank_job_t *j = p;
-    j->err[0] = 0;
-    j->rc = j->fn(j->comm, j->arg, j->err, sizeof j->err);
-    if (j->rc != 0) {
-        if (!j->err[0]) snprintf(j->err, sizeof j->err, "failed");
-        k_comm_abort(j->comm);
-    }
-    return NULL;
+    (void)devices;                                 /* ranks are threads of this process */
+    return k_comm_threads_group_new(size, err, errlen);
 }
 
-/* The error to report: the rank that aborted first, else the lowest failing rank. */
-static void pick_error(const grp_t *g, const rank_job_t *jobs, int size, char *err, size_t errlen)
-{
-    int pick = -1;
-    if (g->bar.abort_rank >= 0 && jobs[g->bar.abort_rank].rc != 0) pick = g->bar.abort_rank;
-    for (int r = 0; r < size && pick < 0; r++)
-        if (jobs[r].rc != 0) pick = r;
-    if (pick >= 0) snprintf(err, errlen, "rank %d: %s", pick, jobs[pick].err);
-}
+static const k_comm_backend_t TH_BACKEND = {
+    .name = "threads",
+    .group_new = th_group_new,
+    .group_destroy = k_comm_threads_group_destroy,
+};
+
+const k_comm_backend_t *k_comm_threads_backend(void) { return &TH_BACKEND; }
 
 int k_comm_threads_run(int size, k_comm_rank_fn fn, void *arg, char *err, size_t errlen)
 {
-    int rc = -1, started = 1;
-    pthread_t th[COMM_MAX_RANKS];
-    rank_job_t *jobs = NULL;
-    k_comm_t *comms = k_comm_threads_group_new(size, err, errlen);
-    if (!comms) return -1;
-    jobs = calloc((size_t)size, sizeof *jobs);
-    if (!jobs) { snprintf(err, errlen, "comm threads: out of memory"); goto out; }
-    for (int r = 0; r < size; r++) jobs[r] = (rank_job_t){ .comm = &comms[r], .fn = fn, .arg = arg };
-    for (; started < size; started++)
-        if (pthread_create(&th[started], NULL, rank_main, &jobs[started]) != 0) {
-            snprintf(jobs[started].err, sizeof jobs[started].err, "cannot start thread");
-            jobs[started].rc = -1;
-            k_comm_abort(&comms[started]);
-            break;
-        }
-    rank_main(&jobs[0]);
-    for (int r = 1; r < started; r++) pthread_join(th[r], NULL);
-    rc = 0;
-    for (int r = 0; r < size; r++) if (jobs[r].rc != 0) rc = -1;
-    if (rc != 0) pick_error(comms[0].impl, jobs, size, err, errlen);
-out:
-    free(jobs);
-    k_comm_threads_group_destroy(&comms);
+    k_comm_pool_t *p = k_comm_pool_new(&TH_BACKEND, size, NULL, err, errlen);
+    if (!p) return -1;
+    int rc = k_comm_pool_run(p, fn, arg, err, errlen);
+    k_comm_pool_destroy(&p);
     return rc;
 }

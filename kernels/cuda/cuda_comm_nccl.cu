@@ -6,10 +6,13 @@
  * thread's k_cuda stream and polls it (cudaStreamQuery + ncclCommGetAsyncError + the group's abort
  * flag), so an aborted group never leaves a rank blocked in the device. The group destructor calls
  * ncclCommAbort on every communicator when the group was aborted (that tears down collectives
- * still spinning on a GPU), ncclCommDestroy otherwise. NOT RUN: compiled and linked only.
+ * still spinning on a GPU), ncclCommDestroy otherwise. Rank threads come from a k_comm_pool
+ * (kernels/cpu/comm_pool.c): kc_nccl_backend_ binds each one to its GPU once (k_cuda_bind) and keeps
+ * the group across runs; k_comm_nccl_run is a one-shot pool.
  */
 #include "kernels/cuda/kc_internal.cuh"
 #include "kernels/k_barrier.h"
+#include "kernels/k_comm_pool.h"
 
 #include <nccl.h>
 #include <pthread.h>
@@ -25,7 +28,6 @@ typedef struct {
     k_barrier_t bar;                     /* host meeting point of the collectives, abortable */
     size_t n[KC_NCCL_MAX];               /* counts published for the current collective */
     int dev[KC_NCCL_MAX];
-    int abort_seen[KC_NCCL_MAX];         /* rank r's last failure was only the group's abort */
     ncclComm_t nc[KC_NCCL_MAX];
     k_comm_t comms[KC_NCCL_MAX];
 } kc_grp_t;
@@ -34,10 +36,10 @@ static int kc_grp_barrier_(kc_grp_t *g) { return k_barrier_wait(&g->bar); }
 
 static void kc_nccl_abort_(k_comm_t *c) { k_barrier_abort(&((kc_grp_t *)c->impl)->bar, c->rank); }
 
+static int kc_nccl_first_abort_(const k_comm_t *c) { return ((const kc_grp_t *)c->impl)->bar.abort_rank; }
+
 static int kc_aborted_(k_comm_t *c, const char *op)
 {
-    kc_grp_t *g = (kc_grp_t *)c->impl;
-    g->abort_seen[c->rank] = 1;
     return k_fail_(op, "rank %d: communicator group aborted", c->rank);
 }
 
@@ -119,7 +121,7 @@ static int kc_nccl_barrier_(k_comm_t *c)
 }
 
 static const k_comm_ops_t kc_nccl_ops_ = {
-    "nccl", kc_nccl_all_reduce_, kc_nccl_broadcast_, kc_nccl_barrier_, kc_nccl_abort_,
+    "nccl", kc_nccl_all_reduce_, kc_nccl_broadcast_, kc_nccl_barrier_, kc_nccl_abort_, kc_nccl_first_abort_,
 };
 
 extern "C" k_comm_t *k_comm_nccl_group_new(int size, const int *devices, char *err, size_t errlen)
@@ -165,54 +167,25 @@ extern "C" void k_comm_nccl_group_destroy(k_comm_t **comms)
     *comms = NULL;
 }
 
-/* ---- running the ranks as threads ---- */
+/* ---- as a pool backend (kernels/k_comm_pool.h); one-shot runs ---- */
 
-typedef struct {
-    k_comm_t *c;
-    k_comm_rank_fn fn;
-    void *arg;
-    int rc;
-    char err[512];
-} kc_rank_t;
+static int kc_nccl_enter_(int device, char *err, size_t errlen) { return k_cuda_bind(device, err, errlen); }
 
-static void *kc_rank_main_(void *p)
-{
-    kc_rank_t *t = (kc_rank_t *)p;
-    kc_grp_t *g = (kc_grp_t *)t->c->impl;
-    t->rc = k_cuda_bind(g->dev[t->c->rank], t->err, sizeof t->err);
-    if (!t->rc) t->rc = t->fn(t->c, t->arg, t->err, sizeof t->err);
-    if (t->rc) { if (!t->err[0]) snprintf(t->err, sizeof t->err, "failed"); k_comm_abort(t->c); }
-    k_cuda_unbind();
-    return NULL;
-}
+static const k_comm_backend_t kc_nccl_backend_ = {
+    "nccl", k_comm_nccl_group_new, k_comm_nccl_group_destroy, kc_nccl_enter_, k_cuda_unbind,
+};
+
+extern "C" const k_comm_backend_t *k_comm_nccl_backend(void) { return &kc_nccl_backend_; }
 
 extern "C" int k_comm_nccl_run(int size, const int *devices, k_comm_rank_fn fn, void *arg, char *err,
                                size_t errlen)
 {
-    if (!fn) { snprintf(err, errlen, "nccl run: NULL rank function"); return -1; }
-    k_comm_t *comms = k_comm_nccl_group_new(size, devices, err, errlen);
-    if (!comms) return -1;
-    kc_grp_t *g = (kc_grp_t *)comms[0].impl;
-    kc_rank_t *rk = (kc_rank_t *)calloc((size_t)size, sizeof *rk);
-    pthread_t *th = (pthread_t *)calloc((size_t)size, sizeof *th);
-    int *started = (int *)calloc((size_t)size, sizeof *started), rc = 0, prev = -1;
-    if (!rk || !th || !started) { snprintf(err, errlen, "nccl run: out of memory"); rc = -1; goto out; }
+    int prev = -1;
     cudaGetDevice(&prev);
-    for (int r = 0; r < size; r++) rk[r] = (kc_rank_t){ &comms[r], fn, arg, 0, "" };
-    for (int r = 1; r < size; r++) {
-        started[r] = pthread_create(&th[r], NULL, kc_rank_main_, &rk[r]) == 0;
-        if (!started[r]) { rk[r].rc = -1; snprintf(rk[r].err, sizeof rk[r].err, "cannot start thread"); k_comm_abort(&comms[r]); }
-    }
-    kc_rank_main_(&rk[0]);
-    for (int r = 1; r < size; r++) if (started[r]) pthread_join(th[r], NULL);
+    k_comm_pool_t *p = k_comm_pool_new(&kc_nccl_backend_, size, devices, err, errlen);
+    int rc = p ? k_comm_pool_run(p, fn, arg, err, errlen) : -1;
+    k_comm_pool_destroy(&p);
+    k_cuda_unbind();                                   /* as documented: the caller binds again */
     if (prev >= 0) cudaSetDevice(prev);
-    for (int pass = 0; pass < 2 && !rc; pass++)      /* pass 0: a real cause; pass 1: any failure */
-        for (int r = 0; r < size; r++)
-            if (rk[r].rc && (pass || !g->abort_seen[r])) { snprintf(err, errlen, "rank %d: %s", r, rk[r].err); rc = -1; break; }
-out:
-    free(started);
-    free(th);
-    free(rk);
-    k_comm_nccl_group_destroy(&comms);
     return rc;
 }

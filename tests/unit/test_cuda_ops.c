@@ -384,6 +384,27 @@ static void test_nccl(void)
     CHECK(k_cuda_bind(0, err, sizeof err) == 0);     /* run released the caller's context: rebind */
 }
 
+/* The persistent pool over NCCL (what the DiT keeps): runs reuse the bound threads and the group; a
+ * failing run aborts the group, which is rebuilt (ncclCommAbort, ncclCommInitAll) for the next. */
+static void test_nccl_pool(void)
+{
+    char err[512] = "";
+    int ndev = k_cuda_device_count(), size = ndev >= 2 ? 2 : 1;
+    nccl_arg_t ok = { -1 }, bad = { size - 1 };
+    k_comm_pool_t *p = k_comm_pool_new(k_comm_nccl_backend(), size, NULL, err, sizeof err);
+    CHECKF(p != NULL, "%s", err);
+    if (!p) return;
+    for (int i = 0; i < 3; i++) CHECKF(k_comm_pool_run(p, nccl_rank, &ok, err, sizeof err) == 0, "run %d: %s", i, err);
+    int rc = k_comm_pool_run(p, nccl_rank, &bad, err, sizeof err);
+    char want[64];
+    snprintf(want, sizeof want, "rank %d: injected failure", size - 1);
+    CHECKF(rc == -1 && strstr(err, want), "rc %d err '%s'", rc, err);
+    CHECKF(k_comm_pool_run(p, nccl_rank, &ok, err, sizeof err) == 0, "after a failure: %s", err);
+    CHECK_EQ_INT(k_comm_pool_groups(p), 2);
+    CHECK(k_cuda_bound_device() == 0);               /* the caller ran rank 0 and stays bound */
+    k_comm_pool_destroy(&p);
+}
+
 int main(void)
 {
     char err[256] = "";
@@ -400,6 +421,7 @@ int main(void)
     T_RUN(test_attention_masked_rows);
     T_RUN(test_errors);
     T_RUN(test_nccl);
+    T_RUN(test_nccl_pool);
     k_cuda_unbind();
     T_DONE();
 }

@@ -1,6 +1,6 @@
 /* dit.c — DiT options, backend choice, loading (config, weights of every rank, LoRA), and the forward
- * entry points that run the tensor-parallel ranks as threads (CPU threads, or one thread per GPU over
- * NCCL). See dit.h; the weight table is dit_weights.c and the math is dit_fwd.c.
+ * entry points that run the tensor-parallel ranks on the model's k_comm_pool (CPU threads, or one
+ * thread per GPU over NCCL, started at load and kept). See dit.h; the weight table is dit_weights.c and the math is dit_fwd.c.
  */
 #include <math.h>
 #include <omp.h>
@@ -147,6 +147,20 @@ static int bind_rank(const wrk_dit_t *m, int r, char *err, size_t errlen)
     return 0;
 }
 
+/* tp > 1: the rank threads (rank r on GPU r over NCCL, else CPU threads) with their communicator group,
+ * started once here and kept for every forward; the caller stays bound to GPU 0. */
+static int make_pool(wrk_dit_t *m, char *err, size_t errlen)
+{
+    const k_comm_backend_t *be = k_comm_threads_backend();
+#ifdef HAVE_CUDA
+    if (m->nccl) be = k_comm_nccl_backend();
+#endif
+    char why[512] = "";
+    if ((m->pool = k_comm_pool_new(be, m->info.tp, NULL, why, sizeof why))) return 0;
+    snprintf(err, errlen, "dit: cannot start %d tensor-parallel ranks (%s): %s", m->info.tp, be->name, why);
+    return -1;
+}
+
 void wrk_dit_thread_done(void)
 {
 #ifdef HAVE_CUDA
@@ -202,7 +216,7 @@ int wrk_dit_load(const char *dir, const wrk_dit_opts_t *opts, wrk_dit_t **out, c
     }
     for (int r = 0; r < m->info.tp; r++)
         if (bind_rank(m, r, err, errlen) != 0 || dit_weights_load(m, st, lora, r, err, errlen) != 0) goto fail;
-    if (m->info.tp > 1 && bind_rank(m, 0, err, errlen) != 0) goto fail;   /* the caller stays on GPU 0 */
+    if (m->info.tp > 1 && (bind_rank(m, 0, err, errlen) != 0 || make_pool(m, err, errlen) != 0)) goto fail;
     if (!opts->quiet) log_config(m, &c);
     wrk_lora_close(&lora);
     wrk_st_close(&st);
@@ -219,6 +233,7 @@ void wrk_dit_destroy(wrk_dit_t **mp)
 {
     if (!mp || !*mp) return;
     wrk_dit_t *m = *mp;
+    k_comm_pool_destroy(&m->pool);
     for (int r = 0; m->ranks && r < m->info.tp; r++) dit_weights_free(m, &m->ranks[r]);
     free(m->ranks);
     free(m);
@@ -263,10 +278,7 @@ int wrk_dit_forward_anchor(wrk_dit_t *m, int B, int F, int H, int W, const float
         return bind_rank(m, 0, err, errlen) != 0 ? -1
                : dit_forward_rank(m, NULL, B, F, H, W, x, L, text, t, anchor, out, err, errlen);
     fwd_args_t a = { m, B, F, H, W, L, x, text, t, anchor, out };
-#ifdef HAVE_CUDA
-    if (m->nccl) return k_comm_nccl_run(m->info.tp, NULL, rank_fn, &a, err, errlen);   /* rank r on GPU r */
-#endif
-    return k_comm_threads_run(m->info.tp, rank_fn, &a, err, errlen);
+    return k_comm_pool_run(m->pool, rank_fn, &a, err, errlen);
 }
 
 int wrk_dit_forward_rank(wrk_dit_t *m, k_comm_t *comm, int B, int F, int H, int W, const float *x,

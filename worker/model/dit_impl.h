@@ -5,6 +5,7 @@
 #ifndef WORKER_MODEL_DIT_IMPL_H
 #define WORKER_MODEL_DIT_IMPL_H
 #include "kernels/k.h"
+#include "kernels/k_comm_pool.h"
 #include "worker/model/dit.h"
 #include "worker/model/lora.h"
 #include "worker/model/safetensors.h"
@@ -77,7 +78,8 @@ struct wrk_dit {
     int on_device;                   /* buffers live in backend memory (CUDA, or opts.backend): every
                                         host access goes through kb->upload / kb->download */
     int bf16w;                       /* big GEMM weights in bf16 through kb->gemm_bf16w */
-    int nccl;                        /* ranks are GPUs: k_comm_nccl_run, rank r bound to GPU r */
+    int nccl;                        /* ranks are GPUs over NCCL, rank r bound to GPU r */
+    k_comm_pool_t *pool;             /* tp > 1: the rank threads and their group, kept across forwards */
     int threads_per_rank;
     wrk_dit_stats_t stats;           /* of the last forward, measured on rank 0 */
     dit_rank_t *ranks;               /* info.tp */
