@@ -26,6 +26,8 @@ static const opt_t OPTS[] = {
     { "backoff-max-ms", "FARM_BACKOFF_MAX_MS", "MS", "60000", L(backoff_max_ms), 0, 86400000, "retry delay cap" },
     { "assembly-threads", "FARM_ASSEMBLY_THREADS", "N", "2", L(assembly_threads), 1, 64, "threads for shot assembly (verification has its own 2)" },
     { "sync", "FARM_SYNC", "full|normal", "full", S(sync), 0, 0, "SQLite synchronous mode (full: fsync every commit)" },
+    { "curve-key", "FARMD_CURVE_KEY", "NAME", "", S(curve_key), 0, 0, "encrypt and authenticate with this CURVE keypair (farm keygen NAME; a NAME lives in $FARM_HOME/keys, else a path)" },
+    { "curve-clients", "FARMD_CURVE_CLIENTS", "DIR", "", S(curve_clients), 0, 0, "with --curve-key: the public keys let in, NAME.public files (default $FARM_HOME/keys/clients)" },
 };
 #define N_OPTS ((int)(sizeof OPTS / sizeof OPTS[0]))
 
@@ -54,7 +56,7 @@ void coord_config_help(FILE *f)
     for (int i = 0; i < N_OPTS; i++) {
         char lhs[64];
         snprintf(lhs, sizeof lhs, "--%s %s", OPTS[i].flag, OPTS[i].arg);
-        fprintf(f, "  %-26s %s [%s, default %s]\n", lhs, OPTS[i].help, OPTS[i].env, OPTS[i].def);
+        fprintf(f, "  %-26s %s [%s, default %s]\n", lhs, OPTS[i].help, OPTS[i].env, *OPTS[i].def ? OPTS[i].def : "none");
     }
     fprintf(f, "  %-26s this text\n", "--help");
 }
@@ -74,6 +76,15 @@ static int finish(coord_config_t *c, char *err, size_t errlen)
     }
     if (!c->lease_ms) c->lease_ms = c->heartbeat_ms * c->liveness;
     if (!c->grace_ms) c->grace_ms = 2 * c->lease_ms;
+    if (c->curve_clients[0] && !c->curve_key[0]) {
+        snprintf(err, errlen, "--curve-clients needs --curve-key (farmd's own keypair, from `farm keygen NAME`)");
+        return -1;
+    }
+    if (c->curve_key[0] && !c->curve_clients[0] &&
+        snprintf(c->curve_clients, sizeof c->curve_clients, "%s/keys/clients", c->home) >= (int)sizeof c->curve_clients) {
+        snprintf(err, errlen, "--home is too long");
+        return -1;
+    }
     return 0;
 }
 

@@ -18,6 +18,8 @@ typedef struct {
     long backoff_ms, backoff_max_ms;
     long assembly_threads;
     char sync[16];           /* "full" | "normal" */
+    char curve_key[512];     /* farmd's CURVE keypair (NAME in $FARM_HOME/keys, or a path); "": no CURVE */
+    char curve_clients[600]; /* public keys let in ("": $FARM_HOME/keys/clients) */
 } coord_config_t;
 
 /* Defaults, then environment, then argv. 0 ok; 1 when --help was printed to out; -1 with err. */

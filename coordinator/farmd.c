@@ -3,6 +3,7 @@
  * grace, scheduling of backed-off windows, last-seen flushes). Handlers never block: blocking work
  * (verification, assembly) runs in tasks.c. Signals only set *stop. */
 #include "coordinator/farmd.h"
+#include "proto/curve.h"
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -146,6 +147,26 @@ static int make_dirs(coord_farmd_t *f, char *err, size_t errlen)
     return coord_upload_clean_tmp(f, err, errlen);
 }
 
+/* CURVE on the ROUTER with farmd's secret key, and the ZAP handler that checks the clients' keys. */
+static int start_curve(coord_farmd_t *f, char *err, size_t errlen)
+{
+    char path[600], sec[PROTO_CURVE_Z85 + 1], pub[PROTO_CURVE_Z85 + 1], e2[800];
+    if (!zmq_has("curve")) { snprintf(err, errlen, "--curve-key: this libzmq has no CURVE support"); return -1; }
+    if (proto_curve_key_path(f->cfg.curve_key, ".secret", f->cfg.home, path, sizeof path) != 0 ||
+        proto_curve_read_key(path, sec, e2, sizeof e2) != 0) {
+        snprintf(err, errlen, "--curve-key: %s", e2);
+        return -1;
+    }
+    int rc = zmq_curve_public(pub, sec) == 0 && proto_curve_server_apply(f->router, sec, err, errlen) == 0 &&
+             coord_zap_start(&f->zap, f->zctx, f->cfg.curve_clients, err, errlen) == 0 ? 0 : -1;
+    memset(sec, 0, sizeof sec);
+    if (rc) return -1;
+    int n = coord_zap_count(&f->zap);
+    coord_logf("CURVE on: public key %s; %d client key(s) in %s%s", pub, n, f->zap.dir,
+               n ? "" : " (none yet: every worker and client is refused until its .public is copied there)");
+    return 0;
+}
+
 static int open_socket(coord_farmd_t *f, char *err, size_t errlen)
 {
     int one = 1, linger = 0, hwm = 100000;
@@ -157,6 +178,7 @@ static int open_socket(coord_farmd_t *f, char *err, size_t errlen)
     zmq_setsockopt(f->router, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(f->router, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(f->router, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    if (f->cfg.curve_key[0] && start_curve(f, err, errlen) != 0) return -1;
     if (zmq_bind(f->router, f->cfg.bind) != 0) {
         snprintf(err, errlen, "zmq: bind %s: %s", f->cfg.bind, zmq_strerror(errno));
         return -1;
@@ -211,6 +233,7 @@ static void stop_all(coord_farmd_t *f)
     for (int i = 0; i < f->n_up; i++) coord_upload_drop(f, f->up[i].attempt_id);
     while (f->head) coord_worker_remove(f, f->head);
     if (f->router) zmq_close(f->router);
+    coord_zap_stop(&f->zap);
     if (f->zctx) zmq_ctx_term(f->zctx);
     store_close(&f->st);
     free(f->up); free(f->orphans); free(f->out);
@@ -269,9 +292,9 @@ int coord_farmd_run(const coord_config_t *cfg, volatile sig_atomic_t *stop, char
     f->stop = stop;
     if (start(f, cfg, err, errlen) != 0) goto out;
     while (!*stop) {
-        zmq_pollitem_t items[3] = { { f->router, 0, ZMQ_POLLIN, 0 }, { NULL, coord_tasks_fd(f->tasks), ZMQ_POLLIN, 0 },
-                                    { NULL, coord_tasks_fd(f->atasks), ZMQ_POLLIN, 0 } };
-        int n = zmq_poll(items, 3, TICK_MS);
+        zmq_pollitem_t items[4] = { { f->router, 0, ZMQ_POLLIN, 0 }, { NULL, coord_tasks_fd(f->tasks), ZMQ_POLLIN, 0 },
+                                    { NULL, coord_tasks_fd(f->atasks), ZMQ_POLLIN, 0 }, { f->zap.sock, 0, ZMQ_POLLIN, 0 } };
+        int n = zmq_poll(items, f->zap.sock ? 4 : 3, TICK_MS);
         if (n < 0 && errno != EINTR) { snprintf(err, errlen, "zmq_poll: %s", zmq_strerror(errno)); goto out; }
         batch_begin(f);
         if (n > 0 && (items[0].revents & ZMQ_POLLIN))
@@ -279,6 +302,7 @@ int coord_farmd_run(const coord_config_t *cfg, volatile sig_atomic_t *stop, char
                 on_message(f);
         if (n > 0 && (items[1].revents & ZMQ_POLLIN)) coord_tasks_drain(f->tasks, f);
         if (n > 0 && (items[2].revents & ZMQ_POLLIN)) coord_tasks_drain(f->atasks, f);
+        if (n > 0 && f->zap.sock && (items[3].revents & ZMQ_POLLIN)) coord_zap_handle(&f->zap);
         timers(f);
         if (batch_end(f, err, errlen) != 0) goto out;
     }

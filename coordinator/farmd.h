@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include "coordinator/config.h"
 #include "coordinator/tasks.h"
+#include "coordinator/zap.h"
 #include "proto/proto.h"
 #include "proto/wire.h"
 #include "sql/store.h"
@@ -58,6 +59,7 @@ typedef struct coord_farmd {
     coord_config_t cfg;
     store_t *st;
     void *zctx, *router;
+    coord_zap_t zap;                    /* CURVE client keys (sock NULL: CURVE off) */
     coord_tasks_t *tasks;               /* artifact verification (short) */
     coord_tasks_t *atasks;              /* shot assembly (long): never delays verification */
     coord_worker_t *head, *tail;        /* registry, oldest last_seen first */

@@ -25,6 +25,9 @@ void ops_ctx_init(ops_ctx_t *c)
     const char *ep = getenv("FARM_COORDINATOR");
     memset(c, 0, sizeof *c);
     snprintf(c->coordinator, sizeof c->coordinator, "%s", ep && *ep ? ep : "tcp://127.0.0.1:7600");
+    const char *ck = getenv("FARM_CURVE_KEY"), *cs = getenv("FARM_CURVE_SERVER");
+    snprintf(c->curve_key, sizeof c->curve_key, "%s", ck ? ck : "");
+    snprintf(c->curve_server, sizeof c->curve_server, "%s", cs ? cs : "");
     c->timeout_ms = 5000;
 }
 
@@ -39,6 +42,10 @@ int ops_global_opts(ops_ctx_t *c, ops_opt_t *out, int max)
     const ops_opt_t g[] = {
         { "coordinator", "ENDPOINT", OPS_OPT_STR, c->coordinator, sizeof c->coordinator, 0, 0,
           "farmd endpoint (env FARM_COORDINATOR, default tcp://127.0.0.1:7600)" },
+        { "curve-key", "NAME", OPS_OPT_STR, c->curve_key, sizeof c->curve_key, 0, 0,
+          "this client's CURVE keypair from `farm keygen NAME` (in $FARM_HOME/keys, or a path; env FARM_CURVE_KEY)" },
+        { "curve-server", "NAME", OPS_OPT_STR, c->curve_server, sizeof c->curve_server, 0, 0,
+          "farmd's CURVE public key NAME.public (env FARM_CURVE_SERVER)" },
         { "json", NULL, OPS_OPT_FLAG, &c->json, 0, 0, 0, "print JSON instead of text" },
         { "no-color", NULL, OPS_OPT_FLAG, &c->no_color, 0, 0, 0, "no colour (also when NO_COLOR is set or stdout is not a TTY)" },
         { "timeout-ms", "MS", OPS_OPT_INT, &c->timeout_ms, 0, 100, 3600000, "how long to wait for farmd's answer (default 5000)" },

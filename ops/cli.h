@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include "proto/curve.h"
 #include "proto/json.h"
 #include "proto/proto.h"
 
@@ -28,6 +29,9 @@ extern const ops_exit_doc_t OPS_EXIT_CODES[];   /* terminated by {0, NULL} */
 
 typedef struct {
     char coordinator[256];
+    char curve_key[512], curve_server[512];   /* CURVE: this client's keypair, farmd's public key */
+    proto_curve_client_t curve;  /* loaded from them at the first request */
+    int  curve_loaded;
     int  json;
     int  color;                  /* resolved: TTY and not NO_COLOR and not --no-color */
     int  no_color;
@@ -46,7 +50,8 @@ typedef struct {
     const char   *help;
 } ops_opt_t;
 
-/* The global options (--coordinator, --json, --no-color, --timeout-ms) bound to c. */
+/* The global options (--coordinator, --curve-key, --curve-server, --json, --no-color, --timeout-ms)
+ * bound to c. */
 int  ops_global_opts(ops_ctx_t *c, ops_opt_t *out, int max);
 /* Parses argv[1..) against the command's table plus the global options. Positionals go to pos
  * (exactly npos_min..npos_max of them). *help set on --help. 0 ok; -1 with err. */
@@ -61,13 +66,14 @@ void ops_ctx_init(ops_ctx_t *c);
 void ops_ctx_ready(ops_ctx_t *c);
 
 /* ---- client ---- */
-/* Sends req and waits for the reply of type want (c->timeout_ms). 0 ok (rep initialised, free it);
- * OPS_EXIT_UNREACHABLE / OPS_EXIT_ERROR with err. */
-int ops_request(const ops_ctx_t *c, const proto_msg_t *req, int want, proto_msg_t *rep,
+/* Sends req and waits for the reply of type want (c->timeout_ms), over CURVE when c names keys (read
+ * at the first request). 0 ok (rep initialised, free it); OPS_EXIT_UNREACHABLE / OPS_EXIT_ERROR with
+ * err; OPS_EXIT_REFUSED when farmd refused this client's CURVE key; OPS_EXIT_USAGE for bad keys. */
+int ops_request(ops_ctx_t *c, const proto_msg_t *req, int want, proto_msg_t *rep,
                 char *err, size_t errlen);
 /* QUERY kind (job, since, args) and parse the JSON answer. 0 ok (*out owned); else an exit code
  * with err (REFUSED when farmd answered an error status). */
-int ops_query(const ops_ctx_t *c, const char *kind, uint64_t job, uint64_t since, const char *args,
+int ops_query(ops_ctx_t *c, const char *kind, uint64_t job, uint64_t since, const char *args,
               proto_json_t **out, char *err, size_t errlen);
 /* Parses a positive job id. 0 ok, -1 with err. */
 int ops_job_id(const char *s, uint64_t *id, char *err, size_t errlen);

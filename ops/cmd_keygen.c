@@ -1,6 +1,6 @@
 /* cmd_keygen.c — `farm keygen [NAME]`: a CURVE keypair (Z85 text) for ZeroMQ encryption, written to
  * $FARM_HOME/keys/NAME.public (0644) and NAME.secret (0600, created exclusively: an existing key is
- * never overwritten). Only key generation: farmd and farm-worker do not load these keys yet. */
+ * never overwritten). farmd, farm-worker and farm load them with --curve-key NAME (proto/curve.h). */
 #include "ops/commands.h"
 
 #include <errno.h>

@@ -16,7 +16,7 @@ const ops_command_t OPS_COMMANDS[] = {
     { "pause",   ops_cmd_control, "JOB", "stop assigning windows of a job" },
     { "unpause", ops_cmd_control, "JOB", "assign windows of a paused job again" },
     { "wait",    ops_cmd_wait,    "JOB", "wait until a job ends: exit 0 done, 6 failed, 7 cancelled" },
-    { "keygen",  ops_cmd_keygen,  "[NAME]", "CURVE keypair into $FARM_HOME/keys (not used by farmd yet)" },
+    { "keygen",  ops_cmd_keygen,  "[NAME]", "CURVE keypair into $FARM_HOME/keys (for --curve-key NAME)" },
     { NULL, NULL, NULL, NULL },
 };
 

@@ -8,9 +8,14 @@
 /* Index of the command word: the first argument that is neither a global option nor its value. */
 static int command_index(int argc, char **argv)
 {
+    ops_ctx_t c;
+    ops_opt_t g[16];
+    ops_ctx_init(&c);
+    int ng = ops_global_opts(&c, g, 16);
     for (int i = 1; i < argc; i++) {
         if (strncmp(argv[i], "--", 2)) return i;
-        if (!strcmp(argv[i], "--coordinator") || !strcmp(argv[i], "--timeout-ms")) i++;
+        for (int k = 0; k < ng; k++)
+            if (g[k].arg && !strcmp(argv[i] + 2, g[k].name)) { i++; break; }   /* skip its value */
     }
     return -1;
 }

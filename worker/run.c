@@ -21,6 +21,7 @@
 #include "worker/opts.h"
 #include "worker/outbox.h"
 #include "proto/checksum.h"
+#include "proto/curve.h"
 #include "proto/proto.h"
 #include "proto/wire.h"
 
@@ -42,7 +43,7 @@
 
 typedef struct {
     char coordinator[256], name[PROTO_ID_MAX + 1], outbox[PATH_MAX - 64], engines[256], home[PATH_MAX - 128];
-    char device[16];
+    char device[16], curve_key[512], curve_server[512];
     int  heartbeat_ms, liveness, reconnect_ms, reconnect_max_ms, chunk_bytes, drain_timeout_ms;
     wrk_testcard_opts_t tc;
 } wrk_conf_t;
@@ -55,6 +56,10 @@ static const wrk_opt_t RUN_OPTS[] = {
     { "outbox", "DIR", WRK_OPT_STR, O(outbox), 0, 0, "durable result outbox (default $FARM_HOME/outbox-NAME)" },
     { "engines", "LIST", WRK_OPT_STR, O(engines), 0, 0, "advertise only these usable engines (comma list; default all usable)" },
     { "device", "DEV", WRK_OPT_STR, O(device), 0, 0, "compute device of the dit engine: cpu | cuda | auto (env FARM_DEVICE, default auto)" },
+    { "curve-key", "NAME", WRK_OPT_STR, O(curve_key), 0, 0,
+      "this worker's CURVE keypair from `farm keygen NAME` (NAME in $FARM_HOME/keys, or a path; env FARM_CURVE_KEY)" },
+    { "curve-server", "NAME", WRK_OPT_STR, O(curve_server), 0, 0,
+      "farmd's CURVE public key, NAME.public (env FARM_CURVE_SERVER); with --curve-key: encrypted, authenticated" },
     { "heartbeat-ms", "MS", WRK_OPT_INT, O(heartbeat_ms), 50, 600000, "heartbeat interval until farmd sets one (default 1000)" },
     { "liveness", "N", WRK_OPT_INT, O(liveness), 2, 100, "heartbeats farmd may miss before reconnecting (default 3)" },
     { "reconnect-ms", "MS", WRK_OPT_INT, O(reconnect_ms), 10, 600000, "first reconnect delay, doubled up to the max (default 100)" },
@@ -80,7 +85,11 @@ typedef struct { uint64_t attempt_id; int fail_class; char reason[512]; int sent
 
 typedef struct {
     wrk_conf_t c;
+    proto_curve_client_t curve;
     void *ctx, *sock;
+    void *mon;                  /* the socket's handshake events */
+    int  conns, hs_ok;          /* connections made; a handshake succeeded on this one */
+    proto_hs_t hs_said;         /* the last handshake problem logged (NONE: none since the last success) */
     wrk_outbox_t ob;
     char engines_adv[256];
     long long now, last_rx, next_hb, reconnect_at;
@@ -295,6 +304,28 @@ static void uploads_pump(wrk_t *w)
 
 /* ---------------------------------------------------------------- connection */
 
+static void close_sock(wrk_t *w)
+{
+    if (w->mon) zmq_close(w->mon);
+    if (w->sock) zmq_close(w->sock);
+    w->mon = w->sock = NULL;
+}
+
+/* Handshake events: a success clears the problem; a problem is logged once, with the fix, until a
+ * success (a refusal outranks a mismatch or a closed connection, which say the same). */
+static void handshake_events(wrk_t *w)
+{
+    for (proto_hs_t h; w->mon && (h = proto_hs_read(w->mon)) != PROTO_HS_NONE;) {
+        if (h == PROTO_HS_OK) { w->hs_ok = 1; w->hs_said = PROTO_HS_NONE; continue; }
+        int rank = h == PROTO_HS_REFUSED ? 2 : 1, said = w->hs_said == PROTO_HS_REFUSED ? 2 : w->hs_said ? 1 : 0;
+        if ((h == PROTO_HS_CLOSED && w->hs_ok) || rank <= said) continue;
+        char why[512];
+        proto_hs_explain(h, &w->curve, why, sizeof why);
+        logf_(w, "%s", why);
+        w->hs_said = h;
+    }
+}
+
 static int connect_sock(wrk_t *w)
 {
     int linger = 0, hwm = 10000;
@@ -303,10 +334,14 @@ static int connect_sock(wrk_t *w)
     zmq_setsockopt(w->sock, ZMQ_ROUTING_ID, w->c.name, strlen(w->c.name));
     zmq_setsockopt(w->sock, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(w->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    char err[256], name[64];
+    snprintf(name, sizeof name, "worker-%d", ++w->conns);
+    if (proto_curve_client_apply(&w->curve, w->sock, err, sizeof err) < 0) logf_(w, "%s", err);
+    if (!(w->mon = proto_hs_monitor(w->ctx, w->sock, name, err, sizeof err))) logf_(w, "%s", err);
+    w->hs_ok = 0;
     if (zmq_connect(w->sock, w->c.coordinator) < 0) {
         logf_(w, "connect %s: %s", w->c.coordinator, zmq_strerror(errno));
-        zmq_close(w->sock);
-        w->sock = NULL;
+        close_sock(w);
         return -1;
     }
     w->last_rx = w->now;
@@ -320,8 +355,8 @@ static void disconnect_sock(wrk_t *w, const char *why)
 {
     if (!w->sock) return;
     logf_(w, "%s; reconnecting in %d ms", why, w->backoff_ms);
-    zmq_close(w->sock);
-    w->sock = NULL;
+    handshake_events(w);
+    close_sock(w);
     w->reconnect_at = w->now + w->backoff_ms;
     w->backoff_ms = w->backoff_ms * 2 > w->c.reconnect_max_ms ? w->c.reconnect_max_ms : w->backoff_ms * 2;
 }
@@ -501,6 +536,9 @@ static int conf_defaults(wrk_conf_t *c, char *err, size_t errlen)
         snprintf(err, errlen, "FARM_HOME is too long"); return -1;
     }
     if (c->reconnect_max_ms < c->reconnect_ms) c->reconnect_max_ms = c->reconnect_ms;
+    const char *ck = getenv("FARM_CURVE_KEY"), *cs = getenv("FARM_CURVE_SERVER");
+    if (!c->curve_key[0] && ck) snprintf(c->curve_key, sizeof c->curve_key, "%s", ck);
+    if (!c->curve_server[0] && cs) snprintf(c->curve_server, sizeof c->curve_server, "%s", cs);
     return 0;
 }
 
@@ -522,9 +560,10 @@ static void loop_turn(wrk_t *w)
 {
     if (!w->sock && w->now >= w->reconnect_at) connect_sock(w);
     if (w->sock) {
-        zmq_pollitem_t it = { w->sock, 0, ZMQ_POLLIN, 0 };
-        zmq_poll(&it, 1, w->n_up ? 5 : 50);
+        zmq_pollitem_t it[2] = { { w->sock, 0, ZMQ_POLLIN, 0 }, { w->mon, 0, ZMQ_POLLIN, 0 } };
+        zmq_poll(it, w->mon ? 2 : 1, w->n_up ? 5 : 50);
         w->now = mono_ms();
+        handshake_events(w);
         receive_all(w);
     } else usleep(20000);
     if (w->job && atomic_load(&w->job->finished)) job_reap(w, 0);
@@ -564,8 +603,8 @@ static int worker_init(wrk_t *w, char *err, size_t errlen)
     w->hb_ms = w->c.heartbeat_ms;
     w->backoff_ms = w->c.reconnect_ms;
     w->now = mono_ms();
-    logf_(w, "coordinator %s, engines %s, outbox %s (%d result%s waiting)", w->c.coordinator, w->engines_adv,
-          w->c.outbox, n, n == 1 ? "" : "s");
+    logf_(w, "coordinator %s%s, engines %s, outbox %s (%d result%s waiting)", w->c.coordinator,
+          w->curve.on ? " (CURVE)" : "", w->engines_adv, w->c.outbox, n, n == 1 ? "" : "s");
     return 0;
 }
 
@@ -574,8 +613,9 @@ static void worker_fini(wrk_t *w)
     if (w->sock) {
         int linger = 2000;
         zmq_setsockopt(w->sock, ZMQ_LINGER, &linger, sizeof linger);
-        zmq_close(w->sock);
     }
+    close_sock(w);
+    memset(&w->curve, 0, sizeof w->curve);
     if (w->ctx) zmq_ctx_term(w->ctx);
 }
 
@@ -596,7 +636,11 @@ int wrk_cmd_run(int argc, char **argv)
                       RUN_OPTS, N_RUN_OPTS);
         return (fflush(stdout) != 0 || ferror(stdout)) ? 1 : 0;
     }
-    if (conf_defaults(&w.c, err, sizeof err) < 0) { fprintf(stderr, "farm-worker: %s\n", err); return 2; }
+    if (conf_defaults(&w.c, err, sizeof err) < 0 ||
+        proto_curve_client_load(&w.curve, w.c.curve_key, w.c.curve_server, w.c.home, err, sizeof err) < 0) {
+        fprintf(stderr, "farm-worker: %s\n", err);
+        return 2;
+    }
     char dev_line[256], gpus[1024];
     if (wrk_device_choose(w.c.device, dev_line, sizeof dev_line, err, sizeof err) < 0) {
         fprintf(stderr, "farm-worker: %s\n", err);
