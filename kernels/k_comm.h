@@ -5,7 +5,7 @@
  * Every rank must make the same sequence of collective calls with the same element counts.
  *
  * Backends: the CPU-threads backend (kernels/cpu/comm_threads.c: ranks are threads of one process
- * sharing memory) and, in a later issue, NCCL (ranks are GPUs; buffers are device pointers). Model code
+ * sharing memory) and NCCL (kernels/cuda/cuda_comm_nccl.cu: ranks are GPUs; buffers are device pointers). Model code
  * only uses the k_comm_* calls below, never a backend directly.
  *
  * Determinism: all_reduce_sum adds the ranks' contributions in rank order 0..size-1 for every element,
