@@ -18,13 +18,21 @@ Variants (--variants):
                frame is one frame, window k's are groups of 4, so it is left free)
   reenc        aligned, plus window k+1's first latent frame = the VAE encoding of window k's decoded
                frame at window k+1's start (a true one-frame latent)
+  vae          no DiT: each window is the VAE round trip of the generator's own long shot for the
+               prompt (data.render, the motion stretched over the whole shot), windows stitched as
+               farmd does: what a DiT that reproduced the training distribution exactly would give
+  gt0          chain, but window 0 is the VAE encoding of the generator's long shot (as `vae`): how
+               the DiT continues a well-paced prefix, apart from how it starts one
+--windows N    instead of shots: N seam-free single windows per prompt (seeds 1000·s + 7), each
+               pair's |Δ| over its window's mean (the model's in-window motion profile)
 
 Run: python ops/train/chain_probe.py [--model DIR] [--variants ...] [--prompts "p1|p2"] [--seeds "1 2"]
-     [--frames 33] [--window 9] [--overlap 5] [--cfg 3] [--steps 25] [--profile]
+     [--frames 33] [--window 9] [--overlap 5] [--cfg 3] [--steps 25] [--profile] [--windows N]
 Prints one line per shot (the seams' colour/alpha ratios) and per variant the max, mean and the
 count of seams over 1.3; --profile adds each shot's alpha |Δ| per neighbouring pair (×100).
 """
 import argparse
+import itertools
 import math
 import os
 import sys
@@ -36,6 +44,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "quality"))
 import common as C  # noqa: E402
+import data  # noqa: E402
 import ref_common as R  # noqa: E402
 import sample_ref as S  # noqa: E402
 from diffusers import CogVideoXDPMScheduler  # noqa: E402
@@ -139,15 +148,46 @@ class Probe:
             m[0] = m[F] = True
         return known, m
 
+    @staticmethod
+    def long_shot(prompt, seed, frames):
+        """The generator's clip for prompt with its motion stretched over all frames: rgb, alpha."""
+        combo = next(c for c in itertools.product(data.SHAPES, data.COLOURS, data.MOTIONS) if data.caption(*c) == prompt)
+        return data.render(*combo, seed=seed, F=frames, span=(frames, 0))[:2]
+
+    @torch.no_grad()
+    def encode_window(self, rgb, alpha):
+        """Frames -> the window's latents [1, 2F, 16, h, w] (RGB half, alpha half)."""
+        z = self.p.vae.encode(torch.stack(C.to_video(rgb, alpha))).latent_dist.mode() * self.p.vae.config.scaling_factor
+        z = z.permute(0, 2, 1, 3, 4)                                 # [2, F, 16, h, w]
+        return torch.cat([z[:1], z[1:]], 1)
+
+    def vae_shot(self, prompt, seed, frames, n, firsts):
+        """The generator's long shot for prompt (motion over all frames), each window VAE round-tripped."""
+        rgb, alpha = self.long_shot(prompt, seed, frames)
+        wins = []
+        for f0 in firsts:
+            r, a = self.p.roundtrip(rgb[f0:f0 + n], alpha[f0:f0 + n])
+            wins.append(np.concatenate([r, a[..., None]], -1))
+        return wins
+
     def shot(self, variant, prompt, seed, frames, n, ov, height=C.HEIGHT, width=C.WIDTH):
         text = self.p.embed(["", prompt])
         F, P, stride, h, w = (n - 1) // 4 + 1, (ov - 1) // 4 + 1, n - ov, height // 8, width // 8
         firsts, wins, prev = list(range(0, frames - n + 1, stride)), [], None
+        if variant == "vae":
+            wins = self.vae_shot(prompt, seed, frames, n, firsts)
+            x = stitch(wins, firsts, n, frames)
+            return x, seam_ratios(x, firsts, n)
         for k in range(len(firsts)):
             pin = None
             if prev is not None and variant != "independent":
-                pin = self.pin_for(variant, prev, wins[-1], F, P, stride, (1, 2 * F, 16, h, w))
-            prev = self.window(text, 1000 * seed + k, F, h, w, pin)
+                pin = self.pin_for("chain" if variant == "gt0" else variant, prev, wins[-1], F, P, stride,
+                                   (1, 2 * F, 16, h, w))
+            if k == 0 and variant == "gt0":
+                rgb, alpha = self.long_shot(prompt, seed, frames)
+                prev = self.encode_window(rgb[:n], alpha[:n])
+            else:
+                prev = self.window(text, 1000 * seed + k, F, h, w, pin)
             wins.append(self.decode(prev))
         x = stitch(wins, firsts, n, frames)
         return x, seam_ratios(x, firsts, n)
@@ -165,9 +205,12 @@ def main():
     ap.add_argument("--steps", type=int, default=25)
     ap.add_argument("--cfg", type=float, default=3.0)
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--windows", type=int, default=0)
     a = ap.parse_args()
     C.setup_torch()
     probe = Probe(a.model, a.steps, a.cfg)
+    if a.windows:
+        return window_profile(probe, a)
     for v in a.variants.split():
         every = []
         for prompt in a.prompts.split("|"):
@@ -181,6 +224,23 @@ def main():
         r = np.concatenate(every)
         print("== %s: max %.2f / %.2f  mean %.2f / %.2f  seams > 1.3: %d / %d" % (
             v, *r.max(0), *r.mean(0), int((r.max(1) > 1.3).sum()), len(r)), flush=True)
+
+
+def window_profile(probe, a):
+    """Each neighbouring pair's |Δ| over its window's mean, over seam-free single windows."""
+    F, hw, prof = (a.window - 1) // 4 + 1, (C.HEIGHT // 8, C.WIDTH // 8), []
+    for prompt in a.prompts.split("|"):
+        text = probe.p.embed(["", prompt])
+        for s in range(a.windows):
+            w = probe.decode(probe.window(text, 1000 * s + 7, F, *hw, None))
+            d = np.array([pair_change(w[i], w[i + 1]) for i in range(a.window - 1)])
+            prof.append(d / d.mean(0))
+    p = np.array(prof)
+    print("%d windows of %d frames, steps %d, CFG %g" % (len(p), a.window, a.steps, a.cfg))
+    for name, col in (("colour", 0), ("alpha", 1)):
+        print("%-6s mean %s" % (name, " ".join("%.2f" % z for z in p[:, :, col].mean(0))))
+        print("%-6s max  %s" % (name, " ".join("%.2f" % z for z in p[:, :, col].max(0))))
+    print("windows over 1.3 (%%): %s" % " ".join("%d" % z for z in 100 * (p.max(2) > 1.3).mean(0)))
 
 
 if __name__ == "__main__":
