@@ -1,0 +1,141 @@
+"""Experiment for issue #8 (not part of the bundled demo model, not in the C engine): condition the DiT
+on where in the shot's motion a window lies, so windows of a long shot move at the shot's pace.
+
+Window condition c = (t0, t1): the window's first and last frame as fractions of the shot's motion
+(data.py's path parameter; a single-window clip is (0, 1)). A window embedding (sinusoidal features
+of 1000·t0 and 1000·t1 -> linear -> SiLU -> linear, the last one zero-initialised) is added to the
+DiT's time embedding through a forward hook, as ref_common adds the TransPixar domain embedding.
+
+  train: fine-tune from a model directory on a mix of whole clips (0, 1) and windows of long shots
+         (motion over L = lmin..lmax frames, a random 9-frame span, c from the span); writes
+         $DEMO_MODEL_DIR/{transformer, transpixar_lora.safetensors, window_emb.safetensors}.
+  probe: chain_probe.py's shots with each window's c (33 frames, window 9, overlap 5: window k is
+         frames 4k..4k+8, c = (4k/32, (4k+8)/32)); --nocond gives every window (0, 1).
+
+Run (the reference venv): DEMO_MODEL_DIR=/tmp/wc DEMO_WORK_DIR=/tmp/wc-work python
+ops/train/window_cond.py train [--steps 6000] then ... probe [--variants "chain independent"].
+Measured (session 4, BENCHMARKS.md "Window conditioning"): motion continues at the shot's pace, the
+seam maximum does not come down (the per-latent-frame pace varies 2-3x).
+"""
+import argparse, math, os, sys, time
+import numpy as np, torch
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, HERE); sys.path.insert(0, os.path.join(ROOT, "tests", "quality"))
+import common as C, data, train_dit as TD, chain_probe as P, ref_common as R
+from diffusers.models.embeddings import Timesteps
+from diffusers import AutoencoderKLCogVideoX, CogVideoXDPMScheduler
+from safetensors.torch import save_file, load_file
+
+class WinEmb(torch.nn.Module):
+    def __init__(self, d=64):
+        super().__init__()
+        self.proj = Timesteps(d // 2, True, 0)
+        self.l1, self.l2 = torch.nn.Linear(d, d), torch.nn.Linear(d, d)
+        torch.nn.init.zeros_(self.l2.weight); torch.nn.init.zeros_(self.l2.bias)
+        self.cond = None
+    def forward(self, c):  # c [B, 2] in [0, 1]
+        f = torch.cat([self.proj(c[:, 0] * 1000), self.proj(c[:, 1] * 1000)], -1)
+        return self.l2(torch.nn.functional.silu(self.l1(f)))
+
+def install(model, we):
+    def hook(module, args, out):
+        return out + we(we.cond).to(out.dtype)
+    return model.time_embedding.register_forward_hook(hook)
+
+def clip(index, seed, long_frac, lmin, lmax, F=9):
+    rng = np.random.default_rng([seed, index])
+    combo = data.TRAIN_COMBOS[int(rng.integers(len(data.TRAIN_COMBOS)))]
+    r2 = np.random.default_rng([seed, index, 8]); span, cond = None, (0.0, 1.0)
+    if r2.random() < long_frac:
+        L = int(r2.integers(lmin, lmax + 1)); off = int(r2.integers(0, L - F + 1))
+        span, cond = (L, off), (off / (L - 1), (off + F - 1) / (L - 1))
+    rgb, alpha, cap = data.render(*combo, seed=int(rng.integers(2 ** 31)), F=F, span=span)
+    return rgb, alpha, cap, cond
+
+def encode(n, seed, long_frac, lmin, lmax, path):
+    if os.path.exists(path): return torch.load(path)
+    vae = AutoencoderKLCogVideoX.from_pretrained(os.path.join(C.MODEL_DIR, "vae")).float().eval()
+    lats, caps, conds = [], [], []
+    with torch.no_grad():
+        for i in range(0, n, 8):
+            vids = []
+            for j in range(i, min(n, i + 8)):
+                rgb, alpha, cap, cond = clip(j, seed, long_frac, lmin, lmax)
+                vids += list(C.to_video(rgb, alpha)); caps.append(cap); conds.append(cond)
+            z = vae.encode(torch.stack(vids)).latent_dist.mode() * vae.config.scaling_factor
+            lats.append(z.permute(0, 2, 1, 3, 4).reshape(-1, 2 * C.LAT_FRAMES, *z.shape[1:2], *z.shape[3:]))
+    out = {"latents": torch.cat(lats), "captions": caps, "conds": torch.tensor(conds, dtype=torch.float32)}
+    torch.save(out, path); return out
+
+def train(a):
+    ds = encode(a.clips, 2, a.long_frac, a.lmin, a.lmax, os.path.join(C.WORK_DIR, "wc_lat.pt"))
+    caps = sorted(set(ds["captions"])); emb = TD.embed_texts([""] + caps)
+    cap_idx = torch.tensor([1 + caps.index(c) for c in ds["captions"]])
+    lat, conds = ds["latents"], ds["conds"]
+    model, lora = TD.build(2, a.init_from)
+    we = WinEmb(); install(model, we)
+    rope = R.pipeline_rotary(model, lat.shape[-2], lat.shape[-1], lat.shape[1] // 2)[:2]
+    alphas = torch.tensor(CogVideoXDPMScheduler(**C.SCHED_CFG).alphas_cumprod, dtype=torch.float32)
+    params = list(model.parameters()) + list(lora.values())
+    opt = torch.optim.AdamW([{"params": list(model.parameters()) + list(we.parameters()), "lr": a.lr},
+                             {"params": list(lora.values()), "lr": a.lr * TD.LORA_LR_MULT}], weight_decay=0.0)
+    base = [g["lr"] for g in opt.param_groups]
+    ema = TD.Ema(model, lora); ema.src.update({"we." + k: v for k, v in we.named_parameters()})
+    ema.avg.update({"we." + k: v.detach().clone() for k, v in we.named_parameters()})
+    gen = torch.Generator().manual_seed(2); t0 = time.time(); avg = None
+    for step in range(a.steps):
+        for g, lr in zip(opt.param_groups, base): g["lr"] = lr * TD.lr_at(step, a.steps)
+        idx = torch.randint(0, lat.shape[0], (TD.BATCH,), generator=gen)
+        ci = torch.where(torch.rand(TD.BATCH, generator=gen) < TD.P_UNCOND, 0, cap_idx[idx])
+        we.cond = conds[idx]
+        loss = TD.v_loss(model, rope, lat[idx], emb[ci], alphas, gen)
+        opt.zero_grad(); loss.backward()
+        torch.nn.utils.clip_grad_norm_(params + list(we.parameters()), 1.0); opt.step(); ema.update(step)
+        avg = loss.item() if avg is None else 0.98 * avg + 0.02 * loss.item()
+        if step % 50 == 0: print(f"step {step} avg {avg:.4f} {(time.time()-t0)/(step+1):.2f} s/step", flush=True)
+        if (step + 1) % 500 == 0 or step + 1 == a.steps:
+            ema.swap(); TD.save_all(model.eval(), lora, step + 1)
+            save_file({k: v.detach().contiguous() for k, v in we.state_dict().items()}, os.path.join(C.MODEL_DIR, "window_emb.safetensors"))
+            ema.swap(); model.train()
+
+class WProbe(P.Probe):
+    def __init__(self, model_dir, steps, cfg):
+        super().__init__(model_dir, steps, cfg)
+        self.we = WinEmb(); self.we.load_state_dict(load_file(os.path.join(model_dir, "window_emb.safetensors")))
+        install(self.p.dit, self.we); self.cur = (0.0, 1.0)
+    def shot(self, variant, prompt, seed, frames, n, ov, **kw):
+        stride = n - ov; firsts = list(range(0, frames - n + 1, stride)); orig = super().window
+        conds = [(f / (frames - 1), (f + n - 1) / (frames - 1)) for f in firsts]
+        calls = {"k": 0}
+        def win(text, seed_, F, h, w, pin):
+            self.cur = conds[calls["k"]] if self.use_cond else (0.0, 1.0); calls["k"] += 1
+            self.we.cond = torch.tensor([self.cur, self.cur], dtype=torch.float32)
+            return orig(text, seed_, F, h, w, pin)
+        self.window = win
+        try: return super().shot(variant, prompt, seed, frames, n, ov)
+        finally: del self.window
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(); ap.add_argument("mode")
+    ap.add_argument("--steps", type=int, default=6000); ap.add_argument("--clips", type=int, default=2048)
+    ap.add_argument("--lr", type=float, default=3e-4); ap.add_argument("--long-frac", type=float, default=0.6)
+    ap.add_argument("--lmin", type=int, default=9); ap.add_argument("--lmax", type=int, default=45)
+    ap.add_argument("--init-from", default=ROOT + "/ops/models/demo")
+    ap.add_argument("--variants", default="independent chain"); ap.add_argument("--nocond", action="store_true")
+    ap.add_argument("--seeds", default="1 2 3 4 5"); ap.add_argument("--profile", action="store_true")
+    a = ap.parse_args(); C.setup_torch()
+    if a.mode == "train": train(a)
+    else:
+        pr = WProbe(C.MODEL_DIR, 25, 3.0); pr.use_cond = not a.nocond
+        for v in a.variants.split():
+            every = []
+            for prompt in ["a red star moving left", "a blue smoke puff moving right", "a green ring growing"]:
+                for seed in map(int, a.seeds.split()):
+                    x, r = pr.shot(v, prompt, seed, 33, 9, 5); every.append(r)
+                    print(v, prompt, seed, " ".join("%.2f/%.2f" % tuple(z) for z in r), flush=True)
+                    if a.profile:
+                        d = np.abs(np.diff(x[..., 3], axis=0)).mean(axis=(1, 2)) * 100
+                        print("   alpha |d| x100:", " ".join("%.1f" % z for z in d))
+            r = np.concatenate(every)
+            print("== %s: max %.2f / %.2f  mean %.2f / %.2f  seams > 1.3: %d / %d" % (v, *r.max(0), *r.mean(0), int((r.max(1) > 1.3).sum()), len(r)), flush=True)
