@@ -68,6 +68,27 @@ def encode(n, seed, long_frac, lmin, lmax, path):
     out = {"latents": torch.cat(lats), "captions": caps, "conds": torch.tensor(conds, dtype=torch.float32)}
     torch.save(out, path); return out
 
+def v_loss_dt(model, rope, x0, text, alphas, gen, w_dt):
+    """train_dit.v_loss plus w_dt · MSE of the predicted x0's differences between neighbouring latent
+    frames (each half) against the true ones, weighted by ᾱ (x0 is only predictable at low noise)."""
+    b, f2 = x0.shape[:2]
+    t = torch.randint(0, 1000, (b,), generator=gen)
+    eps = torch.randn(x0.shape, generator=gen)
+    shared = (torch.rand(b, generator=gen) < TD.P_SHARED).view(b, 1, 1, 1, 1)
+    eps = torch.where(shared, torch.cat([eps[:, :f2 // 2], eps[:, :f2 // 2]], 1), eps)
+    a = alphas[t].view(b, 1, 1, 1, 1)
+    xt = a.sqrt() * x0 + (1 - a).sqrt() * eps
+    v = a.sqrt() * eps - (1 - a).sqrt() * x0
+    pred = model(hidden_states=xt, encoder_hidden_states=text, timestep=t, image_rotary_emb=rope, return_dict=False)[0]
+    loss = torch.nn.functional.mse_loss(pred, v)
+    if w_dt > 0:
+        x0p = a.sqrt() * xt - (1 - a).sqrt() * pred                 # [B, 2F, C, h, w]
+        f = f2 // 2
+        d = lambda x: torch.cat([x[:, 1:f] - x[:, :f - 1], x[:, f + 1:] - x[:, f:-1]], 1)
+        loss = loss + w_dt * (a * (d(x0p) - d(x0)) ** 2).mean()
+    return loss
+
+
 def train(a):
     ds = encode(a.clips, 2, a.long_frac, a.lmin, a.lmax, os.path.join(C.WORK_DIR, "wc_lat.pt"))
     caps = sorted(set(ds["captions"])); emb = TD.embed_texts([""] + caps)
@@ -89,7 +110,7 @@ def train(a):
         idx = torch.randint(0, lat.shape[0], (TD.BATCH,), generator=gen)
         ci = torch.where(torch.rand(TD.BATCH, generator=gen) < TD.P_UNCOND, 0, cap_idx[idx])
         we.cond = conds[idx]
-        loss = TD.v_loss(model, rope, lat[idx], emb[ci], alphas, gen)
+        loss = v_loss_dt(model, rope, lat[idx], emb[ci], alphas, gen, a.dloss)
         opt.zero_grad(); loss.backward()
         torch.nn.utils.clip_grad_norm_(params + list(we.parameters()), 1.0); opt.step(); ema.update(step)
         avg = loss.item() if avg is None else 0.98 * avg + 0.02 * loss.item()
@@ -122,6 +143,7 @@ if __name__ == "__main__":
     ap.add_argument("--lr", type=float, default=3e-4); ap.add_argument("--long-frac", type=float, default=0.6)
     ap.add_argument("--lmin", type=int, default=9); ap.add_argument("--lmax", type=int, default=45)
     ap.add_argument("--init-from", default=ROOT + "/ops/models/demo")
+    ap.add_argument("--dloss", type=float, default=0.0, help="weight of the latent-frame difference loss")
     ap.add_argument("--variants", default="independent chain"); ap.add_argument("--nocond", action="store_true")
     ap.add_argument("--seeds", default="1 2 3 4 5"); ap.add_argument("--profile", action="store_true")
     a = ap.parse_args(); C.setup_torch()
