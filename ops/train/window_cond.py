@@ -89,12 +89,34 @@ def v_loss_dt(model, rope, x0, text, alphas, gen, w_dt):
     return loss
 
 
+def build_deeper(seed, init_from, extra):
+    """train_dit.build with `extra` CogVideoX blocks appended after init_from's, adaLN-Zero (their norm1 /
+    norm2 linears zero: each new block starts as the identity), their LoRA pairs B = 0."""
+    if not extra:
+        return TD.build(seed, init_from)
+    base = C.DIT_CFG["num_layers"]
+    C.DIT_CFG["num_layers"] = base + extra                 # build() sizes the model and its LoRA from it
+    src_dir = init_from
+    model, lora = TD.build(seed, None)
+    src = TD.CogVideoXTransformer3DModel.from_pretrained(os.path.join(src_dir, "transformer")).float()
+    missing = model.load_state_dict(src.state_dict(), strict=False).missing_keys
+    assert all(k.startswith("transformer_blocks.") and int(k.split(".")[1]) >= base for k in missing), missing
+    with torch.no_grad():
+        for i in range(base, base + extra):
+            for n in ("norm1", "norm2"):
+                lin = getattr(model.transformer_blocks[i], n).linear
+                torch.nn.init.zeros_(lin.weight); torch.nn.init.zeros_(lin.bias)
+        for k, v in load_file(os.path.join(src_dir, "transpixar_lora.safetensors")).items():
+            lora[k].copy_(v.float())
+    return model, lora
+
+
 def train(a):
     ds = encode(a.clips, 2, a.long_frac, a.lmin, a.lmax, os.path.join(C.WORK_DIR, "wc_lat.pt"))
     caps = sorted(set(ds["captions"])); emb = TD.embed_texts([""] + caps)
     cap_idx = torch.tensor([1 + caps.index(c) for c in ds["captions"]])
     lat, conds = ds["latents"], ds["conds"]
-    model, lora = TD.build(2, a.init_from)
+    model, lora = build_deeper(2, a.init_from, a.extra_layers)
     we = WinEmb(); install(model, we)
     rope = R.pipeline_rotary(model, lat.shape[-2], lat.shape[-1], lat.shape[1] // 2)[:2]
     alphas = torch.tensor(CogVideoXDPMScheduler(**C.SCHED_CFG).alphas_cumprod, dtype=torch.float32)
@@ -144,6 +166,7 @@ if __name__ == "__main__":
     ap.add_argument("--lmin", type=int, default=9); ap.add_argument("--lmax", type=int, default=45)
     ap.add_argument("--init-from", default=ROOT + "/ops/models/demo")
     ap.add_argument("--dloss", type=float, default=0.0, help="weight of the latent-frame difference loss")
+    ap.add_argument("--extra-layers", type=int, default=0, help="blocks appended to the init model (adaLN-Zero)")
     ap.add_argument("--variants", default="independent chain"); ap.add_argument("--nocond", action="store_true")
     ap.add_argument("--seeds", default="1 2 3 4 5"); ap.add_argument("--profile", action="store_true")
     a = ap.parse_args(); C.setup_torch()

@@ -14,8 +14,7 @@ CSV
 start_farmd --max-attempts 5 --max-job-fails 3
 start_worker w1 --testcard-fail 'bar:*'
 wait_for 10 grep -q 'worker w1 ready' "$T/farmd.1.log" || fail "w1 not registered"
-job=$(farm submit "$T/shots.csv" | sed -n 's/^job \([0-9]*\) submitted.*/\1/p')
-[ -n "$job" ] || fail "submit"
+job=$(submit_id "$T/shots.csv") || fail "submit"
 wait_for 20 sql_is "SELECT count(*) FROM attempt WHERE worker_id='w1' AND state='failed'" -ge 3 || fail "w1 did not fail 3 windows"
 start_worker w2
 farm wait "$job" --timeout 60 || { farm show "$job"; fail "job did not complete"; }

@@ -14,8 +14,7 @@ c,control test,61,64,48,testcard,17,4,ffv1
 CSV
 start_farmd
 start_worker w1 --testcard-delay-ms 60
-job=$(farm submit "$T/shots.csv" | sed -n 's/^job \([0-9]*\) submitted.*/\1/p')
-[ -n "$job" ] || fail "submit"
+job=$(submit_id "$T/shots.csv") || fail "submit"
 total=$(sql "SELECT count(*) FROM window WHERE job_id=$job")
 
 # pause while the first window renders: it finishes, nothing new is assigned

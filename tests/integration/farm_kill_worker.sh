@@ -13,8 +13,7 @@ k,kill test,45,64,48,testcard,17,4,ffv1
 CSV
 start_farmd
 start_worker w1 --testcard-delay-ms 150
-job=$(farm submit "$T/shots.csv" | sed -n 's/^job \([0-9]*\) submitted.*/\1/p')
-[ -n "$job" ] || fail "submit"
+job=$(submit_id "$T/shots.csv") || fail "submit"
 wait_for 20 sql_is "SELECT count(*) FROM attempt WHERE worker_id='w1' AND state='running'" = 1 \
   || fail "w1 never got a window"
 sleep 0.5

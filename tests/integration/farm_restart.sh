@@ -14,8 +14,7 @@ r2,restart b,49,64,48,testcard,17,4,ffv1
 CSV
 start_farmd
 for w in w1 w2 w3; do start_worker $w --testcard-delay-ms 40; done
-job=$(farm submit "$T/shots.csv" | sed -n 's/^job \([0-9]*\) submitted.*/\1/p')
-[ -n "$job" ] || fail "submit"
+job=$(submit_id "$T/shots.csv") || fail "submit"
 total=$(sql "SELECT count(*) FROM window WHERE job_id=$job")
 wait_for 30 sql_is "SELECT count(*) FROM window WHERE job_id=$job AND state='verified'" -ge 2 || fail "no progress"
 running=$(sql "SELECT count(*) FROM attempt WHERE state='running'")

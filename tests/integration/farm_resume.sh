@@ -14,8 +14,7 @@ CSV
 start_farmd --max-attempts 3
 start_worker w1 --testcard-fail f:1
 start_worker w2 --testcard-fail f:1
-job=$(farm submit "$T/shots.csv" | sed -n 's/^job \([0-9]*\) submitted.*/\1/p')
-[ -n "$job" ] || fail "submit"
+job=$(submit_id "$T/shots.csv") || fail "submit"
 farm wait "$job" --timeout 60; rc=$?
 [ $rc = 6 ] || { farm show "$job"; fail "farm wait exited $rc, want 6 (failed)"; }
 [ "$(sql "SELECT state FROM job WHERE id=$job")" = failed ] || fail "job not failed"

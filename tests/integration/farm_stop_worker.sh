@@ -13,8 +13,7 @@ s,stop test,17,64,48,testcard,17,4,ffv1
 CSV
 start_farmd
 start_worker w1 --testcard-delay-ms 120
-job=$(farm submit "$T/shots.csv" | sed -n 's/^job \([0-9]*\) submitted.*/\1/p')
-[ -n "$job" ] || fail "submit"
+job=$(submit_id "$T/shots.csv") || fail "submit"
 # stop w1 late in its render, so that on SIGCONT its result goes out at once
 wait_for 20 sql_is "SELECT progress_done FROM window WHERE job_id=$job AND worker_id='w1'" -ge 12 \
   || fail "w1 never progressed"
