@@ -124,8 +124,10 @@ def build(seed, init_from=None):
     return model, lora
 
 
-def v_loss(model, rope, x0, text, alphas, gen):
-    """x0 [B, 2F, 16, h, w]; text [B, L, dt]. CogVideoX v-prediction MSE."""
+def v_loss(model, rope, x0, text, alphas, gen, w_dt=0.0):
+    """x0 [B, 2F, 16, h, w]; text [B, L, dt]. CogVideoX v-prediction MSE; w_dt > 0 adds w_dt · the
+    ᾱ-weighted MSE of the predicted x0's differences between neighbouring latent frames (each half)
+    against the true ones (ops/train/window_cond.py --dloss; the demo model uses 0)."""
     b, f2 = x0.shape[:2]
     t = torch.randint(0, 1000, (b,), generator=gen)
     eps = torch.randn(x0.shape, generator=gen)
@@ -137,7 +139,12 @@ def v_loss(model, rope, x0, text, alphas, gen):
     v = a.sqrt() * eps - (1 - a).sqrt() * x0
     pred = model(hidden_states=xt, encoder_hidden_states=text, timestep=t,
                  image_rotary_emb=rope, return_dict=False)[0]
-    return torch.nn.functional.mse_loss(pred, v)
+    loss = torch.nn.functional.mse_loss(pred, v)
+    if w_dt > 0:
+        x0p, f = a.sqrt() * xt - (1 - a).sqrt() * pred, f2 // 2     # predicted x0 [B, 2F, C, h, w]
+        d = lambda x: torch.cat([x[:, 1:f] - x[:, :f - 1], x[:, f + 1:] - x[:, f:-1]], 1)  # noqa: E731
+        loss = loss + w_dt * (a * (d(x0p) - d(x0)) ** 2).mean()
+    return loss
 
 
 def lr_at(step, steps):

@@ -68,27 +68,6 @@ def encode(n, seed, long_frac, lmin, lmax, path):
     out = {"latents": torch.cat(lats), "captions": caps, "conds": torch.tensor(conds, dtype=torch.float32)}
     torch.save(out, path); return out
 
-def v_loss_dt(model, rope, x0, text, alphas, gen, w_dt):
-    """train_dit.v_loss plus w_dt · MSE of the predicted x0's differences between neighbouring latent
-    frames (each half) against the true ones, weighted by ᾱ (x0 is only predictable at low noise)."""
-    b, f2 = x0.shape[:2]
-    t = torch.randint(0, 1000, (b,), generator=gen)
-    eps = torch.randn(x0.shape, generator=gen)
-    shared = (torch.rand(b, generator=gen) < TD.P_SHARED).view(b, 1, 1, 1, 1)
-    eps = torch.where(shared, torch.cat([eps[:, :f2 // 2], eps[:, :f2 // 2]], 1), eps)
-    a = alphas[t].view(b, 1, 1, 1, 1)
-    xt = a.sqrt() * x0 + (1 - a).sqrt() * eps
-    v = a.sqrt() * eps - (1 - a).sqrt() * x0
-    pred = model(hidden_states=xt, encoder_hidden_states=text, timestep=t, image_rotary_emb=rope, return_dict=False)[0]
-    loss = torch.nn.functional.mse_loss(pred, v)
-    if w_dt > 0:
-        x0p = a.sqrt() * xt - (1 - a).sqrt() * pred                 # [B, 2F, C, h, w]
-        f = f2 // 2
-        d = lambda x: torch.cat([x[:, 1:f] - x[:, :f - 1], x[:, f + 1:] - x[:, f:-1]], 1)
-        loss = loss + w_dt * (a * (d(x0p) - d(x0)) ** 2).mean()
-    return loss
-
-
 def build_deeper(seed, init_from, extra):
     """train_dit.build with `extra` CogVideoX blocks appended after init_from's, adaLN-Zero (their norm1 /
     norm2 linears zero: each new block starts as the identity), their LoRA pairs B = 0."""
@@ -132,7 +111,7 @@ def train(a):
         idx = torch.randint(0, lat.shape[0], (TD.BATCH,), generator=gen)
         ci = torch.where(torch.rand(TD.BATCH, generator=gen) < TD.P_UNCOND, 0, cap_idx[idx])
         we.cond = conds[idx]
-        loss = v_loss_dt(model, rope, lat[idx], emb[ci], alphas, gen, a.dloss)
+        loss = TD.v_loss(model, rope, lat[idx], emb[ci], alphas, gen, a.dloss)
         opt.zero_grad(); loss.backward()
         torch.nn.utils.clip_grad_norm_(params + list(we.parameters()), 1.0); opt.step(); ema.update(step)
         avg = loss.item() if avg is None else 0.98 * avg + 0.02 * loss.item()
@@ -146,14 +125,14 @@ class WProbe(P.Probe):
     def __init__(self, model_dir, steps, cfg):
         super().__init__(model_dir, steps, cfg)
         self.we = WinEmb(); self.we.load_state_dict(load_file(os.path.join(model_dir, "window_emb.safetensors")))
-        install(self.p.dit, self.we); self.cur = (0.0, 1.0)
+        install(self.p.dit, self.we)
     def shot(self, variant, prompt, seed, frames, n, ov, **kw):
-        stride = n - ov; firsts = list(range(0, frames - n + 1, stride)); orig = super().window
+        firsts = list(range(0, frames - n + 1, n - ov)); orig = super().window
         conds = [(f / (frames - 1), (f + n - 1) / (frames - 1)) for f in firsts]
         calls = {"k": 0}
         def win(text, seed_, F, h, w, pin):
-            self.cur = conds[calls["k"]] if self.use_cond else (0.0, 1.0); calls["k"] += 1
-            self.we.cond = torch.tensor([self.cur, self.cur], dtype=torch.float32)
+            c = conds[calls["k"]] if self.use_cond else (0.0, 1.0); calls["k"] += 1
+            self.we.cond = torch.tensor([c, c], dtype=torch.float32)
             return orig(text, seed_, F, h, w, pin)
         self.window = win
         try: return super().shot(variant, prompt, seed, frames, n, ov)
