@@ -28,6 +28,9 @@ Variants (--variants):
 
 Run: python ops/train/chain_probe.py [--model DIR] [--variants ...] [--prompts "p1|p2"] [--seeds "1 2"]
      [--frames 33] [--window 9] [--overlap 5] [--cfg 3] [--steps 25] [--profile] [--windows N]
+     [--scheduler dpm|ddim] [--resample U]
+--resample U   RePaint harmonisation of pinned windows: each step is taken U times, the result taken
+               back to the step's noise level with fresh noise in between (U = 1: the farm's sampler)
 Prints one line per shot (the seams' colour/alpha ratios) and per variant the max, mean and the
 count of seams over 1.3; --profile adds each shot's alpha |Δ| per neighbouring pair (×100).
 """
@@ -47,7 +50,7 @@ import common as C  # noqa: E402
 import data  # noqa: E402
 import ref_common as R  # noqa: E402
 import sample_ref as S  # noqa: E402
-from diffusers import CogVideoXDPMScheduler  # noqa: E402
+from diffusers import CogVideoXDDIMScheduler, CogVideoXDPMScheduler  # noqa: E402
 
 
 def smoothstep(x):
@@ -92,12 +95,14 @@ def seam_ratios(x, firsts, n):
 
 class Probe:
     def __init__(self, model_dir, steps, cfg):
-        self.p, self.steps, self.cfg = S.RefPipe(model_dir), steps, cfg
+        self.p, self.steps, self.cfg, self.resample = S.RefPipe(model_dir), steps, cfg, 1
+        self.scheduler = "dpm"
 
     @torch.no_grad()
     def window(self, text, seed, F, h, w, pin):
         """Final latent [1, 2F, 16, h, w]; pin = (known latent, frame mask [2F]) or None."""
-        sched = CogVideoXDPMScheduler.from_config(self.p.sched_cfg, timestep_spacing="trailing")
+        cls = CogVideoXDDIMScheduler if self.scheduler == "ddim" else CogVideoXDPMScheduler
+        sched = cls.from_config(self.p.sched_cfg, timestep_spacing="trailing")
         sched.set_timesteps(self.steps)
         gen = torch.Generator().manual_seed(seed)
         eps = torch.randn((1, F, 16, h, w), generator=gen).repeat(1, 2, 1, 1, 1)
@@ -111,13 +116,25 @@ class Probe:
             x = x.clone()
             x[:, m] = math.sqrt(ab) * x0[:, m] + math.sqrt(1 - ab) * eps[:, m]
             return x
-        for i, t in enumerate(ts):
-            lat = apply(lat, float(ac[t]))
+        def step(i, t, lat, old):
             v = self.p.dit(hidden_states=torch.cat([lat, lat]), encoder_hidden_states=text,
                            timestep=t.expand(2), image_rotary_emb=rope, return_dict=False)[0]
             v = v[:1] + self.cfg * (v[1:] - v[:1])
-            lat, old = sched.step(v, old, t, ts[i - 1] if i > 0 else None, lat, generator=gen, return_dict=False)
-            lat = apply(lat, float(ac[ts[i + 1]]) if i + 1 < len(ts) else 1.0)
+            if self.scheduler == "ddim":
+                return sched.step(v, t, lat, return_dict=False)[0], None
+            return sched.step(v, old, t, ts[i - 1] if i > 0 else None, lat, generator=gen, return_dict=False)
+        for i, t in enumerate(ts):
+            x_t, old_t = apply(lat, float(ac[t])), old
+            lat, old = step(i, t, x_t, old_t)
+            nxt = float(ac[ts[i + 1]]) if i + 1 < len(ts) else 1.0
+            lat = apply(lat, nxt)
+            # RePaint resampling (Lugmayr et al. 2022): take the step's result back to t's noise
+            # level with fresh noise and step again, so the free frames settle on the pinned ones
+            for _ in range(self.resample - 1 if pin is not None and 0 < i and i + 1 < len(ts) else 0):
+                r = float(ac[t]) / nxt
+                lat = math.sqrt(r) * lat + math.sqrt(1 - r) * torch.randn(lat.shape, generator=gen)
+                lat, old = step(i, t, apply(lat, float(ac[t])), old_t)
+                lat = apply(lat, nxt)
         return lat
 
     @torch.no_grad()
@@ -206,9 +223,12 @@ def main():
     ap.add_argument("--cfg", type=float, default=3.0)
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--windows", type=int, default=0)
+    ap.add_argument("--scheduler", default="dpm", choices=["dpm", "ddim"])
+    ap.add_argument("--resample", type=int, default=1, help="RePaint: passes per step of a pinned window")
     a = ap.parse_args()
     C.setup_torch()
     probe = Probe(a.model, a.steps, a.cfg)
+    probe.resample, probe.scheduler = a.resample, a.scheduler
     if a.windows:
         return window_profile(probe, a)
     for v in a.variants.split():

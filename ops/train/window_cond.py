@@ -14,6 +14,9 @@ DiT's time embedding through a forward hook, as ref_common adds the TransPixar d
 
 Run (the reference venv): DEMO_MODEL_DIR=/tmp/wc DEMO_WORK_DIR=/tmp/wc-work python
 ops/train/window_cond.py train [--steps 6000] then ... probe [--variants "chain independent"].
+train --init-from DIR continues a window-conditioned model (its window_emb too); --init-from ""
+--patch P trains from scratch with patch size P. probe --relcond tells every window only the shot's
+pace, (0, (N-1)/(frames-1)); --resample, --cfg, --steps-sample as chain_probe.py.
 Measured (session 4, BENCHMARKS.md "Window conditioning"): motion continues at the shot's pace, the
 seam maximum does not come down (the per-latent-frame pace varies 2-3x).
 """
@@ -97,6 +100,9 @@ def train(a):
     lat, conds = ds["latents"], ds["conds"]
     model, lora = build_deeper(2, a.init_from, a.extra_layers)
     we = WinEmb(); install(model, we)
+    prev = os.path.join(a.init_from, "window_emb.safetensors")
+    if os.path.exists(prev):                               # continuing a window-conditioned model
+        we.load_state_dict(load_file(prev))
     rope = R.pipeline_rotary(model, lat.shape[-2], lat.shape[-1], lat.shape[1] // 2)[:2]
     alphas = torch.tensor(CogVideoXDPMScheduler(**C.SCHED_CFG).alphas_cumprod, dtype=torch.float32)
     params = list(model.parameters()) + list(lora.values())
@@ -129,6 +135,8 @@ class WProbe(P.Probe):
     def shot(self, variant, prompt, seed, frames, n, ov, **kw):
         firsts = list(range(0, frames - n + 1, n - ov)); orig = super().window
         conds = [(f / (frames - 1), (f + n - 1) / (frames - 1)) for f in firsts]
+        if getattr(self, "relcond", False):      # every window told the shot's pace, not its place
+            conds = [(0.0, (n - 1) / (frames - 1))] * len(firsts)
         calls = {"k": 0}
         def win(text, seed_, F, h, w, pin):
             c = conds[calls["k"]] if self.use_cond else (0.0, 1.0); calls["k"] += 1
@@ -146,12 +154,17 @@ if __name__ == "__main__":
     ap.add_argument("--init-from", default=ROOT + "/ops/models/demo")
     ap.add_argument("--dloss", type=float, default=0.0, help="weight of the latent-frame difference loss")
     ap.add_argument("--extra-layers", type=int, default=0, help="blocks appended to the init model (adaLN-Zero)")
+    ap.add_argument("--patch", type=int, default=0, help="train from scratch (--init-from '') with this patch size")
     ap.add_argument("--variants", default="independent chain"); ap.add_argument("--nocond", action="store_true")
     ap.add_argument("--seeds", default="1 2 3 4 5"); ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--resample", type=int, default=1); ap.add_argument("--cfg", type=float, default=3.0)
+    ap.add_argument("--steps-sample", type=int, default=25); ap.add_argument("--relcond", action="store_true")
     a = ap.parse_args(); C.setup_torch()
+    if a.patch:   # the RoPE base grid stays TransPixar's 45 x 30 tokens (ref_common.pipeline_rotary checks it)
+        C.DIT_CFG.update(patch_size=a.patch, sample_width=90 * a.patch // 2, sample_height=60 * a.patch // 2)
     if a.mode == "train": train(a)
     else:
-        pr = WProbe(C.MODEL_DIR, 25, 3.0); pr.use_cond = not a.nocond
+        pr = WProbe(C.MODEL_DIR, a.steps_sample, a.cfg); pr.use_cond, pr.resample, pr.relcond = not a.nocond, a.resample, a.relcond
         for v in a.variants.split():
             every = []
             for prompt in ["a red star moving left", "a blue smoke puff moving right", "a green ring growing"]:
