@@ -100,9 +100,10 @@ def encode_clips(n, seed, long_frac=0.0, long_min=1):
     return out
 
 
-def build(seed, init_from=None):
+def build(seed, init_from=None, device="cpu"):
     """The model and its TransPixar extensions, from scratch, or (init_from: a model directory) from
-    its transformer/ and transpixar_lora.safetensors, to fine-tune."""
+    its transformer/ and transpixar_lora.safetensors, to fine-tune; on `device` (the LoRA tensors are
+    moved before the processors take views of them)."""
     torch.manual_seed(seed)
     model = CogVideoXTransformer3DModel(**C.DIT_CFG).float()
     if init_from:
@@ -120,6 +121,9 @@ def build(seed, init_from=None):
         with torch.no_grad():
             for k, v in load_file(os.path.join(init_from, "transpixar_lora.safetensors")).items():
                 lora[k].copy_(v.float())
+    model.to(device)
+    for v in lora.values():
+        v.data = v.data.to(device)
     R.apply_transpixar(model, lora, C.LORA_ALPHA, C.TEXT_ALPHA_BIAS)
     return model, lora
 
@@ -128,10 +132,10 @@ def v_loss(model, rope, x0, text, alphas, gen, w_dt=0.0):
     """x0 [B, 2F, 16, h, w]; text [B, L, dt]. CogVideoX v-prediction MSE; w_dt > 0 adds w_dt · the
     ᾱ-weighted MSE of the predicted x0's differences between neighbouring latent frames (each half)
     against the true ones (ops/train/window_cond.py --dloss; the demo model uses 0)."""
-    b, f2 = x0.shape[:2]
-    t = torch.randint(0, 1000, (b,), generator=gen)
-    eps = torch.randn(x0.shape, generator=gen)
-    shared = (torch.rand(b, generator=gen) < P_SHARED).view(b, 1, 1, 1, 1)
+    b, f2, dev = x0.shape[0], x0.shape[1], x0.device     # draws on gen (CPU), then to x0's device
+    t = torch.randint(0, 1000, (b,), generator=gen).to(dev)
+    eps = torch.randn(x0.shape, generator=gen).to(dev)
+    shared = (torch.rand(b, generator=gen) < P_SHARED).view(b, 1, 1, 1, 1).to(dev)
     eps_shared = torch.cat([eps[:, :f2 // 2], eps[:, :f2 // 2]], 1)
     eps = torch.where(shared, eps_shared, eps)
     a = alphas[t].view(b, 1, 1, 1, 1)

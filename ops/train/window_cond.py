@@ -17,6 +17,9 @@ ops/train/window_cond.py train [--steps 6000] then ... probe [--variants "chain 
 train --init-from DIR continues a window-conditioned model (its window_emb too); --init-from ""
 --patch P trains from scratch with patch size P. probe --relcond tells every window only the shot's
 pace, (0, (N-1)/(frames-1)); --resample, --cfg, --steps-sample as chain_probe.py.
+On a GPU machine without the VAE or T5: here `pack --out F` (the encoded training set, bf16), there
+`train --data F --device cuda [--patch 1 --init-from ""]` (needs only torch, diffusers, safetensors);
+bring the model directory back and probe it here. The CUDA path has not run yet (no GPU so far).
 Measured (session 4, BENCHMARKS.md "Window conditioning"): motion continues at the shot's pace, the
 seam maximum does not come down (the per-latent-frame pace varies 2-3x).
 """
@@ -71,15 +74,15 @@ def encode(n, seed, long_frac, lmin, lmax, path):
     out = {"latents": torch.cat(lats), "captions": caps, "conds": torch.tensor(conds, dtype=torch.float32)}
     torch.save(out, path); return out
 
-def build_deeper(seed, init_from, extra):
+def build_deeper(seed, init_from, extra, device="cpu"):
     """train_dit.build with `extra` CogVideoX blocks appended after init_from's, adaLN-Zero (their norm1 /
     norm2 linears zero: each new block starts as the identity), their LoRA pairs B = 0."""
     if not extra:
-        return TD.build(seed, init_from)
+        return TD.build(seed, init_from, device)
     base = C.DIT_CFG["num_layers"]
     C.DIT_CFG["num_layers"] = base + extra                 # build() sizes the model and its LoRA from it
     src_dir = init_from
-    model, lora = TD.build(seed, None)
+    model, lora = TD.build(seed, None, device)
     src = TD.CogVideoXTransformer3DModel.from_pretrained(os.path.join(src_dir, "transformer")).float()
     missing = model.load_state_dict(src.state_dict(), strict=False).missing_keys
     assert all(k.startswith("transformer_blocks.") and int(k.split(".")[1]) >= base for k in missing), missing
@@ -93,18 +96,38 @@ def build_deeper(seed, init_from, extra):
     return model, lora
 
 
-def train(a):
+def dataset(a):
+    """(latents [n, 2F, 16, h, w], text embeddings [1 + captions, L, d] (0: ""), caption index [n],
+    conditions [n, 2]): from a `pack` file (--data) or encoded here (VAE + T5, cached in WORK_DIR)."""
+    if a.data:
+        d = torch.load(a.data)
+        return d["latents"].float(), d["emb"].float(), d["cap_idx"], d["conds"]
     ds = encode(a.clips, 2, a.long_frac, a.lmin, a.lmax, os.path.join(C.WORK_DIR, "wc_lat.pt"))
-    caps = sorted(set(ds["captions"])); emb = TD.embed_texts([""] + caps)
+    caps = sorted(set(ds["captions"]))
     cap_idx = torch.tensor([1 + caps.index(c) for c in ds["captions"]])
-    lat, conds = ds["latents"], ds["conds"]
-    model, lora = build_deeper(2, a.init_from, a.extra_layers)
+    return ds["latents"], TD.embed_texts([""] + caps), cap_idx, ds["conds"]
+
+
+def pack(a):
+    """The training set as one file for a machine without the VAE or T5 (a lent GPU): latents and
+    text embeddings in bf16 (2048 clips: 14.3 MiB), caption indices, conditions."""
+    lat, emb, cap_idx, conds = dataset(a)
+    torch.save({"latents": lat.to(torch.bfloat16), "emb": emb.to(torch.bfloat16), "cap_idx": cap_idx,
+                "conds": conds}, a.out)
+    print(f"{a.out}: {lat.shape[0]} clips, {os.path.getsize(a.out) / 2**20:.1f} MiB")
+
+
+def train(a):
+    dev = torch.device(a.device)
+    lat, emb, cap_idx, conds = (x.to(dev) for x in dataset(a))
+    model, lora = build_deeper(2, a.init_from, a.extra_layers, dev)
     we = WinEmb(); install(model, we)
     prev = os.path.join(a.init_from, "window_emb.safetensors")
     if os.path.exists(prev):                               # continuing a window-conditioned model
         we.load_state_dict(load_file(prev))
-    rope = R.pipeline_rotary(model, lat.shape[-2], lat.shape[-1], lat.shape[1] // 2)[:2]
-    alphas = torch.tensor(CogVideoXDPMScheduler(**C.SCHED_CFG).alphas_cumprod, dtype=torch.float32)
+    we.to(dev)
+    rope = tuple(r.to(dev) for r in R.pipeline_rotary(model, lat.shape[-2], lat.shape[-1], lat.shape[1] // 2)[:2])
+    alphas = torch.tensor(CogVideoXDPMScheduler(**C.SCHED_CFG).alphas_cumprod, dtype=torch.float32).to(dev)
     params = list(model.parameters()) + list(lora.values())
     opt = torch.optim.AdamW([{"params": list(model.parameters()) + list(we.parameters()), "lr": a.lr},
                              {"params": list(lora.values()), "lr": a.lr * TD.LORA_LR_MULT}], weight_decay=0.0)
@@ -114,8 +137,8 @@ def train(a):
     gen = torch.Generator().manual_seed(2); t0 = time.time(); avg = None
     for step in range(a.steps):
         for g, lr in zip(opt.param_groups, base): g["lr"] = lr * TD.lr_at(step, a.steps)
-        idx = torch.randint(0, lat.shape[0], (TD.BATCH,), generator=gen)
-        ci = torch.where(torch.rand(TD.BATCH, generator=gen) < TD.P_UNCOND, 0, cap_idx[idx])
+        idx = torch.randint(0, lat.shape[0], (TD.BATCH,), generator=gen).to(dev)
+        ci = torch.where(torch.rand(TD.BATCH, generator=gen).to(dev) < TD.P_UNCOND, 0, cap_idx[idx])
         we.cond = conds[idx]
         loss = TD.v_loss(model, rope, lat[idx], emb[ci], alphas, gen, a.dloss)
         opt.zero_grad(); loss.backward()
@@ -123,8 +146,8 @@ def train(a):
         avg = loss.item() if avg is None else 0.98 * avg + 0.02 * loss.item()
         if step % 50 == 0: print(f"step {step} avg {avg:.4f} {(time.time()-t0)/(step+1):.2f} s/step", flush=True)
         if (step + 1) % 500 == 0 or step + 1 == a.steps:
-            ema.swap(); TD.save_all(model.eval(), lora, step + 1)
-            save_file({k: v.detach().contiguous() for k, v in we.state_dict().items()}, os.path.join(C.MODEL_DIR, "window_emb.safetensors"))
+            ema.swap(); TD.save_all(model.eval(), {k: v.cpu() for k, v in lora.items()}, step + 1)
+            save_file({k: v.detach().cpu().contiguous() for k, v in we.state_dict().items()}, os.path.join(C.MODEL_DIR, "window_emb.safetensors"))
             ema.swap(); model.train()
 
 class WProbe(P.Probe):
@@ -159,10 +182,14 @@ if __name__ == "__main__":
     ap.add_argument("--seeds", default="1 2 3 4 5"); ap.add_argument("--profile", action="store_true")
     ap.add_argument("--resample", type=int, default=1); ap.add_argument("--cfg", type=float, default=3.0)
     ap.add_argument("--steps-sample", type=int, default=25); ap.add_argument("--relcond", action="store_true")
+    ap.add_argument("--data", default="", help="train from a `pack` file instead of encoding")
+    ap.add_argument("--out", default="", help="pack: the file to write")
+    ap.add_argument("--device", default="cpu", help="train on this torch device (cuda on a GPU machine)")
     a = ap.parse_args(); C.setup_torch()
     if a.patch:   # the RoPE base grid stays TransPixar's 45 x 30 tokens (ref_common.pipeline_rotary checks it)
         C.DIT_CFG.update(patch_size=a.patch, sample_width=90 * a.patch // 2, sample_height=60 * a.patch // 2)
     if a.mode == "train": train(a)
+    elif a.mode == "pack": pack(a)
     else:
         pr = WProbe(C.MODEL_DIR, a.steps_sample, a.cfg); pr.use_cond, pr.resample, pr.relcond = not a.nocond, a.resample, a.relcond
         for v in a.variants.split():
