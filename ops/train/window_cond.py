@@ -155,10 +155,11 @@ class WProbe(P.Probe):
         super().__init__(model_dir, steps, cfg)
         self.we = WinEmb(); self.we.load_state_dict(load_file(os.path.join(model_dir, "window_emb.safetensors")))
         install(self.p.dit, self.we)
+        self.use_cond, self.relcond = True, False   # relcond: every window told the shot's pace, not its place
     def shot(self, variant, prompt, seed, frames, n, ov, **kw):
         firsts = list(range(0, frames - n + 1, n - ov)); orig = super().window
         conds = [(f / (frames - 1), (f + n - 1) / (frames - 1)) for f in firsts]
-        if getattr(self, "relcond", False):      # every window told the shot's pace, not its place
+        if self.relcond:
             conds = [(0.0, (n - 1) / (frames - 1))] * len(firsts)
         calls = {"k": 0}
         def win(text, seed_, F, h, w, pin):
@@ -189,7 +190,9 @@ if __name__ == "__main__":
     if a.patch:   # the RoPE base grid stays TransPixar's 45 x 30 tokens (ref_common.pipeline_rotary checks it)
         C.DIT_CFG.update(patch_size=a.patch, sample_width=90 * a.patch // 2, sample_height=60 * a.patch // 2)
     if a.mode == "train": train(a)
-    elif a.mode == "pack": pack(a)
+    elif a.mode == "pack":
+        if not a.out: ap.error("pack needs --out FILE (where to write the training set)")
+        pack(a)
     else:
         pr = WProbe(C.MODEL_DIR, a.steps_sample, a.cfg); pr.use_cond, pr.resample, pr.relcond = not a.nocond, a.resample, a.relcond
         for v in a.variants.split():
