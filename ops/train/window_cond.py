@@ -17,6 +17,7 @@ ops/train/window_cond.py train [--steps 6000] then ... probe [--variants "chain 
 train --init-from DIR continues a window-conditioned model (its window_emb too); --init-from ""
 --patch P trains from scratch with patch size P. probe --relcond tells every window only the shot's
 pace, (0, (N-1)/(frames-1)); --resample, --cfg, --steps-sample as chain_probe.py.
+denoise [--t "100 400"] [--cfg W] [--seeds "1 2 3"]: the denoiser alone on noised true windows.
 On a GPU machine without the VAE or T5: here `pack --out F` (the encoded training set, bf16), there
 `train --data F --device cuda [--patch 1 --init-from ""]` (needs only torch, diffusers, safetensors);
 bring the model directory back and probe it here. The CUDA path has not run yet (no GPU so far).
@@ -170,6 +171,37 @@ class WProbe(P.Probe):
         try: return super().shot(variant, prompt, seed, frames, n, ov)
         finally: del self.window
 
+def denoise_probe(pr, ts, cfg, seeds, frames=33, n=9):
+    """The denoiser without the sampler: each window of the generator's long shot encoded, noised to t,
+    one v-prediction with its c, the predicted x0 decoded and stitched as farmd does. Prints per t the
+    spread of consecutive one-latent-frame blocks' alpha |Δ| and the seam ratios (chain_probe's)."""
+    ac = torch.tensor(CogVideoXDPMScheduler(**C.SCHED_CFG).alphas_cumprod, dtype=torch.float32)
+    firsts = list(range(0, frames - n + 1, n - 5))
+    for t in ts:
+        sw, allr = [], []
+        for prompt in ["a red star moving left", "a blue smoke puff moving right", "a green ring growing"]:
+            text = pr.p.embed(["", prompt])
+            for seed in seeds:
+                rgb, alpha = pr.long_shot(prompt, seed, frames); wins = []
+                for k, f0 in enumerate(firsts):
+                    x0 = pr.encode_window(rgb[f0:f0 + n], alpha[f0:f0 + n]); a = ac[t]
+                    eps = torch.randn(x0.shape, generator=torch.Generator().manual_seed(100 * seed + k))
+                    xt = a.sqrt() * x0 + (1 - a).sqrt() * eps
+                    c = (f0 / (frames - 1), (f0 + n - 1) / (frames - 1)); pr.we.cond = torch.tensor([c, c])
+                    rope = R.pipeline_rotary(pr.p.dit, x0.shape[-2], x0.shape[-1], x0.shape[1] // 2)[:2]
+                    with torch.no_grad():
+                        v = pr.p.dit(hidden_states=torch.cat([xt, xt]), encoder_hidden_states=text,
+                                     timestep=torch.tensor([t, t]), image_rotary_emb=rope, return_dict=False)[0]
+                    v = v[:1] + cfg * (v[1:] - v[:1])
+                    wins.append(pr.decode(a.sqrt() * xt - (1 - a).sqrt() * v))
+                x = P.stitch(wins, firsts, n, frames); r = P.seam_ratios(x, firsts, n); allr.append(r)
+                b = np.abs(np.diff(x[..., 3], axis=0)).mean(axis=(1, 2)).reshape(-1, 4).mean(1)
+                sw += list(np.exp(np.abs(np.log(b[1:] / b[:-1]))))
+        r = np.concatenate(allr)
+        print("t=%d CFG %g: blocks differ by median %.2fx, p90 %.2fx; seams max %.2f / %.2f, over 1.3: %d / %d" % (
+            t, cfg, np.median(sw), np.percentile(sw, 90), *r.max(0), int((r.max(1) > 1.3).sum()), len(r)), flush=True)
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(); ap.add_argument("mode")
     ap.add_argument("--steps", type=int, default=6000); ap.add_argument("--clips", type=int, default=2048)
@@ -186,10 +218,14 @@ if __name__ == "__main__":
     ap.add_argument("--data", default="", help="train from a `pack` file instead of encoding")
     ap.add_argument("--out", default="", help="pack: the file to write")
     ap.add_argument("--device", default="cpu", help="train on this torch device (cuda on a GPU machine)")
+    ap.add_argument("--t", default="100 400 700 900", help="denoise: the noise levels")
     a = ap.parse_args(); C.setup_torch()
     if a.patch:   # the RoPE base grid stays TransPixar's 45 x 30 tokens (ref_common.pipeline_rotary checks it)
         C.DIT_CFG.update(patch_size=a.patch, sample_width=90 * a.patch // 2, sample_height=60 * a.patch // 2)
     if a.mode == "train": train(a)
+    elif a.mode == "denoise":
+        denoise_probe(WProbe(C.MODEL_DIR, a.steps_sample, a.cfg), list(map(int, a.t.split())), a.cfg,
+                      list(map(int, a.seeds.split())))
     elif a.mode == "pack":
         if not a.out: ap.error("pack needs --out FILE (where to write the training set)")
         pack(a)
