@@ -34,6 +34,8 @@ from diffusers.models.embeddings import Timesteps
 from diffusers import AutoencoderKLCogVideoX, CogVideoXDPMScheduler
 from safetensors.torch import save_file, load_file
 
+PROMPTS = ["a red star moving left", "a blue smoke puff moving right", "a green ring growing"]  # chain_probe.py's default shots
+
 class WinEmb(torch.nn.Module):
     def __init__(self, d=64):
         super().__init__()
@@ -177,9 +179,11 @@ def denoise_probe(pr, ts, cfg, seeds, frames=33, n=9):
     spread of consecutive one-latent-frame blocks' alpha |Δ| and the seam ratios (chain_probe's)."""
     ac = torch.tensor(CogVideoXDPMScheduler(**C.SCHED_CFG).alphas_cumprod, dtype=torch.float32)
     firsts = list(range(0, frames - n + 1, n - 5))
+    F = (n - 1) // 4 + 1
+    rope = R.pipeline_rotary(pr.p.dit, C.HEIGHT // 8, C.WIDTH // 8, F)[:2]   # the same for every window
     for t in ts:
         sw, allr = [], []
-        for prompt in ["a red star moving left", "a blue smoke puff moving right", "a green ring growing"]:
+        for prompt in PROMPTS:
             text = pr.p.embed(["", prompt])
             for seed in seeds:
                 rgb, alpha = pr.long_shot(prompt, seed, frames); wins = []
@@ -188,7 +192,6 @@ def denoise_probe(pr, ts, cfg, seeds, frames=33, n=9):
                     eps = torch.randn(x0.shape, generator=torch.Generator().manual_seed(100 * seed + k))
                     xt = a.sqrt() * x0 + (1 - a).sqrt() * eps
                     c = (f0 / (frames - 1), (f0 + n - 1) / (frames - 1)); pr.we.cond = torch.tensor([c, c])
-                    rope = R.pipeline_rotary(pr.p.dit, x0.shape[-2], x0.shape[-1], x0.shape[1] // 2)[:2]
                     with torch.no_grad():
                         v = pr.p.dit(hidden_states=torch.cat([xt, xt]), encoder_hidden_states=text,
                                      timestep=torch.tensor([t, t]), image_rotary_emb=rope, return_dict=False)[0]
@@ -233,7 +236,7 @@ if __name__ == "__main__":
         pr = WProbe(C.MODEL_DIR, a.steps_sample, a.cfg); pr.use_cond, pr.resample, pr.relcond = not a.nocond, a.resample, a.relcond
         for v in a.variants.split():
             every = []
-            for prompt in ["a red star moving left", "a blue smoke puff moving right", "a green ring growing"]:
+            for prompt in PROMPTS:
                 for seed in map(int, a.seeds.split()):
                     x, r = pr.shot(v, prompt, seed, 33, 9, 5); every.append(r)
                     print(v, prompt, seed, " ".join("%.2f/%.2f" % tuple(z) for z in r), flush=True)
