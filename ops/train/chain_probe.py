@@ -97,6 +97,14 @@ class Probe:
     def __init__(self, model_dir, steps, cfg):
         self.p, self.steps, self.cfg, self.resample = S.RefPipe(model_dir), steps, cfg, 1
         self.scheduler = "dpm"
+        self.refine0 = self.refining = False    # refine0: window 0 again with its latent frame 1 pinned
+
+    def refine_pin(self, prev, F):
+        """Window 0's second pass: its first pass's latent frame 1 (both halves) pinned, the slot
+        `aligned` pins in later windows, so its last latent frame is rendered as a continuation."""
+        m = torch.zeros(2 * F, dtype=torch.bool)
+        m[1] = m[F + 1] = True
+        return prev, m
 
     @torch.no_grad()
     def window(self, text, seed, F, h, w, pin):
@@ -205,6 +213,10 @@ class Probe:
                 prev = self.encode_window(rgb[:n], alpha[:n])
             else:
                 prev = self.window(text, 1000 * seed + k, F, h, w, pin)
+                if k == 0 and self.refine0 and variant in ("chain", "aligned", "reenc"):
+                    self.refining = True
+                    prev = self.window(text, 1000 * seed + 999, F, h, w, self.refine_pin(prev, F))
+                    self.refining = False
             wins.append(self.decode(prev))
         x = stitch(wins, firsts, n, frames)
         return x, seam_ratios(x, firsts, n)

@@ -16,7 +16,10 @@ Run (the reference venv): DEMO_MODEL_DIR=/tmp/wc DEMO_WORK_DIR=/tmp/wc-work pyth
 ops/train/window_cond.py train [--steps 6000] then ... probe [--variants "chain independent"].
 train --init-from DIR continues a window-conditioned model (its window_emb too); --init-from ""
 --patch P trains from scratch with patch size P. probe --relcond tells every window only the shot's
-pace, (0, (N-1)/(frames-1)); --resample, --cfg, --steps-sample as chain_probe.py.
+pace, (0, (N-1)/(frames-1)); --resample, --cfg, --steps-sample as chain_probe.py. train/pack --edge-frac F
+puts a share F of the long-shot windows at a shot's first or last frames (session 6: the first window of
+a slow shot, c = (0, small), was rare next to the whole clips' (0, 1), and rendered too fast).
+ctx_cond.py builds on this file (clean context latents as extra input channels).
 denoise [--t "100 400"] [--cfg W] [--seeds "1 2 3"]: the denoiser alone on noised true windows.
 On a GPU machine without the VAE or T5: here `pack --out F` (the encoded training set, bf16), there
 `train --data F --device cuda [--patch 1 --init-from ""]` (needs only torch, diffusers, safetensors);
@@ -52,17 +55,23 @@ def install(model, we):
         return out + we(we.cond).to(out.dtype)
     return model.time_embedding.register_forward_hook(hook)
 
-def clip(index, seed, long_frac, lmin, lmax, F=9):
+def clip(index, seed, long_frac, lmin, lmax, F=9, edge_frac=0.0):
+    """edge_frac: the share of long-shot windows placed at the shot's first or last frames (half each)
+    instead of anywhere: a uniform offset rarely gives the first window of a slow shot, c = (0, small),
+    while every whole clip is (0, 1)."""
     rng = np.random.default_rng([seed, index])
     combo = data.TRAIN_COMBOS[int(rng.integers(len(data.TRAIN_COMBOS)))]
     r2 = np.random.default_rng([seed, index, 8]); span, cond = None, (0.0, 1.0)
     if r2.random() < long_frac:
         L = int(r2.integers(lmin, lmax + 1)); off = int(r2.integers(0, L - F + 1))
+        if edge_frac > 0:                                  # a fresh stream: edge_frac 0 keeps the old clips
+            r3 = np.random.default_rng([seed, index, 9]).random()
+            off = 0 if r3 < edge_frac / 2 else L - F if r3 < edge_frac else off
         span, cond = (L, off), (off / (L - 1), (off + F - 1) / (L - 1))
     rgb, alpha, cap = data.render(*combo, seed=int(rng.integers(2 ** 31)), F=F, span=span)
     return rgb, alpha, cap, cond
 
-def encode(n, seed, long_frac, lmin, lmax, path):
+def encode(n, seed, long_frac, lmin, lmax, path, edge_frac=0.0):
     if os.path.exists(path): return torch.load(path)
     vae = AutoencoderKLCogVideoX.from_pretrained(os.path.join(C.MODEL_DIR, "vae")).float().eval()
     lats, caps, conds = [], [], []
@@ -70,7 +79,7 @@ def encode(n, seed, long_frac, lmin, lmax, path):
         for i in range(0, n, 8):
             vids = []
             for j in range(i, min(n, i + 8)):
-                rgb, alpha, cap, cond = clip(j, seed, long_frac, lmin, lmax)
+                rgb, alpha, cap, cond = clip(j, seed, long_frac, lmin, lmax, edge_frac=edge_frac)
                 vids += list(C.to_video(rgb, alpha)); caps.append(cap); conds.append(cond)
             z = vae.encode(torch.stack(vids)).latent_dist.mode() * vae.config.scaling_factor
             lats.append(z.permute(0, 2, 1, 3, 4).reshape(-1, 2 * C.LAT_FRAMES, *z.shape[1:2], *z.shape[3:]))
@@ -105,7 +114,7 @@ def dataset(a):
     if a.data:
         d = torch.load(a.data)
         return d["latents"].float(), d["emb"].float(), d["cap_idx"], d["conds"]
-    ds = encode(a.clips, 2, a.long_frac, a.lmin, a.lmax, os.path.join(C.WORK_DIR, "wc_lat.pt"))
+    ds = encode(a.clips, 2, a.long_frac, a.lmin, a.lmax, os.path.join(C.WORK_DIR, "wc_lat.pt"), a.edge_frac)
     caps = sorted(set(ds["captions"]))
     cap_idx = torch.tensor([1 + caps.index(c) for c in ds["captions"]])
     return ds["latents"], TD.embed_texts([""] + caps), cap_idx, ds["conds"]
@@ -120,10 +129,13 @@ def pack(a):
     print(f"{a.out}: {lat.shape[0]} clips, {os.path.getsize(a.out) / 2**20:.1f} MiB")
 
 
-def train(a):
+def train(a, make_model=None, loss_fn=None, seed=2):
+    """make_model(device) -> (model, lora) (default: build_deeper from --init-from); loss_fn(model, rope,
+    x0, text, alphas, gen) (default: TD.v_loss with --dloss); seed: the batch draws (ctx_cond.py: 3)."""
     dev = torch.device(a.device)
     lat, emb, cap_idx, conds = (x.to(dev) for x in dataset(a))
-    model, lora = build_deeper(2, a.init_from, a.extra_layers, dev)
+    model, lora = make_model(dev) if make_model else build_deeper(2, a.init_from, a.extra_layers, dev)
+    loss_fn = loss_fn or (lambda m, r, x0, t, al, g: TD.v_loss(m, r, x0, t, al, g, a.dloss))
     we = WinEmb(); install(model, we)
     prev = os.path.join(a.init_from, "window_emb.safetensors")
     if os.path.exists(prev):                               # continuing a window-conditioned model
@@ -137,13 +149,13 @@ def train(a):
     base = [g["lr"] for g in opt.param_groups]
     ema = TD.Ema(model, lora); ema.src.update({"we." + k: v for k, v in we.named_parameters()})
     ema.avg.update({"we." + k: v.detach().clone() for k, v in we.named_parameters()})
-    gen = torch.Generator().manual_seed(2); t0 = time.time(); avg = None
+    gen = torch.Generator().manual_seed(seed); t0 = time.time(); avg = None
     for step in range(a.steps):
         for g, lr in zip(opt.param_groups, base): g["lr"] = lr * TD.lr_at(step, a.steps)
         idx = torch.randint(0, lat.shape[0], (TD.BATCH,), generator=gen).to(dev)
         ci = torch.where(torch.rand(TD.BATCH, generator=gen).to(dev) < TD.P_UNCOND, 0, cap_idx[idx])
         we.cond = conds[idx]
-        loss = TD.v_loss(model, rope, lat[idx], emb[ci], alphas, gen, a.dloss)
+        loss = loss_fn(model, rope, lat[idx], emb[ci], alphas, gen)
         opt.zero_grad(); loss.backward()
         torch.nn.utils.clip_grad_norm_(params + list(we.parameters()), 1.0); opt.step(); ema.update(step)
         avg = loss.item() if avg is None else 0.98 * avg + 0.02 * loss.item()
@@ -166,7 +178,8 @@ class WProbe(P.Probe):
             conds = [(0.0, (n - 1) / (frames - 1))] * len(firsts)
         calls = {"k": 0}
         def win(text, seed_, F, h, w, pin):
-            c = conds[calls["k"]] if self.use_cond else (0.0, 1.0); calls["k"] += 1
+            k = calls["k"] - (1 if self.refining else 0); calls["k"] = k + 1   # refine0: window 0 again
+            c = conds[k] if self.use_cond else (0.0, 1.0)
             self.we.cond = torch.tensor([c, c], dtype=torch.float32)
             return orig(text, seed_, F, h, w, pin)
         self.window = win
@@ -210,6 +223,7 @@ if __name__ == "__main__":
     ap.add_argument("--steps", type=int, default=6000); ap.add_argument("--clips", type=int, default=2048)
     ap.add_argument("--lr", type=float, default=3e-4); ap.add_argument("--long-frac", type=float, default=0.6)
     ap.add_argument("--lmin", type=int, default=9); ap.add_argument("--lmax", type=int, default=45)
+    ap.add_argument("--edge-frac", type=float, default=0.0, help="long-shot windows at a shot's first/last frames")
     ap.add_argument("--init-from", default=ROOT + "/ops/models/demo")
     ap.add_argument("--dloss", type=float, default=0.0, help="weight of the latent-frame difference loss")
     ap.add_argument("--extra-layers", type=int, default=0, help="blocks appended to the init model (adaLN-Zero)")
@@ -222,13 +236,14 @@ if __name__ == "__main__":
     ap.add_argument("--out", default="", help="pack: the file to write")
     ap.add_argument("--device", default="cpu", help="train on this torch device (cuda on a GPU machine)")
     ap.add_argument("--t", default="100 400 700 900", help="denoise: the noise levels")
+    ap.add_argument("--frames", type=int, default=33, help="denoise: the long shot's length (its pace)")
     a = ap.parse_args(); C.setup_torch()
     if a.patch:   # the RoPE base grid stays TransPixar's 45 x 30 tokens (ref_common.pipeline_rotary checks it)
         C.DIT_CFG.update(patch_size=a.patch, sample_width=90 * a.patch // 2, sample_height=60 * a.patch // 2)
     if a.mode == "train": train(a)
     elif a.mode == "denoise":
         denoise_probe(WProbe(C.MODEL_DIR, a.steps_sample, a.cfg), list(map(int, a.t.split())), a.cfg,
-                      list(map(int, a.seeds.split())))
+                      list(map(int, a.seeds.split())), a.frames)
     elif a.mode == "pack":
         if not a.out: ap.error("pack needs --out FILE (where to write the training set)")
         pack(a)
