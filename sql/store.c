@@ -48,7 +48,11 @@ static const char *const SQL[Q_N_] = {
                 "AND w.need_gpus <= ?3 AND (?4 = 0 OR w.need_mem_mb <= ?4) "
                 "AND (SELECT count(*) FROM attempt a WHERE a.job_id = w.job_id AND a.worker_id = ?5 "
                 "     AND a.state = 'failed' AND a.fail_class != 'infra' AND a.id > j.fence_attempt) < ?6 "
-                "AND " W_DEPS_MET " ORDER BY w.priority DESC, w.job_id, w.id LIMIT 1",
+                "AND " W_DEPS_MET " ORDER BY w.priority DESC, "
+                /* a window this worker has failed goes to it only when nothing else is queued for it:
+                   its retry goes elsewhere first (a slow worker outlives the backoff, issue #3) */
+                "EXISTS (SELECT 1 FROM attempt a WHERE a.window_id = w.id AND a.worker_id = ?5 "
+                "        AND a.state = 'failed'), w.job_id, w.id LIMIT 1",
     [Q_WIN_ASSIGN] = "UPDATE window SET attempt_id = ?, worker_id = ?, attempts_all = attempts_all + 1, "
                      "progress_done = 0, progress_total = 0 WHERE id = ?",
     [Q_SHOT_GET] = "SELECT " W_SHOT_COLS " FROM shot s WHERE s.id = ?",

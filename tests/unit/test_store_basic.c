@@ -101,8 +101,16 @@ static void test_schedule_and_fencing(void)
     /* three window failures: backoff between them, then failed */
     for (int i = 0; i < 3; i++) {
         int64_t now = 3000 + i * 1000;
+        store_assignment_t held[2];
+        if (i > 0)   /* w1 has failed window 0: it gets windows 1 and 2 first (the retry goes elsewhere) */
+            for (int k = 0; k < 2; k++) {
+                CHECK_EQ_INT(store_assign_next(st, &w1, 10, now, &held[k], err, sizeof err), 1);
+                CHECK_EQ_INT(held[k].window_index, k + 1);
+            }
         CHECK_EQ_INT(store_assign_next(st, &w1, 10, now, &a, err, sizeof err), 1);
-        CHECK_EQ_INT(a.window_index, 0);
+        CHECK_EQ_INT(a.window_index, 0);   /* nothing else queued: back to the window it failed */
+        for (int k = 0; i > 0 && k < 2; k++)
+            CHECK(store_attempt_lost(st, held[k].attempt_id, "test", now, &o, err, sizeof err) == 0);
         CHECK(store_attempt_fail(st, a.attempt_id, "window", "boom", 3, 100, 400, now, &o, err, sizeof err) == 0);
         CHECK_STR(o.window_state, i < 2 ? "queued" : "failed");
         if (i < 2) {   /* during backoff the next window of A comes first */
