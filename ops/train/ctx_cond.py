@@ -15,9 +15,15 @@ noise"). With the context channels the DiT sees the exact latents at every step.
   probe: window_cond.py's shots; every pinned window also gets its pinned latents as context.
          Variants as chain_probe.py (reenc and aligned are the in-distribution ones).
 
-Run (the reference venv): DEMO_MODEL_DIR=/tmp/cc DEMO_WORK_DIR=/tmp/cc-work python ops/train/ctx_cond.py
-train --data /tmp/wc-pack.pt --init-from /tmp/wc [--steps 6000]; ... probe [--variants "reenc aligned"]
-[--geom].
+Run (the reference venv), each step with DEMO_MODEL_DIR = its output directory (a copy of ops/models/demo)
+and DEMO_WORK_DIR a scratch directory:
+  window_cond.py pack --out wc-pack.pt;  window_cond.py train --data wc-pack.pt --steps 6000   -> wc
+  ctx_cond.py train --data wc-pack.pt --init-from wc --steps 6000                              -> cc
+  window_cond.py pack --out pack2.pt --edge-frac 0.5 --long-frac 0.7   (a fresh DEMO_WORK_DIR)
+  ctx_cond.py train --data pack2.pt --init-from cc --steps 8000       -> cc2 (its step-4000 save: cc2@4k)
+  ctx_cond.py train --data pack2.pt --relcond --init-from cc2@4k --steps 5000                  -> ccrel
+  ctx_cond.py probe --relcond --variants aligned --geom      (ccrel: 2 of 90 seams over 1.3, BENCHMARKS.md)
+probe [--variants "reenc aligned"] [--geom] [--cfg W] [--refine0] [--noctx: a 16-channel model].
 """
 import argparse, os, sys
 import numpy as np, torch
@@ -118,7 +124,7 @@ def geom(x, prompt):
 
 def probe(a):
     pr = (W.WProbe if a.noctx else CProbe)(C.MODEL_DIR, a.steps_sample, a.cfg)   # --noctx: a 16-channel model
-    pr.refine0 = a.refine0
+    pr.refine0, pr.relcond = a.refine0, a.relcond
     for v in a.variants.split():
         every, spread = [], []
         for prompt in W.PROMPTS:
@@ -146,6 +152,7 @@ if __name__ == "__main__":
     ap.add_argument("--variants", default="reenc aligned chain independent"); ap.add_argument("--seeds", default="1 2 3 4 5")
     ap.add_argument("--cfg", type=float, default=3.0); ap.add_argument("--steps-sample", type=int, default=25)
     ap.add_argument("--geom", action="store_true"); ap.add_argument("--noctx", action="store_true")
+    ap.add_argument("--relcond", action="store_true", help="train: c = (0, t1 - t0); probe: every window told only the pace, c = (0, 8/32)")
     ap.add_argument("--refine0", action="store_true", help="window 0 twice, the second time with its latent frame 1 pinned")
     a = ap.parse_args(); C.setup_torch()
     if a.mode == "train":

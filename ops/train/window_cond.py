@@ -113,11 +113,19 @@ def dataset(a):
     conditions [n, 2]): from a `pack` file (--data) or encoded here (VAE + T5, cached in WORK_DIR)."""
     if a.data:
         d = torch.load(a.data)
-        return d["latents"].float(), d["emb"].float(), d["cap_idx"], d["conds"]
+        return d["latents"].float(), d["emb"].float(), d["cap_idx"], pace_only(d["conds"], a)
     ds = encode(a.clips, 2, a.long_frac, a.lmin, a.lmax, os.path.join(C.WORK_DIR, "wc_lat.pt"), a.edge_frac)
     caps = sorted(set(ds["captions"]))
     cap_idx = torch.tensor([1 + caps.index(c) for c in ds["captions"]])
-    return ds["latents"], TD.embed_texts([""] + caps), cap_idx, ds["conds"]
+    return ds["latents"], TD.embed_texts([""] + caps), cap_idx, pace_only(ds["conds"], a)
+
+
+def pace_only(conds, a):
+    """--relcond: c = (0, t1 - t0), the share of the motion a window covers and not where it lies (the
+    probe's --relcond gives every window of a shot (0, (N-1)/(frames-1)))."""
+    if not getattr(a, "relcond", False):
+        return conds
+    return torch.stack([torch.zeros_like(conds[:, 0]), conds[:, 1] - conds[:, 0]], 1)
 
 
 def pack(a):
