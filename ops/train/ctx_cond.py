@@ -63,27 +63,10 @@ def ctx_masks(b, f, gen):
     return m
 
 
-def loss_ctx(model, rope, x0, text, alphas, gen, mask):
-    """v-prediction MSE over the free frames; the context frames' clean latents go in channels 16-31."""
-    b, f2, dev = x0.shape[0], x0.shape[1], x0.device
-    t = torch.randint(0, 1000, (b,), generator=gen).to(dev)
-    eps = torch.randn(x0.shape, generator=gen).to(dev)
-    shared = (torch.rand(b, generator=gen) < TD.P_SHARED).view(b, 1, 1, 1, 1).to(dev)
-    eps = torch.where(shared, torch.cat([eps[:, :f2 // 2]] * 2, 1), eps)
-    a = alphas[t].view(b, 1, 1, 1, 1)
-    xt = a.sqrt() * x0 + (1 - a).sqrt() * eps
-    v = a.sqrt() * eps - (1 - a).sqrt() * x0
-    m = mask.to(dev).view(b, f2, 1, 1, 1).float()
-    pred = model(hidden_states=torch.cat([xt, x0 * m], 2), encoder_hidden_states=text, timestep=t,
-                 image_rotary_emb=rope, return_dict=False)[0]
-    free = (1 - m).expand_as(v)
-    return ((pred - v) ** 2 * free).sum() / free.sum()
-
-
 def train(a):
     """window_cond.py's training loop with the widened model and the context loss (batch draws seed 3)."""
     def loss_fn(model, rope, x0, text, alphas, gen):
-        return loss_ctx(model, rope, x0, text, alphas, gen, ctx_masks(x0.shape[0], x0.shape[1] // 2, gen))
+        return TD.v_loss(model, rope, x0, text, alphas, gen, ctx=ctx_masks(x0.shape[0], x0.shape[1] // 2, gen))
     W.train(a, lambda dev: build_ctx(2, a.init_from, dev), loss_fn, seed=3)
 
 

@@ -128,10 +128,12 @@ def build(seed, init_from=None, device="cpu"):
     return model, lora
 
 
-def v_loss(model, rope, x0, text, alphas, gen, w_dt=0.0):
+def v_loss(model, rope, x0, text, alphas, gen, w_dt=0.0, ctx=None):
     """x0 [B, 2F, 16, h, w]; text [B, L, dt]. CogVideoX v-prediction MSE; w_dt > 0 adds w_dt · the
     ᾱ-weighted MSE of the predicted x0's differences between neighbouring latent frames (each half)
-    against the true ones (ops/train/window_cond.py --dloss; the demo model uses 0)."""
+    against the true ones (ops/train/window_cond.py --dloss; the demo model uses 0). ctx [B, 2F] bool
+    (ops/train/ctx_cond.py): those frames' clean latents go in input channels 16-31 (zeros elsewhere)
+    and the MSE is over the other frames."""
     b, f2, dev = x0.shape[0], x0.shape[1], x0.device     # draws on gen (CPU), then to x0's device
     t = torch.randint(0, 1000, (b,), generator=gen).to(dev)
     eps = torch.randn(x0.shape, generator=gen).to(dev)
@@ -141,9 +143,17 @@ def v_loss(model, rope, x0, text, alphas, gen, w_dt=0.0):
     a = alphas[t].view(b, 1, 1, 1, 1)
     xt = a.sqrt() * x0 + (1 - a).sqrt() * eps
     v = a.sqrt() * eps - (1 - a).sqrt() * x0
-    pred = model(hidden_states=xt, encoder_hidden_states=text, timestep=t,
+    inp = xt
+    if ctx is not None:
+        m = ctx.to(dev).view(b, f2, 1, 1, 1).float()
+        inp = torch.cat([xt, x0 * m], 2)
+    pred = model(hidden_states=inp, encoder_hidden_states=text, timestep=t,
                  image_rotary_emb=rope, return_dict=False)[0]
-    loss = torch.nn.functional.mse_loss(pred, v)
+    if ctx is None:
+        loss = torch.nn.functional.mse_loss(pred, v)
+    else:
+        free = (1 - m).expand_as(v)
+        loss = ((pred - v) ** 2 * free).sum() / free.sum()
     if w_dt > 0:
         x0p, f = a.sqrt() * xt - (1 - a).sqrt() * pred, f2 // 2     # predicted x0 [B, 2F, C, h, w]
         d = lambda x: torch.cat([x[:, 1:f] - x[:, :f - 1], x[:, f + 1:] - x[:, f:-1]], 1)  # noqa: E731
