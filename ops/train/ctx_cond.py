@@ -82,47 +82,25 @@ class CProbe(W.WProbe):
             return args, kw
         self.p.dit.register_forward_pre_hook(pre, with_kwargs=True)
 
-    def pin_for(self, *args):
-        pin = super().pin_for(*args)
+    def take(self, pin):                  # pin = (known latents, frame mask): the context is its pinned part
         self.ctx = pin[0] * pin[1].view(1, -1, 1, 1, 1).float()
         return pin
 
+    def pin_for(self, *args):
+        return self.take(super().pin_for(*args))
+
     def refine_pin(self, prev, F):
-        pin = super().refine_pin(prev, F)
-        self.ctx = pin[0] * pin[1].view(1, -1, 1, 1, 1).float()
-        return pin
+        return self.take(super().refine_pin(prev, F))
 
     def shot(self, *args, **kw):          # window 0 (and every independent window) has no context
         self.ctx = None
         return super().shot(*args, **kw)
 
 
-def geom(x, prompt):
-    """Per frame: the alpha centroid's x (translations) or the alpha's radius of gyration (growing)."""
-    a = x[..., 3]; gy, gx = np.mgrid[0:a.shape[1], 0:a.shape[2]] + 0.5
-    m = a.sum((1, 2)); cx = (a * gx).sum((1, 2)) / m; cy = (a * gy).sum((1, 2)) / m
-    r2 = (a * ((gx - cx[:, None, None]) ** 2 + (gy - cy[:, None, None]) ** 2)).sum((1, 2)) / m
-    return np.sqrt(r2) if "growing" in prompt else cx
-
-
 def probe(a):
     pr = (W.WProbe if a.noctx else CProbe)(C.MODEL_DIR, a.steps_sample, a.cfg)   # --noctx: a 16-channel model
     pr.refine0, pr.relcond = a.refine0, a.relcond
-    for v in a.variants.split():
-        every, spread = [], []
-        for prompt in W.PROMPTS:
-            for seed in map(int, a.seeds.split()):
-                x, r = pr.shot(v, prompt, seed, 33, 9, 5); every.append(r)
-                print(v, prompt, seed, " ".join("%.2f/%.2f" % tuple(z) for z in r), flush=True)
-                db = np.abs(np.diff(x[..., 3], axis=0)).mean(axis=(1, 2))[:32].reshape(-1, 4).mean(1)
-                spread += list(np.exp(np.abs(np.log(db[1:] / db[:-1]))))
-                if a.geom:
-                    gb = np.diff(geom(x, prompt))[:32].reshape(-1, 4).sum(1)
-                    print("   geometry per latent frame:", " ".join("%.2f" % z for z in gb))
-        r = np.concatenate(every)
-        print("== %s: max %.2f / %.2f  mean %.2f / %.2f  seams > 1.3: %d / %d; blocks differ median %.2fx p90 %.2fx" % (
-            v, *r.max(0), *r.mean(0), int((r.max(1) > 1.3).sum()), len(r), np.median(spread),
-            np.percentile(spread, 90)), flush=True)
+    W.run_probe(pr, a)
 
 
 if __name__ == "__main__":

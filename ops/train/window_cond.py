@@ -226,6 +226,38 @@ def denoise_probe(pr, ts, cfg, seeds, frames=33, n=9):
             t, cfg, np.median(sw), np.percentile(sw, 90), *r.max(0), int((r.max(1) > 1.3).sum()), len(r)), flush=True)
 
 
+def geom(x, prompt):
+    """Per frame: the alpha centroid's x (translations) or the alpha's radius of gyration (growing)."""
+    a = x[..., 3]; gy, gx = np.mgrid[0:a.shape[1], 0:a.shape[2]] + 0.5
+    m = a.sum((1, 2)); cx = (a * gx).sum((1, 2)) / m; cy = (a * gy).sum((1, 2)) / m
+    r2 = (a * ((gx - cx[:, None, None]) ** 2 + (gy - cy[:, None, None]) ** 2)).sum((1, 2)) / m
+    return np.sqrt(r2) if "growing" in prompt else cx
+
+
+def run_probe(pr, a):
+    """The 33-frame shots of PROMPTS x --seeds per variant: each shot's seam ratios (--profile: alpha |Δ|
+    per pair; --geom: geom()'s change per latent frame), then max, mean, seams over 1.3 and how much
+    consecutive latent frames' mean alpha |Δ| differ."""
+    for v in a.variants.split():
+        every, spread = [], []
+        for prompt in PROMPTS:
+            for seed in map(int, a.seeds.split()):
+                x, r = pr.shot(v, prompt, seed, 33, 9, 5); every.append(r)
+                print(v, prompt, seed, " ".join("%.2f/%.2f" % tuple(z) for z in r), flush=True)
+                d = np.abs(np.diff(x[..., 3], axis=0)).mean(axis=(1, 2))
+                db = d[:32].reshape(-1, 4).mean(1)
+                spread += list(np.exp(np.abs(np.log(db[1:] / db[:-1]))))
+                if getattr(a, "profile", False):
+                    print("   alpha |d| x100:", " ".join("%.1f" % z for z in d * 100))
+                if getattr(a, "geom", False):
+                    gb = np.diff(geom(x, prompt))[:32].reshape(-1, 4).sum(1)
+                    print("   geometry per latent frame:", " ".join("%.2f" % z for z in gb))
+        r = np.concatenate(every)
+        print("== %s: max %.2f / %.2f  mean %.2f / %.2f  seams > 1.3: %d / %d; blocks differ median %.2fx p90 %.2fx" % (
+            v, *r.max(0), *r.mean(0), int((r.max(1) > 1.3).sum()), len(r), np.median(spread),
+            np.percentile(spread, 90)), flush=True)
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(); ap.add_argument("mode")
     ap.add_argument("--steps", type=int, default=6000); ap.add_argument("--clips", type=int, default=2048)
@@ -238,6 +270,7 @@ if __name__ == "__main__":
     ap.add_argument("--patch", type=int, default=0, help="train from scratch (--init-from '') with this patch size")
     ap.add_argument("--variants", default="independent chain"); ap.add_argument("--nocond", action="store_true")
     ap.add_argument("--seeds", default="1 2 3 4 5"); ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--geom", action="store_true", help="probe: the alpha centroid / radius per latent frame")
     ap.add_argument("--resample", type=int, default=1); ap.add_argument("--cfg", type=float, default=3.0)
     ap.add_argument("--steps-sample", type=int, default=25); ap.add_argument("--relcond", action="store_true")
     ap.add_argument("--data", default="", help="train from a `pack` file instead of encoding")
@@ -257,14 +290,4 @@ if __name__ == "__main__":
         pack(a)
     else:
         pr = WProbe(C.MODEL_DIR, a.steps_sample, a.cfg); pr.use_cond, pr.resample, pr.relcond = not a.nocond, a.resample, a.relcond
-        for v in a.variants.split():
-            every = []
-            for prompt in PROMPTS:
-                for seed in map(int, a.seeds.split()):
-                    x, r = pr.shot(v, prompt, seed, 33, 9, 5); every.append(r)
-                    print(v, prompt, seed, " ".join("%.2f/%.2f" % tuple(z) for z in r), flush=True)
-                    if a.profile:
-                        d = np.abs(np.diff(x[..., 3], axis=0)).mean(axis=(1, 2)) * 100
-                        print("   alpha |d| x100:", " ".join("%.1f" % z for z in d))
-            r = np.concatenate(every)
-            print("== %s: max %.2f / %.2f  mean %.2f / %.2f  seams > 1.3: %d / %d" % (v, *r.max(0), *r.mean(0), int((r.max(1) > 1.3).sum()), len(r)), flush=True)
+        run_probe(pr, a)
